@@ -1,0 +1,239 @@
+"""The control plane's replicated state: tables, partitions and their replica sets, storage nodes.
+
+This is the state machine the control-plane Paxos group applies. Every change is a command decided by the
+leader (which picks ids and placements *before* proposing, so applying is deterministic) and applied in log
+order on all three control-plane replicas. Node liveness is soft state kept by the leader, not logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+HASH_SPACE = 1 << 64
+
+
+class MetadataError(Exception):
+    """A command that cannot apply to the current state (for example the table already exists)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "ResourceInUse" | "ResourceNotFound" | "LimitExceeded" | "Validation"
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    name: str
+    az: str
+    address: str  # host:port of its gRPC server
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    partition_id: int
+    table_id: int
+    hash_lo: int  # inclusive
+    hash_hi: int  # exclusive; HASH_SPACE for the last partition
+    replicas: tuple[str, ...]  # node names, one per AZ
+
+    @property
+    def group(self) -> str:
+        return f"p{self.partition_id}"
+
+    def covers(self, hash64: int) -> bool:
+        return self.hash_lo <= hash64 < self.hash_hi
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    table_id: int
+    name: str
+    spec: dict[str, Any]  # the validated CreateTable request, as the client sent it
+    status: str  # CREATING | ACTIVE | UPDATING | DELETING
+    created_at: float  # seconds since the epoch, chosen by the leader
+    table_uuid: str
+    tags: dict[str, str] = field(default_factory=dict)
+    partition_ids: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
+class Metadata:
+    """The whole control-plane state. Mutated only by ``apply``."""
+
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+    partitions: dict[int, PartitionInfo] = field(default_factory=dict)
+    next_table_id: int = 1
+    next_partition_id: int = 1
+    map_version: int = 0
+    applied_index: int = 0
+
+    # ---- queries -------------------------------------------------------------------------------------
+
+    def table_partitions(self, name: str) -> list[PartitionInfo]:
+        table = self.tables[name]
+        return [self.partitions[pid] for pid in table.partition_ids]
+
+    def replicas_per_node(self) -> dict[str, int]:
+        load = {name: 0 for name in self.nodes}
+        for part in self.partitions.values():
+            for node in part.replicas:
+                load[node] = load.get(node, 0) + 1
+        return load
+
+    def place_partitions(self, count: int) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Split the hash space evenly into ``count`` ranges and choose one node per AZ for each.
+
+        The least-loaded node of each AZ gets the next replica (ties by name), so replicas spread evenly.
+        Bounds travel as decimal strings: 2**64 does not fit a JSON integer.
+        """
+        azs = sorted({n.az for n in self.nodes.values()})
+        if len(azs) < 3:
+            raise MetadataError("LimitExceeded", f"need storage nodes in 3 AZs, have {len(azs)}")
+        load = self.replicas_per_node()
+        placed: list[tuple[str, str, tuple[str, ...]]] = []
+        step = HASH_SPACE // count
+        for i in range(count):
+            lo = i * step
+            hi = HASH_SPACE if i == count - 1 else (i + 1) * step
+            chosen: list[str] = []
+            for az in azs[:3]:
+                candidates = sorted((load[n.name], n.name) for n in self.nodes.values() if n.az == az)
+                name = candidates[0][1]
+                load[name] += 1
+                chosen.append(name)
+            placed.append((str(lo), str(hi), tuple(chosen)))
+        return placed
+
+    def to_map(self) -> dict[str, Any]:
+        """The versioned partition map routers and storage nodes cache."""
+        return {
+            "version": self.map_version,
+            "nodes": {n.name: {"az": n.az, "address": n.address} for n in self.nodes.values()},
+            "tables": {
+                t.name: {
+                    "table_id": t.table_id,
+                    "status": t.status,
+                    "spec": t.spec,
+                    "partitions": list(t.partition_ids),
+                }
+                for t in self.tables.values()
+            },
+            "partitions": {
+                str(p.partition_id): {
+                    "table_id": p.table_id,
+                    "lo": str(p.hash_lo),
+                    "hi": str(p.hash_hi),
+                    "replicas": list(p.replicas),
+                }
+                for p in self.partitions.values()
+            },
+        }
+
+    # ---- commands ------------------------------------------------------------------------------------
+
+    def apply(self, index: int, command: bytes) -> Any:
+        """Apply one committed command. Returns the command's result, or a MetadataError value."""
+        assert index > self.applied_index, f"applied {index} after {self.applied_index}"
+        self.applied_index = index
+        if not command:  # a no-op entry from a new leader
+            return None
+        cmd = orjson.loads(command)
+        handler = _HANDLERS.get(cmd["op"])
+        assert handler is not None, f"unknown control-plane command {cmd['op']!r}"
+        try:
+            return handler(self, cmd)
+        except MetadataError as err:
+            return err
+
+    def _register_node(self, cmd: dict[str, Any]) -> NodeInfo:
+        node = NodeInfo(cmd["name"], cmd["az"], cmd["address"])
+        if self.nodes.get(node.name) != node:
+            self.nodes[node.name] = node
+            self.map_version += 1
+        return node
+
+    def _create_table(self, cmd: dict[str, Any]) -> TableInfo:
+        name = cmd["name"]
+        if name in self.tables:
+            raise MetadataError("ResourceInUse", f"Table already exists: {name}")
+        table_id = self.next_table_id
+        self.next_table_id += 1
+        pids: list[int] = []
+        for lo, hi, replicas in cmd["placement"]:
+            pid = self.next_partition_id
+            self.next_partition_id += 1
+            self.partitions[pid] = PartitionInfo(pid, table_id, int(lo), int(hi), tuple(replicas))
+            pids.append(pid)
+        table = TableInfo(
+            table_id=table_id,
+            name=name,
+            spec=cmd["spec"],
+            status="CREATING",
+            created_at=cmd["created_at"],
+            table_uuid=cmd["table_uuid"],
+            tags=dict(cmd.get("tags") or {}),
+            partition_ids=tuple(pids),
+        )
+        self.tables[name] = table
+        self.map_version += 1
+        return table
+
+    def _set_table_status(self, cmd: dict[str, Any]) -> TableInfo:
+        table = self._table(cmd["name"])
+        if cmd.get("table_id") not in (None, table.table_id):
+            raise MetadataError("ResourceNotFound", f"Requested resource not found: Table: {cmd['name']} not found")
+        table = replace(table, status=cmd["status"])
+        self.tables[table.name] = table
+        self.map_version += 1
+        return table
+
+    def _update_table(self, cmd: dict[str, Any]) -> TableInfo:
+        table = self._table(cmd["name"])
+        spec = dict(table.spec)
+        spec.update(cmd["changes"])
+        table = replace(table, spec=spec)
+        self.tables[table.name] = table
+        self.map_version += 1
+        return table
+
+    def _delete_table(self, cmd: dict[str, Any]) -> TableInfo:
+        table = self._table(cmd["name"])
+        for pid in table.partition_ids:
+            del self.partitions[pid]
+        del self.tables[table.name]
+        self.map_version += 1
+        return replace(table, status="DELETING")
+
+    def _tag(self, cmd: dict[str, Any]) -> TableInfo:
+        table = self._table(cmd["name"])
+        tags = dict(table.tags)
+        tags.update(cmd.get("add") or {})
+        for key in cmd.get("remove") or []:
+            tags.pop(key, None)
+        table = replace(table, tags=tags)
+        self.tables[table.name] = table
+        return table
+
+    def _table(self, name: str) -> TableInfo:
+        table = self.tables.get(name)
+        if table is None:
+            raise MetadataError("ResourceNotFound", f"Requested resource not found: Table: {name} not found")
+        return table
+
+
+_HANDLERS = {
+    "register_node": Metadata._register_node,
+    "create_table": Metadata._create_table,
+    "set_table_status": Metadata._set_table_status,
+    "update_table": Metadata._update_table,
+    "delete_table": Metadata._delete_table,
+    "tag": Metadata._tag,
+}
+
+
+def encode_command(op: str, **fields: Any) -> bytes:
+    return orjson.dumps({"op": op, **fields})
