@@ -41,6 +41,8 @@ def number_size(text: str) -> int:
     """Bytes DynamoDB stores for a number given in normal form (``dynamo.numbers.normalize_number``)."""
     if text == "0":
         return 1
+    if len(text) < 3 and text.isdigit():
+        return 2  # one or two digits on the integer side of the point: one digit byte
     negative = text[0] == "-"
     body = text[1:] if negative else text
     whole, _, fraction = body.partition(".")
@@ -61,32 +63,46 @@ def value_size(av: dict[str, Any]) -> int:
     """Bytes of one validated attribute value (without its name)."""
     ((tag, v),) = av.items()
     if tag == "S":
-        return utf8_length(v)
+        return len(v) if v.isascii() else utf8_length(v)
     if tag == "N":
         return number_size(v)
     if tag == "M":
-        return _DOCUMENT_OVERHEAD + sum(
-            _ELEMENT_OVERHEAD + utf8_length(name) + value_size(child) for name, child in v.items()
-        )
+        total = _DOCUMENT_OVERHEAD
+        for name, child in v.items():
+            total += (
+                _ELEMENT_OVERHEAD + (len(name) if name.isascii() else utf8_length(name)) + value_size(child)
+            )
+        return total
     if tag == "L":
-        return _DOCUMENT_OVERHEAD + sum(_ELEMENT_OVERHEAD + value_size(child) for child in v)
+        total = _DOCUMENT_OVERHEAD
+        for child in v:
+            total += _ELEMENT_OVERHEAD + value_size(child)
+        return total
     if tag == "BOOL" or tag == "NULL":
         return 1
     if tag == "B":
         return b64_length(v)
+    total = 0
     if tag == "SS":
-        return sum(utf8_length(member) for member in v)
-    if tag == "NS":
-        return sum(number_size(member) for member in v)
-    assert tag == "BS", f"not an attribute value type: {tag}"
-    return sum(b64_length(member) for member in v)
+        for member in v:
+            total += len(member) if member.isascii() else utf8_length(member)
+    elif tag == "NS":
+        for member in v:
+            total += number_size(member)
+    else:
+        assert tag == "BS", f"not an attribute value type: {tag}"
+        for member in v:
+            total += b64_length(member)
+    return total
 
 
 def item_size(item: dict[str, dict[str, Any]] | None) -> int:
     """Bytes of a validated item: every attribute's name and value. An absent item weighs 0."""
-    if not item:
-        return 0
-    return sum(utf8_length(name) + value_size(av) for name, av in item.items())
+    total = 0
+    if item:
+        for name, av in item.items():
+            total += (len(name) if name.isascii() else utf8_length(name)) + value_size(av)
+    return total
 
 
 def check_item_size(item: dict[str, dict[str, Any]], *, update: bool = False) -> int:

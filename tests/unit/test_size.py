@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynamo import size
-from dynamo.errors import ValidationException
+from dynamo.errors import SerializationException, ValidationException
 from dynamo.numbers import format_number, normalize_number
 from dynamo.values import validate_item, validate_value
 
@@ -204,3 +204,24 @@ def test_sizes_of_normalised_numbers_do_not_depend_on_how_they_were_written() ->
         av = validate_value({"N": written})
         assert size.value_size(av) == 3
     assert format_number(Decimal("15e-1")) == "1.5"
+
+
+random_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet="AQI=0.1e-é", max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"]), children, max_size=2
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(random_json)
+def test_every_value_validation_accepts_has_a_size(av: Any) -> None:
+    try:
+        out = validate_value(av)
+    except (ValidationException, SerializationException):
+        return
+    assert size.value_size(out) >= 0
