@@ -142,21 +142,42 @@ def validate_key(key: dict[str, dict[str, Any]], schema: KeySchema) -> dict[str,
     return key
 
 
-def check_index_keys(item: dict[str, dict[str, Any]], indexes: Iterable[IndexSchema]) -> None:
-    """Check the item's attributes that are keys of secondary indexes, as every write does."""
-    for index in indexes:
+def check_index_keys(
+    item: dict[str, dict[str, Any]], indexes: Iterable[IndexSchema], *, update_expression: bool = False
+) -> None:
+    """Check the item's attributes that are keys of secondary indexes, as every write does.
+
+    Types are checked across all indexes before emptiness, and indexes in name order, so the first index
+    (alphabetically) that an attribute keys is the one named, as DynamoDB reports it.
+    ``update_expression``: the item is the result of an UpdateExpression, which words an empty index key
+    differently.
+    """
+    ordered = sorted(indexes, key=lambda index: index.name)
+    for index in ordered:
         for name, expected, _ in index.key.attributes():
             av = item.get(name)
             if av is None:
                 continue  # the item is simply not in this (sparse) index
-            ((tag, value),) = av.items()
+            ((tag, _value),) = av.items()
             if tag != expected:
                 raise ValidationException(
                     f"{_INVALID}Type mismatch for Index Key {name} Expected: {expected} Actual: {tag} "
                     f"IndexName: {index.name}"
                 )
+    for index in ordered:
+        for name, _, _ in index.key.attributes():
+            av = item.get(name)
+            if av is None:
+                continue
+            ((tag, value),) = av.items()
             if (tag == "S" or tag == "B") and not value:
                 kind = "string" if tag == "S" else "binary"
+                if update_expression:
+                    raise ValidationException(
+                        _NOT_VALID + "The update expression attempted to update a secondary index key to a "
+                        "value that is not supported. "
+                        f"The AttributeValue for a key attribute cannot contain an empty {kind} value."
+                    )
                 raise ValidationException(
                     _NOT_VALID + "A value specified for a secondary index key is not supported. "
                     f"The AttributeValue for a key attribute cannot contain an empty {kind} value. "

@@ -204,6 +204,28 @@ def test_index_keys_may_be_absent_but_not_empty() -> None:
     )
 
 
+def test_index_types_are_checked_before_emptiness_and_indexes_in_name_order() -> None:
+    indexes = [
+        IndexSchema("zeta", KeySchema("a", "S", "x", "S"), is_global=False),
+        IndexSchema("alpha", KeySchema("x", "S"), is_global=True),
+        IndexSchema("mid", KeySchema("y", "N"), is_global=True),
+    ]
+    assert message(items.check_index_keys, {"x": {"N": "1"}}, indexes) == (
+        INVALID + "Type mismatch for Index Key x Expected: S Actual: N IndexName: alpha"
+    )
+    assert message(items.check_index_keys, {"x": {"S": ""}, "y": {"S": "1"}}, indexes) == (
+        INVALID + "Type mismatch for Index Key y Expected: N Actual: S IndexName: mid"
+    )
+    assert message(items.check_index_keys, {"x": {"S": ""}}, indexes).endswith(
+        "IndexName: alpha, IndexKey: x"
+    )
+    assert message(items.check_index_keys, {"x": {"S": ""}}, indexes, update_expression=True) == (
+        "One or more parameter values are not valid. The update expression attempted to update a secondary "
+        "index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an "
+        "empty string value."
+    )
+
+
 def test_key_helpers() -> None:
     item = {"a": {"S": "x"}, "b": {"S": "y"}, "c": {"S": "z"}}
     assert items.key_of(item, RANGE) == {"a": {"S": "x"}, "b": {"S": "y"}}
