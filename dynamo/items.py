@@ -11,7 +11,7 @@ Values must already be validated by ``dynamo.values`` (numbers normal, binaries 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,16 @@ class KeySchema:
         assert (self.range_name is None) == (self.range_type is None), "a range key needs a name and a type"
         assert self.range_type is None or self.range_type in KEY_TYPES, self.range_type
         assert self.range_name != self.hash_name, "hash and range keys must differ"
+
+    @classmethod
+    def from_wire(
+        cls, key_schema: Iterable[Mapping[str, str]], definitions: Iterable[Mapping[str, str]]
+    ) -> KeySchema:
+        """Build from a (validated) CreateTable ``KeySchema`` list and its ``AttributeDefinitions``."""
+        types = {d["AttributeName"]: d["AttributeType"] for d in definitions}
+        by_role = {element["KeyType"]: element["AttributeName"] for element in key_schema}
+        hash_name, range_name = by_role["HASH"], by_role.get("RANGE")
+        return cls(hash_name, types[hash_name], range_name, None if range_name is None else types[range_name])
 
     @property
     def names(self) -> tuple[str, ...]:

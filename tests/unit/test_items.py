@@ -42,6 +42,19 @@ def test_key_schema_model() -> None:
     assert HASH.names == ("a",)
     assert RANGE.names == ("a", "b")
     assert RANGE.attributes() == (("a", "S", True), ("b", "S", False))
+    assert (
+        KeySchema.from_wire(
+            [{"AttributeName": "b", "KeyType": "RANGE"}, {"AttributeName": "a", "KeyType": "HASH"}],
+            [{"AttributeName": "a", "AttributeType": "S"}, {"AttributeName": "b", "AttributeType": "S"}],
+        )
+        == RANGE
+    )
+    assert (
+        KeySchema.from_wire(
+            [{"AttributeName": "a", "KeyType": "HASH"}], [{"AttributeName": "a", "AttributeType": "S"}]
+        )
+        == HASH
+    )
     for bad in [("a", "X"), ("a", "S", "b", None), ("a", "S", "a", "S"), ("a", "S", "b", "SS")]:
         with pytest.raises(AssertionError):
             KeySchema(*bad)  # type: ignore[arg-type]
