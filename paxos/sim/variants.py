@@ -1,0 +1,62 @@
+"""Deliberately BROKEN replicas, to prove the simulator's checks can fail. Never used by default: only via
+``python -m paxos.sim --variant NAME`` or the tests. Each overrides one hook of ``Replica``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from paxos.replica import Replica, Role
+from paxos.types import Entry, HardState
+
+
+class NoAdoption(Replica):
+    """Phase 1 ignores the acceptors' logs: the new leader keeps its own, overwriting chosen entries."""
+
+    variant_name = "no-adoption"
+
+    def _adopt(self, best_entries: tuple[Entry, ...], best_from: str) -> None:
+        return
+
+
+class AckBeforePersist(Replica):
+    """Appending entries does not ask for an fsync, so acknowledgements leave before the data is durable."""
+
+    variant_name = "ack-before-persist"
+
+    def _must_sync(self, entries: tuple[Entry, ...], hard_state: HardState | None) -> bool:
+        return self._pending_install is not None or (
+            hard_state is not None and hard_state.promised != self._prev_hs.promised)
+
+
+class ReadWithoutLease(Replica):
+    """A replica that believes it leads serves strongly consistent reads with no lease at all."""
+
+    variant_name = "read-without-lease"
+
+    def _lease_valid(self) -> bool:
+        return self.role is Role.LEADER
+
+
+class MinorityCommit(Replica):
+    """The leader takes its commit index from the most advanced single replica, not from a quorum."""
+
+    variant_name = "minority-commit"
+
+    def _quorum_index(self, acked: dict[str, int]) -> int:
+        return max(acked.values())
+
+
+class ForgetPromise(Replica):
+    """A promise is not persisted: after a crash the acceptor may promise a lower ballot again."""
+
+    variant_name = "forget-promise"
+
+    def _must_sync(self, entries: tuple[Entry, ...], hard_state: HardState | None) -> bool:
+        return bool(entries) or self._pending_install is not None
+
+
+VARIANTS: dict[str, Callable[..., Replica]] = {
+    cls.variant_name: cls for cls in (NoAdoption, AckBeforePersist, ReadWithoutLease, MinorityCommit)
+}
+
+__all__ = ["VARIANTS"]
