@@ -79,6 +79,19 @@ class KeyRange:
     def empty(self) -> bool:
         return self.start >= self.end
 
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and self.start <= key < self.end
+
+    def intersect(self, other: KeyRange) -> KeyRange:
+        """The keys in both (e.g. a Scan segment's range clipped to one partition's)."""
+        return KeyRange(max(self.start, other.start), min(self.end, other.end))
+
+    def resume(self, last_key: bytes, reverse: bool = False) -> KeyRange:
+        """What is left to read after a page that ended at ``last_key`` (an ExclusiveStartKey)."""
+        if reverse:
+            return KeyRange(self.start, min(self.end, last_key))
+        return KeyRange(max(self.start, successor(last_key)), self.end)
+
 
 # ----------------------------------------------------------------------------------------------- numbers
 
@@ -240,6 +253,11 @@ def item_key(
     return key + encode_key_value(sk_type, sk_value)
 
 
+def key_hash(key: bytes) -> int:
+    """The partition hash a stored key carries (where a split point falls, for instance)."""
+    return int.from_bytes(key[TABLE_ID_BYTES:PREFIX_BYTES], "big")
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedKey:
     table_id: int
@@ -251,7 +269,7 @@ class DecodedKey:
 def decode_item_key(key: bytes, pk_type: str, sk_type: str | None = None) -> DecodedKey:
     """Split a stored key back into its parts (values in wire form)."""
     table_id = int.from_bytes(key[:TABLE_ID_BYTES], "big")
-    hash64 = int.from_bytes(key[TABLE_ID_BYTES:PREFIX_BYTES], "big")
+    hash64 = key_hash(key)
     pk, offset = decode_key_value(pk_type, key, PREFIX_BYTES)
     sk: str | None = None
     if sk_type is not None:

@@ -419,6 +419,17 @@ class Store:
         """Exact item count and key+value bytes in the range (a scan: fine for ranges of up to ~1M items)."""
         return _stats(self._iter(ITEMS), start, end)
 
+    def middle_key(self, start: bytes, end: bytes) -> bytes | None:
+        """The first key at which the range's key+value bytes reach half their total (a size split point:
+        split the partition at ``keycodec.key_hash`` of it). None for an empty range. Two exact passes."""
+        total = _stats(self._iter(ITEMS), start, end).bytes
+        used = 0
+        for key, value in _forward(self._iter(ITEMS), start, end):
+            used += len(key) + len(value)
+            if 2 * used >= total:
+                return key
+        return None
+
     def export_range(self, start: bytes, end: bytes, chunk_bytes: int | None = None) -> Iterator[bytes]:
         """The range's items as chunks of about ``chunk_bytes``, from one consistent view of the store."""
         return _export(self._iter(ITEMS), start, end, chunk_bytes or self.config.default_chunk_bytes)

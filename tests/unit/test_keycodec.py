@@ -26,6 +26,7 @@ from dynamo.keycodec import (
     encode_string,
     hash_range,
     item_key,
+    key_hash,
     prefix_end,
     sort_key_range,
     successor,
@@ -376,3 +377,14 @@ def test_successor_and_prefix_end() -> None:
     assert successor(b"ab") == b"ab\x00"
     assert prefix_end(b"ab") == b"ac"
     assert prefix_end(b"a\xff\xff") == b"b"
+
+
+def test_key_range_helpers() -> None:
+    whole = KeyRange(b"b", b"f")
+    assert b"b" in whole and b"e\xff" in whole and b"f" not in whole and b"a" not in whole
+    assert whole.intersect(KeyRange(b"a", b"c")) == KeyRange(b"b", b"c")
+    assert whole.intersect(KeyRange(b"g", b"h")).empty
+    assert whole.resume(b"c") == KeyRange(b"c\x00", b"f")
+    assert whole.resume(b"c", reverse=True) == KeyRange(b"b", b"c")
+    assert whole.resume(b"z").empty and whole.resume(b"a", reverse=True).empty
+    assert key_hash(item_key(9, 12345, "S", "x", "N", "1")) == 12345

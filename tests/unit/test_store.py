@@ -250,6 +250,14 @@ def test_delete_range_drops_exactly_the_range(store: Store) -> None:
     assert store.stats(left.start, left.end) == RangeStats(0, 0)
 
 
+def test_middle_key_halves_the_bytes(store: Store) -> None:
+    assert store.middle_key(*EVERYTHING) is None
+    put_all(store, {b"a": b"x" * 100, b"b": b"x" * 10, b"c": b"x" * 10, b"d": b"x" * 100, b"e": b"x" * 10})
+    assert store.middle_key(*EVERYTHING) == b"c"  # a+b = 112 bytes before it, 123 from it on
+    assert store.middle_key(b"b", b"d") == b"b"
+    assert store.middle_key(b"e", b"f") == b"e"
+
+
 def test_checksum_equal_iff_contents_equal(tmp_path: Path) -> None:
     pairs = {b"k%03d" % i: b"v%d" % i for i in range(200)}
     with Store(tmp_path / "a", SMALL) as a, Store(tmp_path / "b", SMALL) as b:
