@@ -371,6 +371,7 @@ class Store:
 
     def write(self, batch: WriteBatch, sync: bool) -> None:
         """Apply the batch atomically; with ``sync`` it is on disk (WAL fsync) when this returns."""
+        assert not self._closed, "store is closed"
         self._db.write(batch._take(), self._sync if sync else self._no_sync)
 
     def delete_range(self, start: bytes, end: bytes, sync: bool = False) -> None:
@@ -378,6 +379,11 @@ class Store:
         batch = self.batch()
         batch.delete_range(start, end)
         self.write(batch, sync)
+
+    def compact_range(self, start: bytes, end: bytes) -> None:
+        """Reclaim the disk space of deleted items now (blocks: for after dropping a replica, off the hot path)."""
+        assert not self._closed, "store is closed"
+        self._items.compact_range(start, end)
 
     def import_chunk(self, batch: WriteBatch, chunk: bytes) -> int:
         """Add one ``export_range`` chunk's items to ``batch``; returns how many."""

@@ -244,6 +244,7 @@ def test_delete_range_drops_exactly_the_range(store: Store) -> None:
     items = {item_key(t, h, "S", "x"): b"v" for t in (0, 1, 2) for h in (0, 1 << 62, 1 << 63, (1 << 64) - 1)}
     put_all(store, items)
     store.delete_range(left.start, left.end, sync=True)
+    store.compact_range(left.start, left.end)
     remaining = set(keys(store.scan(*EVERYTHING)))
     assert remaining == {k for k in items if not left.start <= k < left.end}
     assert store.stats(right.start, right.end).count == 2
