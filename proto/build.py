@@ -64,7 +64,7 @@ def ensure_built() -> bool:
 
 
 def _generate(stamp: str) -> None:
-    from grpc_tools import protoc  # imported here: only builders pay for it
+    from grpc_tools import protoc  # type: ignore[import-untyped]  # imported here: only builders pay for it
 
     work = Path(tempfile.mkdtemp(prefix=".gen-", dir=SRC))
     try:
