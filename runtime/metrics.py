@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterable, Sequence
 from http.server import HTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -29,6 +38,9 @@ class Metrics:
     def __init__(self, node: str) -> None:
         self.node = node
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # CPU, memory, open files of this process
+        for collector in (PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self._server: HTTPServer | None = None
 
     def counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
