@@ -135,8 +135,8 @@ def up(nodes_per_az: int | None, data_dir: Path | None, base_port: int | None, t
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if created:
-        console.print(f"new cluster: {len(config.nodes)} processes, {config.nodes_per_az} storage nodes per AZ, "
-                      f"data in {config.data_dir}")
+        console.print(f"new cluster: {len(config.nodes)} processes, {config.nodes_per_az} storage "
+                      f"node{'s' if config.nodes_per_az > 1 else ''} per AZ, data in {config.data_dir}")
     router_ok = cluster.router_available()
     states = {name: cluster.node_state(config, name) for name in config.names()}
     to_start = [n for n in config.nodes if states[n.name][0] != State.RUNNING]
@@ -241,6 +241,9 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     healthy = sum(r.healthy for r in reports)
     console.print(f"{healthy}/{len(reports)} processes healthy; endpoint {config.router_endpoint} "
                   + ("[green]serving[/]" if serving else "[red]not serving[/]"))
+    versions = {r.name: r.partition_map_version for r in reports if r.partition_map_version}
+    if versions:
+        console.print("partition map version: " + ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
     if not parts:
         console.print("partitions: none reported yet (no tables, or the storage nodes do not host replicas yet)")
         return

@@ -204,6 +204,8 @@ class NodeReport:
     pid: int | None
     health: dict[str, Any] | None = None  # the Health reply, None if it did not answer
     replicas: list[dict[str, Any]] = field(default_factory=list)
+    partition_map_version: int = 0  # control-plane replicas report the map version they hold
+    detail: dict[str, Any] | None = None
     error: str | None = None
 
     @property
@@ -212,7 +214,8 @@ class NodeReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "az": self.az, "state": self.state, "pid": self.pid,
-                "healthy": self.healthy, "health": self.health, "replicas": self.replicas, "error": self.error}
+                "healthy": self.healthy, "health": self.health, "replicas": self.replicas,
+                "partition_map_version": self.partition_map_version, "detail": self.detail, "error": self.error}
 
 
 def _health_dict(reply: Any) -> dict[str, Any]:
@@ -250,6 +253,9 @@ async def _report(config: ClusterConfig, node: NodeSpec, full: bool, timeout_s: 
             reply = await _ask(node, "Status", timeout_s)
             report.health = _health_dict(reply.health)
             report.replicas = [_replica_dict(r) for r in reply.replicas]
+            report.partition_map_version = reply.partition_map_version
+            if reply.detail_json:
+                report.detail = orjson.loads(reply.detail_json)
         else:
             report.health = _health_dict(await _ask(node, "Health", timeout_s))
     except grpc.aio.AioRpcError as exc:

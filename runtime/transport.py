@@ -141,6 +141,7 @@ class _PeerLink:
         self.stats = transport.stats_for(peer)
         self.connected = False
         self.down_until = 0.0  # loop time before which the peer counts as down
+        self.delayed = 0
         self._wakeup = asyncio.Event()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -162,12 +163,21 @@ class _PeerLink:
     def is_down(self) -> bool:
         return self.down_until > self.transport.loop.time()
 
+    def backlog(self) -> int:
+        """Messages held for this peer: queued, or held back by a slow-link rule."""
+        return len(self.queue) + self.delayed
+
     def push(self, item: _Item, delay_ms: int) -> None:
         if delay_ms:
             self.stats.delayed_by_fault += 1
-            self.transport.loop.call_later(delay_ms / 1000.0, self._push_now, item)
+            self.delayed += 1
+            self.transport.loop.call_later(delay_ms / 1000.0, self._push_delayed, item)
         else:
             self._push_now(item)
+
+    def _push_delayed(self, item: _Item) -> None:
+        self.delayed -= 1
+        self._push_now(item)
 
     def _push_now(self, item: _Item) -> None:
         if self._closed:
@@ -492,7 +502,7 @@ class Transport:
         if link.is_down():
             link.stats.dropped_peer_down += 1
             return False
-        if len(link.queue) >= self.limits.peer_queue_limit:
+        if link.backlog() >= self.limits.peer_queue_limit:
             link.stats.dropped_queue_full += 1
             return False
         link.stats.sent_bytes += len(payload)
@@ -505,7 +515,7 @@ class Transport:
         link = self._link(peer)
         if link.is_down():
             raise PeerUnavailable(peer, "peer is down (reconnecting)")
-        if len(link.queue) >= self.limits.peer_queue_limit or len(link.pending) >= self.limits.max_in_flight_per_peer:
+        if link.backlog() >= self.limits.peer_queue_limit or len(link.pending) >= self.limits.max_in_flight_per_peer:
             raise Overloaded(peer, "too many messages queued or requests in flight")
         self._next_id += 1
         ident = self._next_id

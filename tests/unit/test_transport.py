@@ -222,6 +222,15 @@ async def test_bounded_queue_drops_one_way_and_refuses_requests(pair: tuple[Endp
     await asyncio.gather(*futures)
 
 
+async def test_messages_held_by_a_slow_link_count_against_the_queue_bound(pair: tuple[Endpoint, Endpoint]) -> None:
+    a, b = pair
+    a.transport.limits = Limits(peer_queue_limit=5, connect_timeout_ms=500)
+    a.faults.set_rules([FaultRule(RuleKind.DELAY, "sn-a1", "sn-b1", delay_ms=100)])
+    assert [a.transport.send("sn-b1", "g", 1, b"x") for _ in range(7)] == [True] * 5 + [False] * 2
+    await wait_for(lambda: len(b.received) == 5)
+    assert a.transport.send("sn-b1", "g", 1, b"room again")
+
+
 async def test_the_server_bounds_requests_in_flight_per_peer(pair: tuple[Endpoint, Endpoint]) -> None:
     a, b = pair
     b.transport.limits = Limits(max_in_flight_per_peer=2)
