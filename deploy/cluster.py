@@ -234,7 +234,7 @@ def _replica_dict(replica: Any) -> dict[str, Any]:
             "applied_index": replica.applied_index, "last_index": replica.last_index, "ballot": replica.ballot}
 
 
-async def _ask(node: NodeSpec, method: str, timeout_s: float) -> Any:
+async def ask_node(node: NodeSpec, method: str, timeout_s: float) -> Any:
     request_type, reply_type = ((node_pb2.HealthRequest, node_pb2.HealthReply) if method == "Health"
                                 else (node_pb2.StatusRequest, node_pb2.StatusReply))
     async with grpc.aio.insecure_channel(node.grpc_address) as channel:
@@ -250,14 +250,14 @@ async def _report(config: ClusterConfig, node: NodeSpec, full: bool, timeout_s: 
         return report
     try:
         if full:
-            reply = await _ask(node, "Status", timeout_s)
+            reply = await ask_node(node, "Status", timeout_s)
             report.health = _health_dict(reply.health)
             report.replicas = [_replica_dict(r) for r in reply.replicas]
             report.partition_map_version = reply.partition_map_version
             if reply.detail_json:
                 report.detail = orjson.loads(reply.detail_json)
         else:
-            report.health = _health_dict(await _ask(node, "Health", timeout_s))
+            report.health = _health_dict(await ask_node(node, "Health", timeout_s))
     except grpc.aio.AioRpcError as exc:
         report.error = f"{exc.code().name}: {exc.details()}"
     return report

@@ -198,6 +198,8 @@ class ProcessHost:
             log.info("stopping")
         finally:
             await self._shutdown()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
         return 0
 
     async def _shutdown(self) -> None:
