@@ -27,7 +27,7 @@ from deploy.cluster import State
 from proto.build import ensure_built
 from runtime.config import MAX_NODES_PER_AZ, ClusterConfig, ConfigError, Role, default_data_dir
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 DATA_DIR_OPTION = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Data folder [default: $DDB_DATA_DIR or ./data in the repository]")
@@ -219,7 +219,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         return
     table = Table(title=f"ddb cluster in {config.data_dir}", title_justify="left")
     for column in ("AZ", "node", "role", "PID", "process", "health", "uptime", "gRPC", "metrics"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     by_az: dict[str, list[cluster.NodeReport]] = {}
     for report in reports:
         by_az.setdefault(f"az-{report.az}" if report.az else "-", []).append(report)
