@@ -493,7 +493,8 @@ class Transport:
         return link
 
     def send(self, peer: str, group: str, kind: int, payload: bytes) -> bool:
-        """Queue a one-way message; False if it was dropped (it may still be lost later)."""
+        """Queue a one-way message; False if it was dropped (it may still be lost later).
+        Raises PeerUnavailable only for a name that is not a peer at all (a caller's bug)."""
         link = self._link(peer)
         verdict = link.verdict()
         if verdict.drop:

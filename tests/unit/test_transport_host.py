@@ -13,6 +13,7 @@ import pytest
 
 from deploy.cluster import ask_node
 from runtime.config import build_cluster_config
+from runtime.faults import FaultTable
 from runtime.process import ProcessApp, ProcessHost, read_pidfile
 from runtime.transport import Message, RemoteError
 
@@ -72,6 +73,14 @@ async def test_apps_plug_into_the_host(tmp_path: Path) -> None:
         assert orjson.loads(reply.health.status_json)["keys"] == 1
         assert [(r.partition_id, r.leader, r.commit_index) for r in reply.replicas] == [("p0", "sn-b1", 4)]
         assert read_pidfile(config.pid_path("sn-b1")) == os.getpid()
+
+        # The fault file in the data folder is obeyed within the poll interval.
+        FaultTable(config.faults_path).add_partition("az-a", "az-b")
+        await asyncio.sleep(config.fault_poll_ms / 1000.0 * 1.5)
+        assert not a.transport.send("sn-b1", "p0", 2, b"cut")
+        FaultTable(config.faults_path).heal()
+        await asyncio.sleep(config.fault_poll_ms / 1000.0 * 1.5)
+        assert await a.transport.call("sn-b1", "p0", 1, b"k") == b"v"
     finally:
         for host in hosts.values():
             host.request_stop()
