@@ -108,6 +108,8 @@ def test_small_cluster_up_status_crash_down_up(ddb_at: Callable[[int], Ddb]) -> 
     after = {n["name"]: n for n in ddb.status()["nodes"]}
     assert after["sn-b1"]["state"] == "dead" and not after["sn-b1"]["healthy"]
     assert all(after[n]["healthy"] for n in running if n != "sn-b1")
+    table = ddb.run("status").stdout
+    assert "DEAD" in table and f"{len(running) - 1}/8 processes healthy" in table
 
     pids = [n["pid"] for n in after.values() if n["state"] == "running"]
     (ddb.data_dir / "nodes" / "sn-a1" / "marker").write_text("kept")
