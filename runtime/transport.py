@@ -86,6 +86,41 @@ _Item = tuple[str, int, int, bytes, str]
 _OVERLOADED_ERROR = "overloaded: too many requests in flight"
 
 
+class Dispatcher:
+    """Routes envelopes by kind to the component that owns them (Paxos driver, item service, ...).
+
+        dispatch = Dispatcher()
+        dispatch.on_one_way(Kind.PAXOS, driver.receive)
+        dispatch.on_call(Kind.GET_ITEM, items.get)
+        Transport(name, peers, limits, on_message=dispatch.message, on_request=dispatch.request)
+    """
+
+    def __init__(self) -> None:
+        self._one_way: dict[int, OnMessage] = {}
+        self._calls: dict[int, OnRequest] = {}
+
+    def on_one_way(self, kind: int, handler: OnMessage) -> None:
+        assert kind not in self._one_way, f"kind {kind} already has a one-way handler"
+        self._one_way[kind] = handler
+
+    def on_call(self, kind: int, handler: OnRequest) -> None:
+        assert kind not in self._calls, f"kind {kind} already has a request handler"
+        self._calls[kind] = handler
+
+    def message(self, sender: str, message: Message) -> None:
+        handler = self._one_way.get(message.kind)
+        if handler is None:
+            _drop_message(sender, message)
+        else:
+            handler(sender, message)
+
+    def request(self, sender: str, message: Message) -> bytes | Awaitable[bytes]:
+        handler = self._calls.get(message.kind)
+        if handler is None:
+            raise LookupError(f"no request handler for kind {message.kind}")
+        return handler(sender, message)
+
+
 def _drop_message(sender: str, message: Message) -> None:
     log.warning("one-way message with no handler", sender=sender, group=message.group, kind=message.kind)
 

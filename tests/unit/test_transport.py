@@ -13,6 +13,7 @@ import pytest
 from runtime.config import Limits
 from runtime.faults import FaultRule, FaultWatcher, RuleKind
 from runtime.transport import (
+    Dispatcher,
     Message,
     Overloaded,
     PeerUnavailable,
@@ -256,3 +257,17 @@ async def test_metrics_report_per_peer_counters(pair: tuple[Endpoint, Endpoint])
     sent = families["ddb_transport_sent_messages"].samples
     assert [(s.labels["peer"], s.value) for s in sent] == [("sn-b1", 1.0)]
     assert families["ddb_transport_connected"].samples[0].value == 1.0
+
+
+async def test_a_dispatcher_routes_by_kind(pair: tuple[Endpoint, Endpoint]) -> None:
+    a, b = pair
+    seen: list[bytes] = []
+    dispatch = Dispatcher()
+    dispatch.on_one_way(5, lambda sender, m: seen.append(m.payload))
+    dispatch.on_call(6, lambda sender, m: m.payload.upper())
+    b.transport.on_message, b.transport.on_request = dispatch.message, dispatch.request
+    a.transport.send("sn-b1", "g", 5, b"five")
+    assert await a.transport.call("sn-b1", "g", 6, b"six") == b"SIX"
+    assert seen == [b"five"], "the one-way message sent first arrived first"
+    with pytest.raises(RemoteError, match="no request handler for kind 7"):
+        await a.transport.call("sn-b1", "g", 7, b"")
