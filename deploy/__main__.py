@@ -1,0 +1,5 @@
+"""`python -m deploy ...` is the `ddb` command."""
+
+from deploy.cli import main
+
+main()
