@@ -57,14 +57,35 @@ class Shape:
     min_value: int | None = None
     max_value: int | None = None
     enum: tuple[str, ...] = ()
-    _compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    # Derived once, so the hot path walks only what can fail (children are built before their parents).
+    _compiled: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
+    _by_name: dict[str, Shape] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # (name, lower-camel path name, shape) of the fields the constraint pass must visit.
+    _plan: tuple[tuple[str, str, Shape], ...] = field(default=(), init=False, compare=False, repr=False)
+    # Whether a present value of this shape has anything to check.
+    _checked: bool = field(default=False, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pattern is not None:
             object.__setattr__(self, "_compiled", re.compile(self.pattern))
+        own = bool(self.enum) or self.pattern is not None
+        own = own or self.min_length is not None or self.max_length is not None
+        own = own or self.min_value is not None or self.max_value is not None
+        if self.kind is Kind.STRUCT:
+            object.__setattr__(self, "_by_name", dict(self.fields))
+            plan = tuple(
+                (name, lower_first(name), child)
+                for name, child in self.fields
+                if child.not_null or child._checked
+            )
+            object.__setattr__(self, "_plan", plan)
+            own = own or bool(plan)
+        elif self.member is not None:
+            own = own or self.member.not_null or self.member._checked
+        object.__setattr__(self, "_checked", own)
 
     def field_map(self) -> Mapping[str, Shape]:
-        return dict(self.fields)
+        return self._by_name
 
 
 # ---- constructors: a request reads like DynamoDB's API reference ----------------------------------------
@@ -174,10 +195,12 @@ def check_types(data: Any, shape: Shape) -> dict[str, Any]:
 
 
 def _check_struct_fields(data: dict[str, Any], shape: Shape) -> dict[str, Any]:
+    # In body order, as DynamoDB's streaming deserializer meets the fields.
+    by_name = shape._by_name
     cleaned: dict[str, Any] = {}
-    for name, child in shape.fields:
-        value = data.get(name)
-        if value is None:
+    for name, value in data.items():
+        child = by_name.get(name)
+        if child is None or value is None:
             continue
         cleaned[name] = _check_type(value, child)
     return cleaned
@@ -222,6 +245,12 @@ def _check_type(value: Any, shape: Shape) -> Any:
     if kind is Kind.MAP:
         if isinstance(value, dict):
             assert shape.member is not None
+            if shape.member.kind is Kind.ATTRIBUTE_VALUE:
+                # The hot case (Item, Key): keep the client's dict, only its values' outer type is ours.
+                for member in value.values():
+                    if member is not None and not isinstance(member, dict):
+                        _check_type(member, shape.member)
+                return value
             return {
                 key: None if member is None else _check_type(member, shape.member)
                 for key, member in value.items()
@@ -308,10 +337,13 @@ def check_constraints(data: Mapping[str, Any], shape: Shape) -> None:
 
 
 def _check_fields(data: Mapping[str, Any], shape: Shape, prefix: str, errors: _Errors) -> None:
-    for name, child in shape.fields:
+    for name, path_name, child in shape._plan:
         if errors.full():
             return
-        _check_value(data.get(name), child, prefix + lower_first(name), errors)
+        value = data.get(name)
+        if value is None and not child.not_null:
+            continue
+        _check_value(value, child, prefix + path_name, errors)
 
 
 def _length(value: Any) -> int:
@@ -322,6 +354,8 @@ def _check_value(value: Any, shape: Shape, path: str, errors: _Errors) -> None:
     if value is None:
         if shape.not_null:
             errors.add(None, shape, path, "Member must not be null")
+        return
+    if not shape._checked:
         return
     if shape.enum and value not in shape.enum:
         errors.add(value, shape, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
@@ -335,6 +369,9 @@ def _check_value(value: Any, shape: Shape, path: str, errors: _Errors) -> None:
         errors.add(value, shape, path, f"Member must have value greater than or equal to {shape.min_value}")
     if shape.max_value is not None and value > shape.max_value:
         errors.add(value, shape, path, f"Member must have value less than or equal to {shape.max_value}")
+    member_shape = shape.member
+    if member_shape is not None and not (member_shape._checked or member_shape.not_null):
+        return
     if shape.kind is Kind.LIST:
         assert shape.member is not None
         for index, member in enumerate(value, start=1):

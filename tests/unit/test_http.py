@@ -257,3 +257,22 @@ async def test_stop_closes_open_connections() -> None:
 def test_encode_response() -> None:
     wire = encode_response(HttpResponse(404, b"nope", (("X-A", "1"),)), keep_alive=False)
     assert wire == b"HTTP/1.1 404 Not Found\r\nX-A: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
+
+
+def test_serves_under_uvloop() -> None:
+    """Production runs on uvloop, whose transports are not asyncio classes: serve a few requests on it."""
+    import uvloop
+
+    async def main() -> list[bytes]:
+        srv = HttpServer(echo)
+        await srv.start()
+        try:
+            reader, writer = await connect(srv)
+            writer.write(post("/u1", b"a") + post("/u2"))
+            bodies = [(await read_response(reader))[2] for _ in range(2)]
+            writer.close()
+            return bodies
+        finally:
+            await srv.stop()
+
+    assert uvloop.run(main()) == [b"POST /u1 1", b"POST /u2 0"]
