@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from router.http import HttpLimits, HttpRequest, HttpResponse, HttpServer, encode_response
 
@@ -276,3 +278,32 @@ def test_serves_under_uvloop() -> None:
             await srv.stop()
 
     assert uvloop.run(main()) == [b"POST /u1 1", b"POST /u2 0"]
+
+
+async def test_half_closed_client_still_gets_its_answers(server: HttpServer) -> None:
+    reader, writer = await connect(server)
+    writer.write(post("/sleep/0.05") + post("/last"))
+    writer.write_eof()
+    bodies = [(await read_response(reader))[2] for _ in range(2)]
+    assert bodies == [b"POST /sleep/0.05 0", b"POST /last 0"]
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise=st.binary(min_size=1, max_size=300), cut=st.integers(min_value=0, max_value=120))
+async def test_random_bytes_never_break_the_server(server: HttpServer, noise: bytes, cut: int) -> None:
+    # Noise alone, and noise spliced into a valid request: the server answers or hangs up, and then serves.
+    for payload in (noise, post("/ok", b"body")[:cut] + noise):
+        reader, writer = await connect(server)
+        writer.write(payload)
+        writer.write_eof()
+        try:
+            await asyncio.wait_for(reader.read(), 5)
+        except ConnectionError:
+            pass
+        writer.close()
+    reader, writer = await connect(server)
+    writer.write(post("/still"))
+    assert (await read_response(reader))[2] == b"POST /still 0"
+    writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -593,8 +594,6 @@ def test_any_non_string_table_name_is_a_serialization_error(value: Any) -> None:
 @given(name=st.text(alphabet="abcXYZ019_.-;! ", min_size=0, max_size=300))
 def test_table_name_errors_counted_and_listed(name: str) -> None:
     expected = []
-    import re
-
     if re.fullmatch(r"[a-zA-Z0-9_.-]+", name) is None:
         expected.append("Member must satisfy regular expression pattern")
     if len(name) < 3:
