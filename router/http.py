@@ -128,8 +128,8 @@ class HttpConnection(asyncio.Protocol):
         self._server.connections.discard(self)
         self._disarm()
         self._can_write.set()
-        if self._worker is not None and not self._worker.done():
-            self._worker.cancel()
+        # A handler already running finishes (a write may be half way through the cluster); its answer is
+        # dropped and the requests queued behind it are not started.
 
     def pause_writing(self) -> None:
         self._can_write.clear()
@@ -245,6 +245,9 @@ class HttpConnection(asyncio.Protocol):
         queue = self._queue
         handler = self._server.handler
         while queue:
+            if self._transport is None or self._transport.is_closing():
+                queue.clear()
+                return
             item = queue.popleft()
             if isinstance(item, HttpResponse):
                 if item.status:
@@ -278,6 +281,12 @@ class HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    def abort(self) -> None:
+        """Shut down: close the connection and cancel the handler in flight."""
+        self._close()
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
 
     def _close(self) -> None:
         self._closing = True
@@ -337,6 +346,6 @@ class HttpServer:
             return
         self._server.close()
         for connection in list(self.connections):
-            connection._close()
+            connection.abort()
         await self._server.wait_closed()
         self._server = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -307,3 +309,29 @@ async def test_random_bytes_never_break_the_server(server: HttpServer, noise: by
     writer.write(post("/still"))
     assert (await read_response(reader))[2] == b"POST /still 0"
     writer.close()
+
+
+async def test_client_gone_mid_request_lets_the_handler_finish_and_drops_the_rest() -> None:
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def slow(request: HttpRequest) -> HttpResponse:
+        started.append(request.path)
+        await asyncio.sleep(0.2)
+        finished.append(request.path)
+        return HttpResponse(200)
+
+    srv = HttpServer(slow)
+    await srv.start()
+    try:
+        reader, writer = await connect(srv)
+        writer.write(post("/first") + post("/second"))
+        await asyncio.sleep(0.05)
+        # A reset, not a half-close (which would still expect both answers).
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        await asyncio.sleep(0.4)
+        assert started == ["/first"] and finished == ["/first"]
+    finally:
+        await srv.stop()
