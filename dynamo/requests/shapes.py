@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -121,10 +121,20 @@ def boolean(*, not_null: bool = False) -> Shape:
     return Shape(Kind.BOOLEAN, not_null=not_null)
 
 
+def _member(shape: Shape) -> Shape:
+    """A null inside a list or map is "Value null at 'x.1.member'"; AttributeValues are left to the value
+    validator, which words a null one its own way."""
+    if shape.kind is Kind.ATTRIBUTE_VALUE or shape.not_null:
+        return shape
+    return replace(shape, not_null=True)
+
+
 def list_of(
     member: Shape, *, not_null: bool = False, min_length: int | None = None, max_length: int | None = None
 ) -> Shape:
-    return Shape(Kind.LIST, member=member, not_null=not_null, min_length=min_length, max_length=max_length)
+    return Shape(
+        Kind.LIST, member=_member(member), not_null=not_null, min_length=min_length, max_length=max_length
+    )
 
 
 def map_of(
@@ -138,7 +148,7 @@ def map_of(
     """``model_name`` is the Java value type DynamoDB names when a list stands where the map should be."""
     return Shape(
         Kind.MAP,
-        member=member,
+        member=_member(member),
         model_name=model_name,
         not_null=not_null,
         min_length=min_length,

@@ -643,3 +643,155 @@ def test_operations_without_spec_pass_objects_through() -> None:
         "Anything": 1,
     }
     assert isinstance(error_of("ListBackups", []), SerializationException)
+
+
+# ---- robustness: any mutation of a valid request is answered with a DynamoDB error, never a crash ---------
+
+VALID_BODIES: dict[str, dict[str, Any]] = {
+    "CreateTable": {
+        "TableName": "table",
+        "AttributeDefinitions": AD_RANGE,
+        "KeySchema": KS_RANGE,
+        "ProvisionedThroughput": PT,
+        "LocalSecondaryIndexes": [lsi()],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a"]},
+                "ProvisionedThroughput": PT,
+            }
+        ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        "Tags": [{"Key": "k", "Value": "v"}],
+    },
+    "UpdateTable": {
+        "TableName": "table",
+        "AttributeDefinitions": AD_RANGE,
+        "GlobalSecondaryIndexUpdates": [
+            {
+                "Create": {
+                    "IndexName": "gsi2",
+                    "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            }
+        ],
+    },
+    "PutItem": {
+        "TableName": "t",
+        "Item": {"pk": {"S": "a"}, "m": {"M": {"x": {"L": [{"N": "1"}]}}}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+        "ExpressionAttributeValues": {":v": {"S": "x"}},
+    },
+    "UpdateItem": {
+        "TableName": "t",
+        "Key": {"pk": {"S": "a"}},
+        "AttributeUpdates": {"a": {"Action": "PUT", "Value": {"N": "1"}}},
+        "Expected": {"a": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]}},
+    },
+    "Query": {
+        "TableName": "t",
+        "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}},
+        "ExclusiveStartKey": {"pk": {"S": "a"}},
+        "Limit": 5,
+        "Select": "COUNT",
+    },
+    "Scan": {
+        "TableName": "t",
+        "Segment": 0,
+        "TotalSegments": 2,
+        "ScanFilter": {"a": {"ComparisonOperator": "NULL"}},
+    },
+    "BatchGetItem": {"RequestItems": {"tab": {"Keys": [{"pk": {"S": "a"}}], "ProjectionExpression": "a"}}},
+    "BatchWriteItem": {
+        "RequestItems": {
+            "tab": [
+                {"PutRequest": {"Item": {"pk": {"S": "a"}}}},
+                {"DeleteRequest": {"Key": {"pk": {"S": "b"}}}},
+            ]
+        }
+    },
+    "TransactGetItems": {"TransactItems": [{"Get": {"TableName": "t", "Key": {"pk": {"S": "a"}}}}]},
+    "TransactWriteItems": {
+        "TransactItems": [
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}}}},
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "b"}},
+                    "UpdateExpression": "SET a = :a",
+                    "ExpressionAttributeValues": {":a": {"N": "1"}},
+                }
+            },
+            {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "c"}}, "ConditionExpression": "a = b"}},
+        ]
+    },
+    "TagResource": {"ResourceArn": "arn:x", "Tags": [{"Key": "k", "Value": "v"}]},
+    "UpdateTimeToLive": {
+        "TableName": "table",
+        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "ttl"},
+    },
+    "ExecuteStatement": {"Statement": "SELECT * FROM t", "Parameters": [{"S": "x"}]},
+}
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 3),
+        st.floats(-2, 2),
+        st.sampled_from(["", "HASH", "S", "pk", "abc"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["S", "pk", "Key", "x"]), inner, max_size=2),
+    ),
+    max_leaves=6,
+)
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, member in value.items():
+            found.extend(paths(member, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            found.extend(paths(member, (*prefix, index)))
+    return found
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+def test_null_list_members_are_constraint_errors() -> None:
+    assert message("CreateTable", create(KeySchema=[None])) == (
+        "1 validation error detected: Value null at 'keySchema.1.member' failed to satisfy constraint: "
+        "Member must not be null"
+    )
+
+
+def test_valid_bodies_are_valid() -> None:
+    for operation, body in VALID_BODIES.items():
+        validate_request(operation, body)
+
+
+@pytest.mark.parametrize("operation", sorted(VALID_BODIES))
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_mutated_requests_fail_only_with_dynamodb_errors(data: st.DataObject, operation: str) -> None:
+    body = VALID_BODIES[operation]
+    mutated = body
+    for _ in range(data.draw(st.integers(1, 2))):
+        path = data.draw(st.sampled_from(paths(mutated)[1:]))
+        mutated = replaced(mutated, path, data.draw(st.one_of(st.none(), json_values)))
+    try:
+        validate_request(operation, mutated)
+    except DynamoError:
+        pass
