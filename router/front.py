@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,6 +58,16 @@ class FrontConfig:
         return f"dynamodb.{self.region}.amazonaws.com"
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one request came to, for metrics."""
+
+    operation: str  # "" when the request never named a known operation
+    status: int
+    error: str  # the DynamoDB error's short name, "" on success
+    duration_s: float
+
+
 def new_request_id() -> str:
     """52 characters of [A-Z0-9], as DynamoDB's request ids look."""
     return base64.b64encode(os.urandom(39)).decode().upper().replace("+", "0").replace("/", "0")
@@ -78,11 +89,14 @@ class FrontDoor:
         config: FrontConfig | None = None,
         authenticator: Authenticator | None = None,
         request_ids: Callable[[], str] = new_request_id,
+        observer: Callable[[Outcome], None] | None = None,
     ) -> None:
+        """``observer`` is called once per answered request (metrics, access logs); it must not block."""
         self._backend = backend
         self._config = config or FrontConfig()
         self._authenticator: Authenticator = authenticator or AcceptAnyCredentials()
         self._request_ids = request_ids
+        self._observer = observer
         self._health_body = f"healthy: {self._config.service_host()}".encode()
         # Operations the router answers itself, without the cluster.
         self._local: dict[str, LocalHandler] = {
@@ -91,15 +105,26 @@ class FrontDoor:
         }
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        observer = self._observer
+        if observer is None:
+            return (await self._answer(request))[0]
+        started = time.perf_counter()
+        response, operation, error = await self._answer(request)
+        observer(Outcome(operation, response.status, error, time.perf_counter() - started))
+        return response
+
+    async def _answer(self, request: HttpRequest) -> tuple[HttpResponse, str, str]:
+        """The response, the operation ("" before it is known) and the error's short name ("" on success)."""
         request_id = self._request_ids()
         content_type = request.headers.get("content-type", "")
         media_type = content_type.partition(";")[0].strip().lower()
         if request.method != "POST" or (request.body and media_type not in _CONTENT_TYPES):
             if request.method == "GET" and request.path == "/":
-                return self._health(request_id)
+                return self._health(request_id), "", ""
             # DynamoDB answers anything that is not a JSON POST with this bare 404.
-            return self._raw(404, _UNKNOWN_OPERATION_XML, request_id, None)
+            return self._raw(404, _UNKNOWN_OPERATION_XML, request_id, None), "", "UnknownOperationException"
         reply_type = JSON if media_type == JSON else JSON_1_0
+        operation = ""
         try:
             body = self._parse(request.body)
             operation = self._operation(request.headers.get("x-amz-target", ""))
@@ -112,11 +137,13 @@ class FrontDoor:
         except DynamoError as error:
             if error.http_status >= 500:
                 log.warning("request %s failed: %r", request_id, error)
-            return self._json(error.http_status, error.to_body(), request_id, reply_type)
+            response = self._json(error.http_status, error.to_body(), request_id, reply_type)
+            return response, operation, error.short_name
         except Exception:
             log.exception("request %s: unexpected error", request_id)
-            return self._json(500, _INTERNAL_ERROR.to_body(), request_id, reply_type)
-        return self._json(200, result, request_id, reply_type)
+            response = self._json(500, _INTERNAL_ERROR.to_body(), request_id, reply_type)
+            return response, operation, _INTERNAL_ERROR.short_name
+        return self._json(200, result, request_id, reply_type), operation, ""
 
     # ---- steps -----------------------------------------------------------------------------------------
 

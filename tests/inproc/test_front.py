@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from router.backend import RequestContext
-from router.front import FrontConfig, FrontDoor
+from router.front import FrontConfig, FrontDoor, Outcome
 from router.http import HttpServer
 from tests.inproc.memory_backend import MemoryBackend
 
@@ -417,3 +417,25 @@ async def test_aws_cli(endpoint: str) -> None:
     code, out, err = await run_cli(endpoint, "describe-table", "--table-name", "absent")
     assert code != 0
     assert "ResourceNotFoundException" in err and "Table: absent not found" in err
+
+
+async def test_observer_sees_every_outcome() -> None:
+    outcomes: list[Outcome] = []
+    server = HttpServer(FrontDoor(MemoryBackend(), observer=outcomes.append).handle)
+    port = await server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        await raw(endpoint)
+        await raw(endpoint, target="DynamoDB_20120810.DescribeTable", body=b'{"TableName":"nope"}')
+        await raw(endpoint, target="Nope")
+        await raw(endpoint, method="GET", body=None, target=None, auth=None, content_type=None)
+    finally:
+        await server.stop()
+    summary = [(o.operation, o.status, o.error) for o in outcomes]
+    assert summary == [
+        ("ListTables", 200, ""),
+        ("DescribeTable", 400, "ResourceNotFoundException"),
+        ("", 400, "UnknownOperationException"),
+        ("", 200, ""),
+    ]
+    assert all(o.duration_s >= 0 for o in outcomes)
