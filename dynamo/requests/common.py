@@ -1,0 +1,190 @@
+"""Shapes and checks shared by several operations' requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dynamo.errors import ValidationException
+from dynamo.requests import attributes
+from dynamo.requests.shapes import (
+    attribute_value,
+    boolean,
+    item,
+    list_of,
+    long,
+    map_of,
+    string,
+    struct,
+)
+
+NAME_PATTERN = "[a-zA-Z0-9_.-]+"
+MODEL = "com.amazonaws.dynamodb.v20120810."
+
+# CreateTable and the other table operations hold table names to 3..255; item operations report only the
+# 1..255 bounds (their TableName may in time also be an ARN), as observed on DynamoDB.
+TABLE_NAME_FOR_TABLES = string(not_null=True, pattern=NAME_PATTERN, min_length=3, max_length=255)
+TABLE_NAME = string(not_null=True, pattern=NAME_PATTERN, min_length=1, max_length=255)
+CREATE_TABLE_NAME = string(pattern=NAME_PATTERN, min_length=3, max_length=255)
+INDEX_NAME = string(pattern=NAME_PATTERN, min_length=3, max_length=255)
+INDEX_NAME_NOT_NULL = string(not_null=True, pattern=NAME_PATTERN, min_length=3, max_length=255)
+ATTRIBUTE_NAME = string(not_null=True, min_length=1, max_length=255)
+RESOURCE_ARN = string(not_null=True, min_length=1, max_length=1283)
+
+KEY_TYPES = ("HASH", "RANGE")
+SCALAR_ATTRIBUTE_TYPES = ("B", "N", "S")
+PROJECTION_TYPES = ("ALL", "KEYS_ONLY", "INCLUDE")
+BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+STREAM_VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+TABLE_CLASSES = ("STANDARD", "STANDARD_INFREQUENT_ACCESS")
+RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+SELECT = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+COMPARISON_OPERATORS = (
+    "EQ",
+    "NE",
+    "IN",
+    "LE",
+    "LT",
+    "GE",
+    "GT",
+    "BETWEEN",
+    "NOT_NULL",
+    "NULL",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "BEGINS_WITH",
+)
+
+KEY_SCHEMA_ELEMENT = struct(
+    "KeySchemaElement",
+    ("AttributeName", ATTRIBUTE_NAME),
+    ("KeyType", string(not_null=True, enum=KEY_TYPES)),
+    value=True,
+)
+KEY_SCHEMA = list_of(KEY_SCHEMA_ELEMENT, not_null=True, min_length=1, max_length=2)
+ATTRIBUTE_DEFINITION = struct(
+    "AttributeDefinition",
+    ("AttributeName", ATTRIBUTE_NAME),
+    ("AttributeType", string(not_null=True, enum=SCALAR_ATTRIBUTE_TYPES)),
+    value=True,
+)
+ATTRIBUTE_DEFINITIONS = list_of(ATTRIBUTE_DEFINITION, not_null=True)
+PROVISIONED_THROUGHPUT = struct(
+    "ProvisionedThroughput",
+    ("WriteCapacityUnits", long(not_null=True, min_value=1)),
+    ("ReadCapacityUnits", long(not_null=True, min_value=1)),
+)
+ON_DEMAND_THROUGHPUT = struct(
+    "OnDemandThroughput",
+    ("MaxReadRequestUnits", long()),
+    ("MaxWriteRequestUnits", long()),
+)
+PROJECTION = struct(
+    "Projection",
+    ("ProjectionType", string(enum=PROJECTION_TYPES)),
+    ("NonKeyAttributes", list_of(string(min_length=1, max_length=255), min_length=1, max_length=20)),
+    not_null=True,
+)
+STREAM_SPECIFICATION = struct(
+    "StreamSpecification",
+    ("StreamEnabled", boolean(not_null=True)),
+    ("StreamViewType", string(enum=STREAM_VIEW_TYPES)),
+    value=True,
+)
+SSE_SPECIFICATION = struct(
+    "SSESpecification",
+    ("Enabled", boolean()),
+    ("SSEType", string(enum=("AES256", "KMS"))),
+    ("KMSMasterKeyId", string()),
+)
+TAG = struct(
+    "Tag",
+    ("Key", string(not_null=True, min_length=1, max_length=128)),
+    ("Value", string(not_null=True, min_length=0, max_length=256)),
+    value=True,
+)
+
+RETURN_CONSUMED_CAPACITY = string(enum=("INDEXES", "TOTAL", "NONE"))
+RETURN_ITEM_COLLECTION_METRICS = string(enum=("SIZE", "NONE"))
+RETURN_VALUES_ON_CONDITION_CHECK_FAILURE = string(enum=("ALL_OLD", "NONE"))
+CONDITIONAL_OPERATOR = string(enum=("AND", "OR"))
+EXPRESSION_ATTRIBUTE_NAMES = map_of(string(), "java.lang.String")
+EXPRESSION_ATTRIBUTE_VALUES = map_of(attribute_value(), MODEL + "AttributeValue")
+ATTRIBUTES_TO_GET = list_of(string(), min_length=1)
+KEY = item(not_null=True)
+
+EXPECTED = map_of(
+    struct(
+        "ExpectedAttributeValue",
+        ("Exists", boolean()),
+        ("Value", attribute_value()),
+        ("ComparisonOperator", string(enum=COMPARISON_OPERATORS)),
+        ("AttributeValueList", list_of(attribute_value())),
+        value=True,
+    ),
+    MODEL + "ExpectedAttributeValue",
+)
+CONDITIONS = map_of(
+    struct(
+        "Condition",
+        ("AttributeValueList", list_of(attribute_value())),
+        ("ComparisonOperator", string(not_null=True, enum=COMPARISON_OPERATORS)),
+        value=True,
+    ),
+    MODEL + "Condition",
+)
+ATTRIBUTE_UPDATES = map_of(
+    struct(
+        "AttributeValueUpdate",
+        ("Value", attribute_value()),
+        ("Action", string(enum=("ADD", "PUT", "DELETE"))),
+        value=True,
+    ),
+    MODEL + "AttributeValueUpdate",
+)
+
+
+def invalid(message: str) -> ValidationException:
+    return ValidationException("One or more parameter values were invalid: " + message)
+
+
+def check_expression_mixing(
+    request: dict[str, Any], legacy: Iterable[str], expressions: Iterable[str]
+) -> None:
+    """DynamoDB refuses a request that mixes the legacy parameters with expressions, and refuses names and
+    values that no expression uses."""
+    used_legacy = [name for name in legacy if name in request]
+    used_expressions = [name for name in expressions if name in request]
+    if used_legacy and used_expressions:
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            f"Non-expression parameters: {{{', '.join(used_legacy)}}} "
+            f"Expression parameters: {{{', '.join(used_expressions)}}}"
+        )
+    names = request.get("ExpressionAttributeNames")
+    values = request.get("ExpressionAttributeValues")
+    if not used_expressions:
+        if names is not None:
+            raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+        if values is not None:
+            raise ValidationException(
+                "ExpressionAttributeValues can only be specified when using expressions"
+            )
+    if names is not None and not names:
+        raise ValidationException("ExpressionAttributeNames must not be empty")
+    if values is not None and not values:
+        raise ValidationException("ExpressionAttributeValues must not be empty")
+    for value in (values or {}).values():
+        attributes.validate_value(value)
+
+
+def check_legacy_values(request: dict[str, Any], *names: str) -> None:
+    """AttributeValues inside the legacy parameters (Expected, KeyConditions, ...) go to the value validator."""
+    for name in names:
+        for entry in (request.get(name) or {}).values():
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("Value") is not None:
+                attributes.validate_value(entry["Value"])
+            for value in entry.get("AttributeValueList") or ():
+                attributes.validate_value(value)
