@@ -75,7 +75,7 @@ _ARITY = {
     "list_append": 2,
 }
 _UPDATE_FUNCS = frozenset({"if_not_exists", "list_append"})
-_NEEDS_PATH = frozenset({"attribute_exists", "attribute_not_exists", "attribute_type", "if_not_exists"})
+_NEEDS_PATH = frozenset({"attribute_exists", "attribute_not_exists", "attribute_type"})
 
 
 def check_text(text: object, kind: str) -> str:
@@ -380,8 +380,6 @@ def _check_update_operand(operand: Operand, errors: list[str], inside: str | Non
         )
     elif name == inside:
         errors.append(f"The function is not allowed to be used this way in an expression; function: {name}")
-    elif name == "if_not_exists" and not isinstance(operand.args[0], Path):
-        errors.append("Operator or function requires a document path; operator or function: if_not_exists")
     for arg in operand.args:
         _check_update_operand(arg, errors, name)
 

@@ -184,6 +184,9 @@ class _Resolver:
                     raise self.bad_operand(value.op, kind)
                 self.check_set_value(side)
         elif isinstance(value, Call):
+            # Checked after resolving, as DynamoDB looks the placeholders up first.
+            if value.name == "if_not_exists" and not isinstance(value.args[0], Path):
+                raise self.fail("Operator or function requires a document path; operator or function: if_not_exists")
             if value.name == "list_append":
                 for arg in value.args:
                     kind = self.constant_type(arg)
