@@ -58,6 +58,7 @@ from dynamo.expressions.reserved import RESERVED_WORDS
 MAX_EXPRESSION_BYTES = 4096
 MAX_PATH_DEPTH = 32
 MAX_IN_OPERANDS = 100
+MAX_UPDATE_OPERATORS = 300
 PARSE_CACHE_SIZE = 4096
 
 _COMPARATORS = {op.value: op for op in CompareOp}
@@ -408,11 +409,24 @@ def parse_update_text(text: str) -> Update:
     tree = parser.update()
     parser.finish()
     errors: list[str] = []
+    operators = len(tree.actions)
     for action in tree.actions:
         if action.value is not None:
             _check_update_operand(action.value, errors)
+            operators += _count_operators(action.value)
+    if operators > MAX_UPDATE_OPERATORS:
+        errors.insert(0, f"The expression contains too many operators; operator count: {operators}")
     _raise_first(errors, kind)
     return tree
+
+
+def _count_operators(operand: Operand) -> int:
+    """Functions and + / - inside one SET value (each action counts one more)."""
+    if isinstance(operand, Arith):
+        return 1 + _count_operators(operand.left) + _count_operators(operand.right)
+    if isinstance(operand, Call):
+        return 1 + sum(_count_operators(arg) for arg in operand.args)
+    return 0
 
 
 @lru_cache(maxsize=PARSE_CACHE_SIZE)

@@ -79,6 +79,13 @@ class _Resolver:
             if kind in ("N", "BOOL", "NULL"):
                 raise self.bad_operand("size", kind)
 
+    def check_distinct(self, operator: str, first: Operand, rest: tuple[Operand, ...]) -> None:
+        if isinstance(first, Path) and any(isinstance(o, Path) and o == first for o in rest):
+            raise self.fail(
+                "The first operand must be distinct from the remaining operands for this operator or function; "
+                f"operator: {operator}, first operand: {first.describe()}"
+            )
+
     def constant_type(self, operand: Operand) -> str | None:
         if isinstance(operand, Value):
             assert operand.value is not None
@@ -96,6 +103,7 @@ class _Resolver:
             return Not(self.condition(node.operand))
         if isinstance(node, Compare):
             compare = Compare(node.op, self.operand(node.left), self.operand(node.right))
+            self.check_distinct(node.op.value, compare.left, (compare.right,))
             if node.op in _ORDERING_OPS:
                 for side in (compare.left, compare.right):
                     kind = self.constant_type(side)
@@ -104,12 +112,17 @@ class _Resolver:
             return compare
         if isinstance(node, Between):
             between = Between(self.operand(node.operand), self.operand(node.low), self.operand(node.high))
+            self.check_distinct("BETWEEN", between.operand, (between.low, between.high))
             self.check_between(between)
             return between
         if isinstance(node, In):
-            return In(self.operand(node.operand), tuple(self.operand(c) for c in node.choices))
+            choices = In(self.operand(node.operand), tuple(self.operand(c) for c in node.choices))
+            self.check_distinct("IN", choices.operand, choices.choices)
+            return choices
         if isinstance(node, Function):
             function = Function(node.name, tuple(self.operand(a) for a in node.args))
+            if node.name in ("begins_with", "contains"):
+                self.check_distinct(node.name, function.args[0], function.args[1:])
             self.check_function(function)
             return function
         assert isinstance(node, Literal)

@@ -366,3 +366,15 @@ def test_updated_old_and_new_are_projections_of_touched_paths() -> None:
 
 def test_path_depth_limit_in_updates() -> None:
     assert "nesting levels: 33" in error("SET a" + ".b" * 32 + " = :v", BASE, {":v": N(1)})
+
+
+def test_operator_limit() -> None:
+    from dynamo.expressions.parser import MAX_UPDATE_OPERATORS
+
+    ok = "SET " + ", ".join(f"a{i} = :v" for i in range(MAX_UPDATE_OPERATORS))
+    assert len(new(ok, BASE, {":v": N(1)})) == len(BASE) + MAX_UPDATE_OPERATORS
+    assert (
+        error("SET z = :v + :v, " + ok[4:], BASE, {":v": N(1)})
+        == "Invalid UpdateExpression: The expression contains too many operators; operator count: 302"
+    )
+    assert "operator count: 301" in error(ok + " REMOVE q", BASE, {":v": N(1)})
