@@ -30,6 +30,7 @@ from dynamo.expressions.nodes import (
     Operand,
     Or,
     Path,
+    PathElement,
     Projection,
     Update,
     Value,
@@ -209,28 +210,46 @@ class _Resolver:
                 self.check_set_value(arg)
 
 
+class _Node:
+    __slots__ = ("first", "terminal", "children")
+
+    def __init__(self, first: Path) -> None:
+        self.first = first  # the first path through this node, for messages
+        self.terminal: Path | None = None  # the path that ends here
+        self.children: dict[PathElement, _Node] = {}
+
+
 def _elements_overlap(kind: str, paths: Iterable[Path]) -> None:
     """DynamoDB refuses two paths where one is a prefix of the other (overlap) or where they first
-    differ by a name in one and an index in the other (conflict)."""
-    ordered = list(paths)
-    for i, one in enumerate(ordered):
-        for two in ordered[:i]:
-            a, b = two.elements, one.elements
-            shared = 0
-            for x, y in zip(a, b, strict=False):
-                if x != y or type(x) is not type(y):
-                    break
-                shared += 1
-            if shared == min(len(a), len(b)):
-                raise ValidationException(
-                    f"Invalid {kind}: Two document paths overlap with each other; must remove or rewrite one of "
-                    f"these paths; path one: {two.describe()}, path two: {one.describe()}"
-                )
-            if type(a[shared]) is not type(b[shared]):
-                raise ValidationException(
-                    f"Invalid {kind}: Two document paths conflict with each other; must remove or rewrite one of "
-                    f"these paths; path one: {two.describe()}, path two: {one.describe()}"
-                )
+    differ by a name in one and an index in the other (conflict). A trie keeps this linear."""
+    root: dict[str, _Node] = {}
+
+    def refuse(what: str, one: Path, two: Path) -> ValidationException:
+        return ValidationException(
+            f"Invalid {kind}: Two document paths {what} with each other; must remove or rewrite one of these paths; "
+            f"path one: {one.describe()}, path two: {two.describe()}"
+        )
+
+    for path in paths:
+        top = path.elements[0]
+        assert isinstance(top, str)
+        node = root.get(top)
+        if node is None:
+            node = root[top] = _Node(path)
+        for element in path.elements[1:]:
+            if node.terminal is not None:
+                raise refuse("overlap", node.terminal, path)
+            if node.children:
+                sibling = next(iter(node.children))
+                if isinstance(sibling, int) is not isinstance(element, int):
+                    raise refuse("conflict", node.children[sibling].first, path)
+            child = node.children.get(element)
+            if child is None:
+                child = node.children[element] = _Node(path)
+            node = child
+        if node.terminal is not None or node.children:
+            raise refuse("overlap", node.terminal or node.first, path)
+        node.terminal = path
 
 
 def resolve_condition(tree: Condition, ctx: ExpressionContext, kind: str) -> Condition:

@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynamo.errors import ValidationException
 from dynamo.expressions import ExpressionContext, attributes_to_get_projection, parse_projection, project
@@ -103,3 +105,43 @@ def test_attributes_to_get() -> None:
         attributes_to_get_projection([])
     with pytest.raises(ValidationException, match="Duplicate value in attribute name: o"):
         attributes_to_get_projection(["o", "o"])
+
+
+def _naive_bad_pair(paths: list[tuple[str | int, ...]]) -> bool:
+    for i, one in enumerate(paths):
+        for two in paths[:i]:
+            shared = 0
+            for x, y in zip(one, two, strict=False):
+                if x != y or type(x) is not type(y):
+                    break
+                shared += 1
+            if shared == min(len(one), len(two)) or type(one[shared]) is not type(two[shared]):
+                return True
+    return False
+
+
+path_elements = st.lists(st.one_of(st.sampled_from(["a", "b"]), st.integers(0, 1)), max_size=3)
+path_lists = st.lists(st.tuples(st.sampled_from(["a", "b"]), path_elements).map(lambda t: (t[0], *t[1])), min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(path_lists)
+def test_overlap_check_matches_the_pairwise_definition(paths: list[tuple[str | int, ...]]) -> None:
+    text = ", ".join(p[0] + "".join(f"[{e}]" if isinstance(e, int) else f".{e}" for e in p[1:]) for p in paths)
+    try:
+        parse_projection(text, ExpressionContext())
+        refused = False
+    except ValidationException as exc:
+        assert "overlap" in exc.message or "conflict" in exc.message
+        refused = True
+    assert refused == _naive_bad_pair(paths)
+
+
+def test_many_paths_are_checked_quickly() -> None:
+    import time
+
+    text = ", ".join(f"a{i}" for i in range(700))
+    start = time.perf_counter()
+    projection = parse_projection(text, ExpressionContext())
+    assert len(projection.paths) == 700
+    assert time.perf_counter() - start < 0.5
