@@ -1,0 +1,301 @@
+"""The legacy (pre-expression) parameters, translated into the expression AST.
+
+Expected, QueryFilter and ScanFilter become a :data:`Condition`; KeyConditions a :class:`KeyCondition`;
+AttributeUpdates an :class:`Update`; AttributesToGet a :class:`Projection`. Attribute names here are
+literal top-level names (no paths, no placeholders, no reserved words).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dynamo.errors import ValidationException
+from dynamo.expressions import _values as V
+from dynamo.expressions.keycond import key_condition_from_parts
+from dynamo.expressions.nodes import (
+    Action,
+    ActionKind,
+    And,
+    Between,
+    Compare,
+    CompareOp,
+    Condition,
+    Function,
+    In,
+    KeyCondition,
+    Literal,
+    Not,
+    Or,
+    Path,
+    Projection,
+    RangeOp,
+    Update,
+    Value,
+)
+
+INVALID = "One or more parameter values were invalid: "
+COMPARISON_OPERATORS = (
+    "IN",
+    "NULL",
+    "BETWEEN",
+    "LT",
+    "NOT_CONTAINS",
+    "EQ",
+    "GT",
+    "NOT_NULL",
+    "NE",
+    "LE",
+    "BEGINS_WITH",
+    "GE",
+    "CONTAINS",
+)
+_ARITY = {"NULL": 0, "NOT_NULL": 0, "BETWEEN": 2}
+_SCALAR_ONLY = frozenset({"LT", "LE", "GT", "GE", "CONTAINS", "NOT_CONTAINS", "BEGINS_WITH", "IN", "BETWEEN"})
+_COMPARE = {"EQ": CompareOp.EQ, "NE": CompareOp.NE, "LT": CompareOp.LT, "LE": CompareOp.LE, "GT": CompareOp.GT, "GE": CompareOp.GE}
+_KEY_OPS = {"EQ": RangeOp.EQ, "LT": RangeOp.LT, "LE": RangeOp.LE, "GT": RangeOp.GT, "GE": RangeOp.GE,
+            "BETWEEN": RangeOp.BETWEEN, "BEGINS_WITH": RangeOp.BEGINS_WITH}  # fmt: skip
+LEGACY_PARAMETERS = (
+    "AttributesToGet",
+    "AttributeUpdates",
+    "ConditionalOperator",
+    "Expected",
+    "KeyConditions",
+    "QueryFilter",
+    "ScanFilter",
+)
+EXPRESSION_PARAMETERS = (
+    "ConditionExpression",
+    "FilterExpression",
+    "KeyConditionExpression",
+    "ProjectionExpression",
+    "UpdateExpression",
+)
+
+
+def _enum_error(value: object, where: str, allowed: str) -> ValidationException:
+    return ValidationException(
+        f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+        f"Member must satisfy enum value set: [{allowed}]"
+    )
+
+
+def _checked_value(value: Any) -> dict[str, Any]:
+    why = V.check_value(value)
+    if why is not None:
+        raise ValidationException(why)
+    assert isinstance(value, dict)
+    return value
+
+
+def _operator_condition(name: str, operator: Any, values: list[Any], where: str) -> Condition:
+    if operator not in COMPARISON_OPERATORS:
+        raise _enum_error(operator, f"{where}.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
+    arity = _ARITY.get(operator, 1)
+    if (operator == "IN" and not values) or (operator != "IN" and len(values) != arity):
+        raise ValidationException(f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator")
+    checked = [_checked_value(v) for v in values]
+    kinds = [V.type_of(v) for v in checked]
+    if operator in _SCALAR_ONLY:
+        for kind in kinds:
+            if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
+                raise ValidationException(f"{INVALID}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+        if len(set(kinds)) > 1:
+            raise ValidationException(f"{INVALID}AttributeValues inside AttributeValueList must be of same type")
+    path = Path((name,))
+    operands = tuple(Value(f":{operator}", v) for v in checked)
+    if operator == "NULL":
+        return Function("attribute_not_exists", (path,))
+    if operator == "NOT_NULL":
+        return Function("attribute_exists", (path,))
+    if operator in _COMPARE:
+        return Compare(_COMPARE[operator], path, operands[0])
+    if operator == "CONTAINS":
+        return Function("contains", (path, operands[0]))
+    if operator == "NOT_CONTAINS":
+        # Legacy NOT_CONTAINS is false on a missing attribute, unlike NOT contains(...).
+        return And(Function("attribute_exists", (path,)), Not(Function("contains", (path, operands[0]))))
+    if operator == "BEGINS_WITH":
+        return Function("begins_with", (path, operands[0]))
+    if operator == "IN":
+        return In(path, operands)
+    assert operator == "BETWEEN"
+    low_key, high_key = V.order_key(checked[0]), V.order_key(checked[1])
+    assert low_key is not None and high_key is not None
+    if low_key > high_key:
+        raise ValidationException(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+        )
+    return Between(path, operands[0], operands[1])
+
+
+def _combine(conditions: list[Condition], conditional_operator: Any, count: int) -> Condition:
+    if conditional_operator is not None:
+        if conditional_operator not in ("AND", "OR"):
+            raise _enum_error(conditional_operator, "conditionalOperator", "OR, AND")
+        if count < 2:
+            raise ValidationException(
+                f"{INVALID}ConditionalOperator can only be used when Filter or Expected has two or more elements"
+            )
+    if not conditions:
+        return Literal(True)
+    joined = conditions[0]
+    for condition in conditions[1:]:
+        joined = Or(joined, condition) if conditional_operator == "OR" else And(joined, condition)
+    return joined
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationException(f"1 validation error detected: Value at '{where}' failed to satisfy constraint: Member must be a map")
+    return value
+
+
+def legacy_expected_to_condition(expected: Mapping[str, Any] | None, conditional_operator: str | None = None) -> Condition:
+    """Translate ``Expected`` (with ``ConditionalOperator``) into a condition."""
+    expected = _mapping(expected or {}, "expected")
+    conditions: list[Condition] = []
+    for name, spec in expected.items():
+        spec = _mapping(spec, f"expected.{name}.member")
+        operator = spec.get("ComparisonOperator")
+        has_value, has_list = "Value" in spec, "AttributeValueList" in spec
+        exists = spec.get("Exists")
+        if has_value and has_list:
+            raise ValidationException(f"{INVALID}Value and AttributeValueList cannot be used together for Attribute: {name}")
+        if operator is None:
+            if has_list:
+                raise ValidationException(
+                    f"{INVALID}AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
+                )
+            if exists is False:
+                if has_value:
+                    raise ValidationException(f"{INVALID}Value cannot be used when Exists is false for Attribute: {name}")
+                conditions.append(Function("attribute_not_exists", (Path((name,)),)))
+            else:
+                if not has_value:
+                    state = "null" if exists is None else "true"
+                    raise ValidationException(f"{INVALID}Value must be provided when Exists is {state} for Attribute: {name}")
+                conditions.append(Compare(CompareOp.EQ, Path((name,)), Value(":Value", _checked_value(spec["Value"]))))
+            continue
+        if exists is not None:
+            raise ValidationException(f"{INVALID}Exists and ComparisonOperator cannot be used together for Attribute: {name}")
+        values = [spec["Value"]] if has_value else spec.get("AttributeValueList") or []
+        if not isinstance(values, list):
+            raise ValidationException(f"{INVALID}AttributeValueList must be a list for Attribute: {name}")
+        conditions.append(_operator_condition(name, operator, values, "expected"))
+    return _combine(conditions, conditional_operator, len(expected))
+
+
+def legacy_filter_to_condition(
+    query_or_scan_filter: Mapping[str, Any] | None, conditional_operator: str | None = None, *, where: str = "scanFilter"
+) -> Condition:
+    """Translate ``QueryFilter`` or ``ScanFilter`` (``where`` names it in messages) into a condition."""
+    filters = _mapping(query_or_scan_filter or {}, where)
+    conditions: list[Condition] = []
+    for name, spec in filters.items():
+        spec = _mapping(spec, f"{where}.{name}.member")
+        operator = spec.get("ComparisonOperator")
+        if operator is None:
+            raise ValidationException(
+                f"1 validation error detected: Value null at '{where}.{name}.member.comparisonOperator' "
+                "failed to satisfy constraint: Member must not be null"
+            )
+        values = spec.get("AttributeValueList") or []
+        if not isinstance(values, list):
+            raise ValidationException(f"{INVALID}AttributeValueList must be a list for Attribute: {name}")
+        conditions.append(_operator_condition(name, operator, values, where))
+    return _combine(conditions, conditional_operator, len(filters))
+
+
+def legacy_key_conditions(
+    key_conditions: Mapping[str, Any],
+    hash_name: str,
+    range_name: str | None,
+    *,
+    hash_type: str | None = None,
+    range_type: str | None = None,
+) -> KeyCondition:
+    """Translate ``KeyConditions`` into the same :class:`KeyCondition` a KeyConditionExpression gives."""
+    key_conditions = _mapping(key_conditions, "keyConditions")
+    parts: list[tuple[str, RangeOp, tuple[dict[str, Any], ...]]] = []
+    for name, spec in key_conditions.items():
+        spec = _mapping(spec, f"keyConditions.{name}.member")
+        operator = spec.get("ComparisonOperator")
+        if operator not in COMPARISON_OPERATORS:
+            raise _enum_error(operator, f"keyConditions.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
+        values = spec.get("AttributeValueList") or []
+        if not isinstance(values, list):
+            raise ValidationException(f"{INVALID}AttributeValueList must be a list for Attribute: {name}")
+        if operator not in _KEY_OPS:
+            raise ValidationException("Attempted conditional constraint is not an indexable operation")
+        if len(values) != _ARITY.get(operator, 1):
+            raise ValidationException(f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator")
+        checked = tuple(_checked_value(v) for v in values)
+        for value in checked:
+            kind = V.type_of(value)
+            if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
+                raise ValidationException(f"{INVALID}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+        parts.append((name, _KEY_OPS[operator], checked))
+    return key_condition_from_parts(parts, hash_name, range_name, hash_type, range_type)
+
+
+def legacy_attribute_updates(attribute_updates: Mapping[str, Any] | None) -> Update:
+    """Translate ``AttributeUpdates`` into an update (apply it with ``apply_update``)."""
+    updates = _mapping(attribute_updates or {}, "attributeUpdates")
+    actions: list[Action] = []
+    for name, spec in updates.items():
+        spec = _mapping(spec, f"attributeUpdates.{name}.member")
+        action = spec.get("Action", "PUT")
+        if action not in ("ADD", "PUT", "DELETE"):
+            raise _enum_error(action, f"attributeUpdates.{name}.member.action", "ADD, PUT, DELETE")
+        path = Path((name,))
+        if "Value" not in spec:
+            if action != "DELETE":
+                raise ValidationException(f"{INVALID}Only DELETE action is allowed when no attribute value is specified")
+            actions.append(Action(ActionKind.REMOVE, path, None, legacy=True))
+            continue
+        value = _checked_value(spec["Value"])
+        kind = V.type_of(value)
+        if action == "PUT":
+            actions.append(Action(ActionKind.SET, path, Value(":Value", value), legacy=True))
+        elif action == "ADD":
+            if kind not in ("N", "L") and kind not in V.SET_TYPES:
+                raise ValidationException(f"{INVALID}ADD action is not supported for the type {kind}")
+            actions.append(Action(ActionKind.ADD, path, Value(":Value", value), legacy=True))
+        else:
+            if kind not in V.SET_TYPES:
+                raise ValidationException(f"{INVALID}DELETE action with value is not supported for the type {kind}")
+            actions.append(Action(ActionKind.DELETE, path, Value(":Value", value), legacy=True))
+    return Update(tuple(actions))
+
+
+def attributes_to_get_projection(names: Any) -> Projection:
+    """``AttributesToGet`` as a projection of top-level attributes."""
+    if not isinstance(names, list) or not names:
+        raise ValidationException(
+            "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if not all(isinstance(n, str) and n for n in names):
+        raise ValidationException(f"{INVALID}AttributesToGet must contain non-empty attribute names")
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise ValidationException(f"{INVALID}Duplicate value in attribute name: {duplicate}")
+    return Projection(tuple(Path((n,)) for n in names))
+
+
+def check_no_mixing(request: Mapping[str, Any], op: str) -> None:
+    """Refuse a request that mixes legacy and expression parameters, or that gives placeholders without
+    any expression. ``op`` is the operation name (kept for messages specific to an operation)."""
+    legacy = [p for p in LEGACY_PARAMETERS if request.get(p) is not None]
+    expressions = [p for p in EXPRESSION_PARAMETERS if request.get(p) is not None]
+    if legacy and expressions:
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            f"Non-expression parameters: {{{', '.join(legacy)}}} Expression parameters: {{{', '.join(expressions)}}}"
+        )
+    if not expressions:
+        if request.get("ExpressionAttributeNames") is not None:
+            raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+        if request.get("ExpressionAttributeValues") is not None:
+            raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
