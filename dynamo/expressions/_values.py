@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from dynamo.errors import ValidationException
-from dynamo.numbers import parse_number
+from dynamo.numbers import MSG_NOT_A_NUMBER, parse_number
 
 TYPES = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
 SET_TYPES = frozenset({"SS", "NS", "BS"})
@@ -136,7 +136,7 @@ def check_value(value: Any, depth: int = 0) -> str | None:
             return None if isinstance(x, str) else _EMPTY
         if kind == "N":
             if not isinstance(x, str):
-                return "A value provided cannot be converted into a number"
+                return MSG_NOT_A_NUMBER
             parse_number(x)
             return None
         if kind == "B":

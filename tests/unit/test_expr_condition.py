@@ -323,7 +323,7 @@ def test_context_shared_by_two_expressions() -> None:
         (
             None,
             {":v": {"N": "x"}},
-            "ExpressionAttributeValues contains invalid value: A value provided cannot be converted into a number "
+            "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: x "
             "for key :v",
         ),
     ],

@@ -177,7 +177,7 @@ def test_attribute_updates() -> None:
         ({"a": {"Action": "ADD", "Value": N(1)}}, "One or more parameter values were invalid: Type mismatch for attribute to update"),
         ({"p": {"Action": "PUT", "Value": S("z")}}, "One or more parameter values were invalid: Cannot update attribute p. This attribute is part of the key"),
         ({"a": {"Action": "MOVE", "Value": S("z")}}, "1 validation error detected: Value 'MOVE' at 'attributeUpdates.a.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"),
-        ({"a": {"Value": {"N": "abc"}}}, "A value provided cannot be converted into a number"),
+        ({"a": {"Value": {"N": "abc"}}}, "The parameter cannot be converted to a numeric value: abc"),
     ],
 )
 def test_attribute_update_errors(spec: dict[str, Any], message: str) -> None:

@@ -1,0 +1,172 @@
+"""One replica of one partition: its items in the node's store, the effects it applies, the writes its
+leader decides.
+
+A write is decided at the leader against the newest state: the applied items plus the effects this leader
+has already proposed but not yet applied (``_pending``), so two writes to one key in flight see each other
+in log order. The decision is an *effect* (the new image or a delete, with the old image for streams) that
+goes into the replicated log; every replica applies effects verbatim.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from dynamo import keycodec
+from dynamo.hashing import partition_hash
+from dynamo.keycodec import KeyRange
+
+Item = dict[str, Any]
+
+_HEADER = struct.Struct("<QI")  # proposal id, number of effects
+_EFFECT = struct.Struct("<BIII")  # op, key length, new image length, old image length
+OP_PUT = 1
+OP_DELETE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    key: bytes
+    new: bytes | None  # the item's stored bytes afterwards, None for a delete
+    old: bytes | None  # the stored bytes before, None if absent
+
+
+def encode_effects(proposal_id: int, effects: list[Effect]) -> bytes:
+    out = [_HEADER.pack(proposal_id, len(effects))]
+    for eff in effects:
+        new = eff.new if eff.new is not None else b""
+        old = eff.old if eff.old is not None else b""
+        out.append(_EFFECT.pack(OP_PUT if eff.new is not None else OP_DELETE, len(eff.key), len(new), len(old)))
+        out.append(eff.key)
+        out.append(new)
+        out.append(old)
+    return b"".join(out)
+
+
+def decode_effects(data: bytes) -> tuple[int, list[Effect]]:
+    proposal_id, count = _HEADER.unpack_from(data, 0)
+    pos = _HEADER.size
+    effects: list[Effect] = []
+    for _ in range(count):
+        op, key_len, new_len, old_len = _EFFECT.unpack_from(data, pos)
+        pos += _EFFECT.size
+        key = data[pos : pos + key_len]
+        pos += key_len
+        new = data[pos : pos + new_len]
+        pos += new_len
+        old = data[pos : pos + old_len]
+        pos += old_len
+        assert op in (OP_PUT, OP_DELETE), op
+        effects.append(Effect(key, new if op == OP_PUT else None, old if old_len else None))
+    assert pos == len(data), "trailing bytes in an effects entry"
+    return proposal_id, effects
+
+
+@dataclass(frozen=True, slots=True)
+class KeySchema:
+    hash_name: str
+    hash_type: str
+    range_name: str | None
+    range_type: str | None
+
+    @staticmethod
+    def from_spec(spec: dict[str, Any]) -> KeySchema:
+        types = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}
+        hash_name = next(k["AttributeName"] for k in spec["KeySchema"] if k["KeyType"] == "HASH")
+        range_name = next((k["AttributeName"] for k in spec["KeySchema"] if k["KeyType"] == "RANGE"), None)
+        return KeySchema(hash_name, types[hash_name], range_name, types[range_name] if range_name else None)
+
+    def key_of(self, item: Item) -> Item:
+        key = {self.hash_name: item[self.hash_name]}
+        if self.range_name is not None:
+            key[self.range_name] = item[self.range_name]
+        return key
+
+
+class PartitionData:
+    """The items of one partition replica, stored in the node's shared store."""
+
+    def __init__(self, store: Any, table_id: int, schema: KeySchema, hash_lo: int, hash_hi: int) -> None:
+        self.store = store
+        self.table_id = table_id
+        self.schema = schema
+        self.hash_lo = hash_lo
+        self.hash_hi = hash_hi
+        self.range: KeyRange = keycodec.hash_range(table_id, hash_lo, hash_hi)
+        # key -> (proposal id, image) of effects proposed by this leader and not applied yet.
+        self._pending: dict[bytes, tuple[int, bytes | None]] = {}
+
+    # ---- keys ------------------------------------------------------------------------------------------
+
+    def hash_of(self, key: Item) -> int:
+        value = next(iter(key[self.schema.hash_name].values()))
+        return partition_hash(self.schema.hash_type, value)
+
+    def covers(self, hash64: int) -> bool:
+        return self.hash_lo <= hash64 < self.hash_hi
+
+    def storage_key(self, key: Item, hash64: int | None = None) -> bytes:
+        s = self.schema
+        pk = next(iter(key[s.hash_name].values()))
+        if hash64 is None:
+            hash64 = partition_hash(s.hash_type, pk)
+        if s.range_name is None:
+            return keycodec.item_key(self.table_id, hash64, s.hash_type, pk)
+        sk = next(iter(key[s.range_name].values()))
+        return keycodec.item_key(self.table_id, hash64, s.hash_type, pk, s.range_type, sk)
+
+    # ---- reads -------------------------------------------------------------------------------------------
+
+    def read_applied(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.store.get(key)
+        return value
+
+    def read_latest(self, key: bytes) -> bytes | None:
+        """What a new write must see: this leader's newest proposed image, else the applied one."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending[1]
+        return self.read_applied(key)
+
+    def scan_applied(self, start: bytes, end: bytes, reverse: bool, limit: int, max_bytes: int) -> Iterator[Any]:
+        lo = max(start, self.range.start)
+        hi = min(end, self.range.end)
+        if lo >= hi:
+            return iter(())
+        return iter(self.store.scan(lo, hi, reverse=reverse, limit=limit, max_bytes=max_bytes))
+
+    # ---- writes ------------------------------------------------------------------------------------------
+
+    def note_proposed(self, proposal_id: int, effects: list[Effect]) -> None:
+        for eff in effects:
+            self._pending[eff.key] = (proposal_id, eff.new)
+
+    def forget_pending(self) -> None:
+        """Leadership lost: what this replica proposed may or may not commit; the log decides."""
+        self._pending.clear()
+
+    def apply(self, batch: Any, proposal_id: int, effects: list[Effect]) -> None:
+        for eff in effects:
+            if eff.new is None:
+                batch.delete(eff.key)
+            else:
+                batch.put(eff.key, eff.new)
+            pending = self._pending.get(eff.key)
+            if pending is not None and pending[0] == proposal_id:
+                del self._pending[eff.key]
+
+
+def encode_item(item: Item) -> bytes:
+    return orjson.dumps(item)
+
+
+def decode_item(raw: bytes | None) -> Item | None:
+    if raw is None:
+        return None
+    item: Item = orjson.loads(raw)
+    return item
+
