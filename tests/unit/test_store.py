@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from dynamo.hashing import partition_hash
 from dynamo.keycodec import KeyOp, hash_range, item_key, sort_key_range
-from storagenode.store import MiB, RangeStats, Store, StoreConfig, decode_chunk
+from runtime.store import MiB, RangeStats, Store, StoreConfig, decode_chunk
 
 SMALL = StoreConfig(
     items_write_buffer_bytes=1 * MiB,
@@ -208,7 +208,7 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
 
 KILLED_WRITER = """
 import os, sys
-from storagenode.store import Store, StoreConfig
+from runtime.store import Store, StoreConfig
 store = Store(sys.argv[1], StoreConfig(block_cache_bytes=1 << 22))
 for i in range(20):
     batch = store.batch()
