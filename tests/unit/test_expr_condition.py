@@ -176,6 +176,9 @@ def test_between_and_in() -> None:
         ("contains(ns, :p)", {":p": N("2.5")}, True),
         ("contains(ns, :p)", {":p": S("1")}, False),
         ("contains(bs, :p)", {":p": B(b"a")}, True),
+        ("contains(b, :p)", {":p": B(b"\x02\x03")}, True),
+        ("contains(b, :p)", {":p": B(b"\x03\x02")}, False),
+        ("attribute_type(:p, :t)", {":p": N(1), ":t": S("N")}, True),
         ("contains(l, :p)", {":p": N(2)}, True),
         ("contains(l, :p)", {":p": {"M": {"q": N(1)}}}, True),
         ("contains(l, :p)", {":p": N(3)}, False),
@@ -439,9 +442,10 @@ def test_expression_size_counts_utf8_bytes() -> None:
 
 
 def test_in_operand_limit() -> None:
-    values = {f":v{i}": N(i) for i in range(MAX_IN_OPERANDS + 1)}
-    ok = "a IN (" + ", ".join(f":v{i}" for i in range(MAX_IN_OPERANDS)) + ")"
-    item = {"a": N(MAX_IN_OPERANDS - 1)}
+    # DynamoDB counts the left-hand operand: 99 choices pass, 100 do not.
+    values = {f":v{i}": N(i) for i in range(MAX_IN_OPERANDS)}
+    ok = "a IN (" + ", ".join(f":v{i}" for i in range(MAX_IN_OPERANDS - 1)) + ")"
+    item = {"a": N(MAX_IN_OPERANDS - 2)}
     ctx = ExpressionContext(None, values)
     assert evaluate(parse_condition(ok, ctx), item) is True
     too_many = "a IN (" + ", ".join(values) + ")"
