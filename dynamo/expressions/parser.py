@@ -83,7 +83,7 @@ _NEEDS_PATH = frozenset({"attribute_exists", "attribute_not_exists"})
 def check_text(text: object, kind: str) -> str:
     if not isinstance(text, str):
         raise ValidationException(f"Invalid {kind}: The expression must be a string")
-    if not text.strip():
+    if not text.strip(" \t\r\n"):
         raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_EXPRESSION_BYTES:
