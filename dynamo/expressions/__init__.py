@@ -31,6 +31,8 @@ Public API:
   ``legacy_key_conditions(key_conditions, hash_name, range_name)``,
   ``legacy_attribute_updates(attribute_updates)``, ``attributes_to_get_projection(names)``,
   ``check_no_mixing(request, op)``.
+* ``top_level_names(condition | projection | update) -> frozenset[str]``: the top-level attributes a
+  resolved tree reads or writes (e.g. to refuse key attributes in a Query filter).
 
 Parsing is cached by text (``functools.lru_cache``, bounded); placeholders are resolved per call.
 """
@@ -52,7 +54,7 @@ from dynamo.expressions.legacy import (
     legacy_filter_to_condition,
     legacy_key_conditions,
 )
-from dynamo.expressions.nodes import Condition, KeyCondition, Projection, RangeOp, Update
+from dynamo.expressions.nodes import Condition, KeyCondition, Projection, RangeOp, Update, top_level_names
 from dynamo.expressions.parser import (
     MAX_EXPRESSION_BYTES,
     MAX_IN_OPERANDS,
@@ -121,4 +123,5 @@ __all__ = [
     "parse_projection",
     "parse_update",
     "project",
+    "top_level_names",
 ]

@@ -102,6 +102,8 @@ def _function(node: Function, item: Item | None) -> bool:
     assert name == "contains", name
     if kind == "S":
         return V.type_of(second) == "S" and second["S"] in first["S"]
+    if kind == "B":
+        return V.type_of(second) == "B" and V.decode_binary(second["B"]) in V.decode_binary(first["B"])
     if kind in V.SET_TYPES:
         return V.set_contains(kind, first[kind], second)
     if kind == "L":

@@ -34,7 +34,7 @@ class Token:
 
 _TOKEN = re.compile(
     r"""
-    (?P<ws>\s+)
+    (?P<ws>[\ \t\r\n]+)
   | (?P<name>[A-Za-z][A-Za-z0-9_]*)
   | (?P<nameref>\#[A-Za-z0-9_]+)
   | (?P<valueref>:[A-Za-z0-9_]+)

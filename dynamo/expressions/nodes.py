@@ -183,3 +183,50 @@ class KeyCondition:
     hash_value: AttributeValue
     range_op: RangeOp | None = None
     range_values: tuple[AttributeValue, ...] = ()
+
+
+def _operand_names(operand: Operand, out: set[str]) -> None:
+    if isinstance(operand, Path):
+        first = operand.elements[0]
+        assert isinstance(first, str)
+        out.add(first)
+    elif isinstance(operand, Call):
+        for arg in operand.args:
+            _operand_names(arg, out)
+    elif isinstance(operand, Arith):
+        _operand_names(operand.left, out)
+        _operand_names(operand.right, out)
+
+
+def top_level_names(node: Condition | Projection | Update) -> frozenset[str]:
+    """The top-level attribute names a resolved tree reads or writes (e.g. to refuse key attributes in a
+    Query's FilterExpression)."""
+    out: set[str] = set()
+    stack: list[Condition | Projection | Update] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (And, Or)):
+            stack.extend((current.left, current.right))
+        elif isinstance(current, Not):
+            stack.append(current.operand)
+        elif isinstance(current, Compare):
+            _operand_names(current.left, out)
+            _operand_names(current.right, out)
+        elif isinstance(current, Between):
+            for operand in (current.operand, current.low, current.high):
+                _operand_names(operand, out)
+        elif isinstance(current, In):
+            for operand in (current.operand, *current.choices):
+                _operand_names(operand, out)
+        elif isinstance(current, Function):
+            for operand in current.args:
+                _operand_names(operand, out)
+        elif isinstance(current, Projection):
+            for path in current.paths:
+                _operand_names(path, out)
+        elif isinstance(current, Update):
+            for action in current.actions:
+                _operand_names(action.path, out)
+                if action.value is not None:
+                    _operand_names(action.value, out)
+    return frozenset(out)

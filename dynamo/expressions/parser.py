@@ -76,13 +76,14 @@ _ARITY = {
     "list_append": 2,
 }
 _UPDATE_FUNCS = frozenset({"if_not_exists", "list_append"})
-_NEEDS_PATH = frozenset({"attribute_exists", "attribute_not_exists", "attribute_type"})
+# attribute_type's first operand may be a value too (DynamoDB accepts ``attribute_type(:v, :t)``).
+_NEEDS_PATH = frozenset({"attribute_exists", "attribute_not_exists"})
 
 
 def check_text(text: object, kind: str) -> str:
     if not isinstance(text, str):
         raise ValidationException(f"Invalid {kind}: The expression must be a string")
-    if not text.strip():
+    if not text.strip(" \t\r\n"):
         raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_EXPRESSION_BYTES:
@@ -252,8 +253,10 @@ class _Parser:
                 self.pos += 1
                 choices.append(self.operand())
             self.expect_punct(")")
-            if len(choices) > MAX_IN_OPERANDS:
-                self.defer(f"The IN operator is provided with too many operands; number of operands: {len(choices)}")
+            # DynamoDB counts the left-hand operand too: at most 99 choices.
+            operands = len(choices) + 1
+            if operands > MAX_IN_OPERANDS:
+                self.defer(f"The IN operator is provided with too many operands; number of operands: {operands}")
             return In(left, tuple(choices))
         if isinstance(left, Call):
             return Function(left.name, left.args)

@@ -167,7 +167,7 @@ class _Resolver:
                     raise self.bad_operand(name, arg_kind)
         elif name == "contains":
             first_kind = self.constant_type(node.args[0])
-            if first_kind is not None and first_kind not in ("S", "SS", "NS", "BS", "L"):
+            if first_kind is not None and first_kind not in ("S", "B", "SS", "NS", "BS", "L"):
                 raise self.bad_operand(name, first_kind)
 
     # ---- updates ----

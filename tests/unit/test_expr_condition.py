@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynamo.errors import ValidationException
 from dynamo.expressions import (
@@ -176,6 +179,9 @@ def test_between_and_in() -> None:
         ("contains(ns, :p)", {":p": N("2.5")}, True),
         ("contains(ns, :p)", {":p": S("1")}, False),
         ("contains(bs, :p)", {":p": B(b"a")}, True),
+        ("contains(b, :p)", {":p": B(b"\x02\x03")}, True),
+        ("contains(b, :p)", {":p": B(b"\x03\x02")}, False),
+        ("attribute_type(:p, :t)", {":p": N(1), ":t": S("N")}, True),
         ("contains(l, :p)", {":p": N(2)}, True),
         ("contains(l, :p)", {":p": {"M": {"q": N(1)}}}, True),
         ("contains(l, :p)", {":p": N(3)}, False),
@@ -439,9 +445,10 @@ def test_expression_size_counts_utf8_bytes() -> None:
 
 
 def test_in_operand_limit() -> None:
-    values = {f":v{i}": N(i) for i in range(MAX_IN_OPERANDS + 1)}
-    ok = "a IN (" + ", ".join(f":v{i}" for i in range(MAX_IN_OPERANDS)) + ")"
-    item = {"a": N(MAX_IN_OPERANDS - 1)}
+    # DynamoDB counts the left-hand operand: 99 choices pass, 100 do not.
+    values = {f":v{i}": N(i) for i in range(MAX_IN_OPERANDS)}
+    ok = "a IN (" + ", ".join(f":v{i}" for i in range(MAX_IN_OPERANDS - 1)) + ")"
+    item = {"a": N(MAX_IN_OPERANDS - 2)}
     ctx = ExpressionContext(None, values)
     assert evaluate(parse_condition(ok, ctx), item) is True
     too_many = "a IN (" + ", ".join(values) + ")"
@@ -473,3 +480,33 @@ def test_parse_is_cached_by_text() -> None:
         check("n = :v", {":v": N(value)}, item=ITEM)
     info = parse_condition_text.cache_info()
     assert info.misses == 1 and info.hits == 2
+
+
+def test_only_ascii_whitespace_separates_tokens() -> None:
+    assert check("n\t=\r\n:a", {":a": N(5)}) is True
+    assert error("n\u00a0= :a", {":a": N(5)}).startswith('Invalid ConditionExpression: Syntax error; token: "\u00a0"')
+
+
+# ---- properties against reference semantics ----
+
+decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**12), max_value=10**12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(decimals, decimals, st.sampled_from(["<", "<=", ">", ">=", "=", "<>"]))
+def test_number_comparisons_match_decimal(x: Decimal, y: Decimal, op: str) -> None:
+    expected = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "=": x == y, "<>": x != y}[op]
+    assert check(f"a {op} :v", {":v": N(str(y))}, item={"a": N(str(x))}) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=6), st.text(max_size=6))
+def test_string_order_is_utf8_byte_order(x: str, y: str) -> None:
+    assert check("a < :v", {":v": S(y)}, item={"a": S(x)}) is (x.encode() < y.encode())
+    assert check("begins_with(a, :v)", {":v": S(y)}, item={"a": S(x)}) is x.startswith(y)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=6), st.binary(max_size=6))
+def test_binary_order_is_unsigned_byte_order(x: bytes, y: bytes) -> None:
+    assert check("a <= :v", {":v": B(y)}, item={"a": B(x)}) is (x <= y)

@@ -207,3 +207,21 @@ def test_check_no_mixing() -> None:
         check_no_mixing({"ExpressionAttributeNames": {"#a": "a"}}, "GetItem")
     with pytest.raises(ValidationException, match="^ExpressionAttributeValues can only be specified when using expressions$"):
         check_no_mixing({"ExpressionAttributeValues": {":a": N(1)}, "Expected": {}}, "PutItem")
+
+
+def test_top_level_names() -> None:
+    from dynamo.expressions import (
+        ExpressionContext,
+        parse_condition,
+        parse_projection,
+        parse_update,
+        top_level_names,
+    )
+
+    ctx = ExpressionContext({"#n": "name"}, {":v": N(1), ":l": {"L": []}})
+    condition = parse_condition("a.b = :v OR (NOT c BETWEEN :v AND d) AND size(#n) IN (:v, e[0]) AND contains(f, :v)", ctx)
+    assert top_level_names(condition) == {"a", "c", "d", "name", "e", "f"}
+    assert top_level_names(parse_projection("x.y, z[1]", ctx)) == {"x", "z"}
+    update = parse_update("SET p = q + :v, r = list_append(if_not_exists(s, :l), :l) REMOVE t.u", ctx)
+    assert top_level_names(update) == {"p", "q", "r", "s", "t"}
+    assert top_level_names(legacy_expected_to_condition({"k": {"Exists": False}}, None)) == {"k"}
