@@ -1,0 +1,85 @@
+"""The internal request contract: envelope kinds and the JSON payloads they carry.
+
+Processes talk over ``runtime.transport`` (one batched gRPC stream per peer pair). An envelope names its
+addressee inside the process (``group``) and what it is (``kind``); the payload is encoded by its owner:
+
+``PAXOS`` (one-way), group = the replication group ("cp" or "p<partition id>"):
+    ``runtime.paxos_codec.encode_message``.
+
+``CONTROL`` (request to any control-plane node), group = "cp", payload and answer are JSON:
+    request  ``{"op": <ControlOp>, ...fields}``
+    answer   ``{"ok": <result>}`` | ``{"error": <DynamoError body>}`` | ``{"redirect": "<cp leader name or ''>"}``
+    Table operations and heartbeats go to the control-plane leader (others redirect); ``get_map`` is answered
+    by any control-plane replica from its applied state (maps are versioned: a stale one is harmless).
+
+``ITEM`` (request from a router to a storage node), group = "p<partition id>", JSON:
+    request  ``{"op": <DynamoDB operation>, "table": name, "table_id": int, "map_version": int,
+               "hash": int (partition-key hash of the item/key; absent for Scan), "consistent": bool,
+               "request": <the client's validated DynamoDB request>}``
+    answer   ``{"ok": <DynamoDB response body>}`` | ``{"error": <DynamoError body>}``
+             | ``{"redirect": "<leader name or ''>"}`` (writes and strongly consistent reads go to the leader)
+             | ``{"stale": <the node's map version>}`` (this node does not host the partition, or the hash is
+               outside its range, e.g. after a split: the router refreshes its map and retries)
+             | ``{"unavailable": "<why>"}`` (no quorum / leader lease not ready yet: the router may retry
+               elsewhere, then answers the client a retryable error)
+
+Errors travel as DynamoDB bodies (``DynamoError.to_body()``) and are rebuilt by type name
+(``error_from_body``), so what the client sees is what the storage node decided.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from dynamo import errors
+
+
+class Kind(enum.IntEnum):
+    PAXOS = 1
+    CONTROL = 10
+    ITEM = 20
+    ADMIN = 30  # node administration (auto-admin, ddb verify): reserved
+
+
+class ControlOp(enum.StrEnum):
+    GET_MAP = "get_map"  # {"since": version, "wait_ms": int} -> the map (see control_plane.metadata.to_map)
+    HEARTBEAT = "heartbeat"  # {"node": name, "replicas": [...], "stats": {...}} -> {"map_version": int}
+    CREATE_TABLE = "create_table"  # {"request": CreateTable request} -> {"TableDescription": ...}
+    DESCRIBE_TABLE = "describe_table"  # {"name": ...} -> {"Table": ...}
+    LIST_TABLES = "list_tables"  # {"request": ListTables request} -> ListTables response
+    DELETE_TABLE = "delete_table"  # {"name": ...} -> {"TableDescription": ...}
+    UPDATE_TABLE = "update_table"  # {"request": UpdateTable request} -> {"TableDescription": ...}
+    TAG_RESOURCE = "tag_resource"  # {"request": ...} -> {}
+    UNTAG_RESOURCE = "untag_resource"  # {"request": ...} -> {}
+    LIST_TAGS = "list_tags"  # {"request": ...} -> {"Tags": [...], ...}
+
+
+_BY_TYPE: dict[str, type[errors.DynamoError]] = {}
+
+
+def _index_errors() -> None:
+    stack: list[type[errors.DynamoError]] = [errors.DynamoError]
+    while stack:
+        cls = stack.pop()
+        _BY_TYPE[cls.type_name] = cls
+        stack.extend(cls.__subclasses__())
+
+
+def error_from_body(body: dict[str, Any]) -> errors.DynamoError:
+    """Rebuild the DynamoError a remote process raised, from its wire body."""
+    if not _BY_TYPE:
+        _index_errors()
+    cls = _BY_TYPE.get(str(body.get("__type", "")), errors.InternalServerError)
+    extra = {k: v for k, v in body.items() if k not in ("__type", "message")}
+    return cls(str(body.get("message", "")), **extra)
+
+
+def partition_group(partition_id: int) -> str:
+    return f"p{partition_id}"
+
+
+def partition_of_group(group: str) -> int | None:
+    if len(group) > 1 and group[0] == "p" and group[1:].isdigit():
+        return int(group[1:])
+    return None
