@@ -443,6 +443,16 @@ def test_valid_tables_pass_unchanged() -> None:
             "One or more parameter values were invalid: ProjectionType is ALL, but NonKeyAttributes is specified",
         ),
         (
+            {"LocalSecondaryIndexes": [lsi(projection={"ProjectionType": "INCLUDE"})]},
+            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not "
+            "specified",
+        ),
+        (
+            {"StreamSpecification": {"StreamEnabled": False, "StreamViewType": "NEW_AND_OLD_IMAGES"}},
+            "One or more parameter values were invalid: Table is being created with a stream disabled, "
+            "UpdateViewType should not be specified",
+        ),
+        (
             {"LocalSecondaryIndexes": [lsi(projection={})]},
             "One or more parameter values were invalid: Unknown ProjectionType: null",
         ),
