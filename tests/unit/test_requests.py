@@ -374,6 +374,11 @@ def test_map_members_are_named_by_key() -> None:
             "number of attributes defined in AttributeDefinitions",
         ),
         (
+            {"StreamSpecification": {"StreamEnabled": False, "StreamViewType": "NEW_AND_OLD_IMAGES"}},
+            "One or more parameter values were invalid: Table is being created with a stream disabled, "
+            "UpdateViewType should not be specified",
+        ),
+        (
             {"AttributeDefinitions": AD_PK + [{"AttributeName": "pk", "AttributeType": "N"}]},
             "One or more parameter values were invalid: Duplicate AttributeName in AttributeDefinitions: pk",
         ),
@@ -446,11 +451,6 @@ def test_valid_tables_pass_unchanged() -> None:
             {"LocalSecondaryIndexes": [lsi(projection={"ProjectionType": "INCLUDE"})]},
             "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not "
             "specified",
-        ),
-        (
-            {"StreamSpecification": {"StreamEnabled": False, "StreamViewType": "NEW_AND_OLD_IMAGES"}},
-            "One or more parameter values were invalid: Table is being created with a stream disabled, "
-            "UpdateViewType should not be specified",
         ),
         (
             {"LocalSecondaryIndexes": [lsi(projection={})]},
