@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from router.backend import RequestContext
-from router.front import FrontConfig, FrontDoor, Outcome
+from router.front import FrontConfig, FrontDoor, Outcome, new_request_id
 from router.http import HttpServer
 from tests.inproc.memory_backend import MemoryBackend
 
@@ -439,3 +439,9 @@ async def test_observer_sees_every_outcome() -> None:
         ("", 200, ""),
     ]
     assert all(o.duration_s >= 0 for o in outcomes)
+
+
+def test_request_ids_are_unique_and_shaped_like_dynamodb_s() -> None:
+    seen = {new_request_id() for _ in range(5000)}
+    assert len(seen) == 5000
+    assert all(re.fullmatch(r"[A-Z0-9]{52}", one) for one in seen)
