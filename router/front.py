@@ -137,7 +137,11 @@ class FrontDoor:
         except DynamoError as error:
             if error.http_status >= 500:
                 log.warning("request %s failed: %r", request_id, error)
-            response = self._json(error.http_status, error.to_body(), request_id, reply_type)
+            body = error.to_body()
+            if isinstance(error, SerializationException) and "message" in body:
+                # DynamoDB's deserializer words its errors with a capital "Message"; SDKs read either.
+                body["Message"] = body.pop("message")
+            response = self._json(error.http_status, body, request_id, reply_type)
             return response, operation, error.short_name
         except Exception:
             log.exception("request %s: unexpected error", request_id)

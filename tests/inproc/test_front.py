@@ -112,7 +112,10 @@ async def test_json_of_wrong_shape_is_a_serialization_error(endpoint: str) -> No
     status, _, data = await raw(endpoint, body=b"[]")
     assert (status, error_type(data)) == (400, "SerializationException")
     status, _, data = await raw(endpoint, body=b'{"TableName": 5}', target="DynamoDB_20120810.DescribeTable")
-    assert json.loads(data)["message"] == "NUMBER_VALUE cannot be converted to String"
+    assert json.loads(data) == {
+        "__type": "com.amazon.coral.service#SerializationException",
+        "Message": "NUMBER_VALUE cannot be converted to String",
+    }
 
 
 @pytest.mark.parametrize(
