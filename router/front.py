@@ -131,7 +131,9 @@ class FrontDoor:
             identity = self._authenticator.authenticate(request)
             if body is None:
                 raise SerializationException("")
-            ctx = RequestContext(request_id, operation, identity.access_key_id, identity.region)
+            ctx = RequestContext(
+                request_id, operation, identity.access_key_id, self._config.region, identity.region
+            )
             validated = validate_request(operation, body)
             result = await self._dispatch(operation, validated, ctx, request)
         except DynamoError as error:

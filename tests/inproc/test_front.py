@@ -448,3 +448,23 @@ def test_request_ids_are_unique_and_shaped_like_dynamodb_s() -> None:
     seen = {new_request_id() for _ in range(5000)}
     assert len(seen) == 5000
     assert all(re.fullmatch(r"[A-Z0-9]{52}", one) for one in seen)
+
+
+async def test_arns_use_the_cluster_region_whatever_the_client_signed_for() -> None:
+    server = HttpServer(FrontDoor(MemoryBackend(), FrontConfig(region="eu-central-1")).handle)
+    port = await server.start()
+    try:
+        body = (
+            b'{"TableName":"tab","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],'
+            b'"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}'
+        )
+        status, _, data = await raw(
+            f"http://127.0.0.1:{port}", body=body, target="DynamoDB_20120810.CreateTable"
+        )
+    finally:
+        await server.stop()
+    assert status == 200
+    assert (
+        json.loads(data)["TableDescription"]["TableArn"]
+        == "arn:aws:dynamodb:eu-central-1:000000000000:table/tab"
+    )
