@@ -468,3 +468,16 @@ async def test_arns_use_the_cluster_region_whatever_the_client_signed_for() -> N
         json.loads(data)["TableDescription"]["TableArn"]
         == "arn:aws:dynamodb:eu-central-1:000000000000:table/tab"
     )
+
+
+def test_backend_methods_are_named_after_operations() -> None:
+    from dynamo.requests import OPERATIONS
+    from router.backend import Backend, BaseBackend, method_name
+
+    assert method_name("TransactWriteItems") == "transact_write_items"
+    assert method_name("DescribeTimeToLive") == "describe_time_to_live"
+    names = {method_name(operation) for operation in OPERATIONS}
+    protocol_methods = {name for name in vars(Backend) if not name.startswith("_")}
+    assert protocol_methods <= names
+    # The base class answers every method of the protocol.
+    assert all(callable(getattr(BaseBackend, name, None)) for name in protocol_methods)
