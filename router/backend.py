@@ -25,9 +25,10 @@ Response = dict[str, Any]
 class RequestContext:
     request_id: str
     operation: str
-    # The caller as the authenticator saw it; the region is the one the client signed for.
     access_key_id: str
+    # The cluster's region (ARNs are built from it), and the one the client signed its request for.
     region: str
+    signing_region: str
 
 
 class OperationNotSupported(ValidationException):

@@ -131,13 +131,19 @@ class FrontDoor:
             identity = self._authenticator.authenticate(request)
             if body is None:
                 raise SerializationException("")
-            ctx = RequestContext(request_id, operation, identity.access_key_id, identity.region)
+            ctx = RequestContext(
+                request_id, operation, identity.access_key_id, self._config.region, identity.region
+            )
             validated = validate_request(operation, body)
             result = await self._dispatch(operation, validated, ctx, request)
         except DynamoError as error:
             if error.http_status >= 500:
                 log.warning("request %s failed: %r", request_id, error)
-            response = self._json(error.http_status, error.to_body(), request_id, reply_type)
+            body = error.to_body()
+            if isinstance(error, SerializationException) and "message" in body:
+                # DynamoDB's deserializer words its errors with a capital "Message"; SDKs read either.
+                body["Message"] = body.pop("message")
+            response = self._json(error.http_status, body, request_id, reply_type)
             return response, operation, error.short_name
         except Exception:
             log.exception("request %s: unexpected error", request_id)

@@ -32,13 +32,16 @@ class HttpLimits:
     max_header_bytes: int = 64 * 1024  # request line + all header lines
     max_header_count: int = 128
     max_queued_requests: int = 32  # pipelined requests parsed but not answered; reading pauses past it
+    max_queued_bytes: int = 16 * 1024 * 1024  # their bodies' bytes; reading pauses past it too
+    max_connections: int = 10_000  # past it, a new connection is answered 503 and closed
     write_buffer_high_bytes: int = 1024 * 1024  # stop answering a client that does not read past this
     request_timeout_s: float = 30.0  # first byte of a request to its last
     idle_timeout_s: float = 60.0  # kept-alive connection with nothing to do
 
     def __post_init__(self) -> None:
         assert self.max_body_bytes > 0 and self.max_header_bytes > 0 and self.max_header_count > 0
-        assert self.max_queued_requests >= 1 and self.write_buffer_high_bytes > 0
+        assert self.max_queued_requests >= 1 and self.max_queued_bytes > 0 and self.max_connections >= 1
+        assert self.write_buffer_high_bytes > 0
         assert self.request_timeout_s > 0 and self.idle_timeout_s > 0
 
 
@@ -107,6 +110,7 @@ class HttpConnection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._partial = _Partial()
         self._queue: deque[HttpRequest | HttpResponse] = deque()
+        self._queued_bytes = 0
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
@@ -120,6 +124,11 @@ class HttpConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=self._limits.write_buffer_high_bytes)
+        if len(self._server.connections) >= self._limits.max_connections:
+            self._closing = True
+            self._write(encode_response(_plain(503, "Too many connections"), keep_alive=False))
+            self._transport.close()
+            return
         self._server.connections.add(self)
         self._arm(self._limits.idle_timeout_s)
 
@@ -221,9 +230,16 @@ class HttpConnection(asyncio.Protocol):
     def _idle(self) -> bool:
         return not self._queue and (self._worker is None or self._worker.done())
 
-    def _enqueue(self, item: HttpRequest | HttpResponse) -> None:
+    def _full(self) -> bool:
+        return (
+            len(self._queue) >= self._limits.max_queued_requests
+            or self._queued_bytes >= self._limits.max_queued_bytes
+        )
+
+    def _enqueue(self, item: HttpRequest) -> None:
         self._queue.append(item)
-        if len(self._queue) >= self._limits.max_queued_requests and not self._reading_paused:
+        self._queued_bytes += len(item.body)
+        if self._full() and not self._reading_paused:
             assert self._transport is not None
             self._transport.pause_reading()
             self._reading_paused = True
@@ -249,6 +265,8 @@ class HttpConnection(asyncio.Protocol):
                 queue.clear()
                 return
             item = queue.popleft()
+            if isinstance(item, HttpRequest):
+                self._queued_bytes -= len(item.body)
             if isinstance(item, HttpResponse):
                 if item.status:
                     self._write(encode_response(item, keep_alive=False))
@@ -268,7 +286,7 @@ class HttpConnection(asyncio.Protocol):
                 return
             if not self._can_write.is_set():
                 await self._can_write.wait()
-            if self._reading_paused and not self._closing and len(queue) < self._limits.max_queued_requests:
+            if self._reading_paused and not self._closing and not self._full():
                 assert self._transport is not None
                 self._transport.resume_reading()
                 self._reading_paused = False

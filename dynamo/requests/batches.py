@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dynamo.errors import ValidationException
@@ -25,7 +24,8 @@ from dynamo.requests.shapes import RequestSpec, boolean, item, list_of, map_of, 
 MAX_BATCH_GET_KEYS = 100
 MAX_BATCH_WRITE_REQUESTS = 25
 MAX_TRANSACT_ITEMS = 100
-_TABLE_NAME_RE = re.compile(NAME_PATTERN)
+# RequestItems' keys are table names; DynamoDB lists these bounds when one breaks them.
+_TABLE_NAME_KEY = string(pattern=NAME_PATTERN, min_length=3, max_length=255)
 
 _KEYS_AND_ATTRIBUTES = struct(
     "KeysAndAttributes",
@@ -39,9 +39,17 @@ _KEYS_AND_ATTRIBUTES = struct(
 
 
 def _check_batch_get(request: dict[str, Any]) -> None:
+    entries = request["RequestItems"].values()
+    # The legacy and expression projections may not be mixed even across tables.
+    legacy = any("AttributesToGet" in entry for entry in entries)
+    expression = any("ProjectionExpression" in entry for entry in entries)
+    if legacy and expression:
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
+        )
     total = 0
-    for table_name, entry in request["RequestItems"].items():
-        _check_table_name_key(table_name)
+    for entry in entries:
         check_expression_mixing(entry, ("AttributesToGet",), ("ProjectionExpression",))
         seen: set[bytes] = set()
         for key in entry["Keys"]:
@@ -60,18 +68,6 @@ def _fingerprint(key: dict[str, Any]) -> bytes:
     return repr(sorted(key.items())).encode()
 
 
-def _check_table_name_key(table_name: str) -> None:
-    """Table names that are map keys (RequestItems) get the constraints of TableName, worded for map keys."""
-    if 1 <= len(table_name) <= 255 and _TABLE_NAME_RE.fullmatch(table_name) is not None:
-        return
-    raise ValidationException(
-        "1 validation error detected: Value '{" + table_name + "}' at 'requestItems' failed to satisfy "
-        "constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 255, "
-        "Member must have length greater than or equal to 1, Member must satisfy regular expression "
-        f"pattern: {NAME_PATTERN}]"
-    )
-
-
 BATCH_GET_ITEM = RequestSpec(
     struct(
         "BatchGetItemInput",
@@ -83,6 +79,7 @@ BATCH_GET_ITEM = RequestSpec(
                 not_null=True,
                 min_length=1,
                 max_length=MAX_BATCH_GET_KEYS,
+                keys=_TABLE_NAME_KEY,
             ),
         ),
         ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
@@ -100,8 +97,7 @@ _WRITE_REQUEST = struct(
 
 def _check_batch_write(request: dict[str, Any]) -> None:
     total = 0
-    for table_name, writes in request["RequestItems"].items():
-        _check_table_name_key(table_name)
+    for writes in request["RequestItems"].values():
         for write in writes:
             present = [name for name in ("PutRequest", "DeleteRequest") if write.get(name) is not None]
             if len(present) != 1:
@@ -131,6 +127,8 @@ BATCH_WRITE_ITEM = RequestSpec(
                 not_null=True,
                 min_length=1,
                 max_length=MAX_BATCH_WRITE_REQUESTS,
+                keys=_TABLE_NAME_KEY,
+                values_reported_on_map=True,
             ),
         ),
         ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),

@@ -145,11 +145,17 @@ UPDATE_ITEM = RequestSpec(
 )
 
 
-def _check_select(request: dict[str, Any], projection_names: tuple[str, ...]) -> None:
+MSG_SPECIFIC_ATTRIBUTES = (
+    "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+)
+
+
+def _check_select(request: dict[str, Any], projection_names: tuple[str, ...], specific_prefix: str) -> None:
     select = request.get("Select")
     projected = [name for name in projection_names if name in request]
     if select == "SPECIFIC_ATTRIBUTES" and not projected:
-        raise ValidationException("Must specify the AttributesToGet when choosing to get SPECIFIC_ATTRIBUTES")
+        # Query wraps this one in the validation envelope, Scan does not.
+        raise ValidationException(specific_prefix + MSG_SPECIFIC_ATTRIBUTES)
     if select is not None and select != "SPECIFIC_ATTRIBUTES" and projected:
         what = "ProjectionExpression" if "ProjectionExpression" in projected else "AttributesToGet"
         raise ValidationException(f"Cannot specify the {what} when choosing to get {select}")
@@ -170,7 +176,7 @@ def _check_query(request: dict[str, Any]) -> None:
         ("AttributesToGet", "KeyConditions", "QueryFilter", "ConditionalOperator"),
         ("ProjectionExpression", "KeyConditionExpression", "FilterExpression"),
     )
-    _check_select(request, ("AttributesToGet", "ProjectionExpression"))
+    _check_select(request, ("AttributesToGet", "ProjectionExpression"), "1 validation error detected: ")
     check_legacy_values(request, "KeyConditions", "QueryFilter")
     if "ExclusiveStartKey" in request:
         attributes.validate_key(request["ExclusiveStartKey"])
@@ -205,9 +211,15 @@ def _check_scan(request: dict[str, Any]) -> None:
     segment = request.get("Segment")
     total = request.get("TotalSegments")
     if segment is not None and total is None:
-        raise ValidationException("The TotalSegments parameter is required but was not provided")
+        raise ValidationException(
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter "
+            "is present"
+        )
     if total is not None and segment is None:
-        raise ValidationException("The Segment parameter is required but was not provided")
+        raise ValidationException(
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments "
+            "is present"
+        )
     if segment is not None and total is not None and segment >= total:
         raise ValidationException(
             "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
@@ -218,7 +230,7 @@ def _check_scan(request: dict[str, Any]) -> None:
         ("AttributesToGet", "ScanFilter", "ConditionalOperator"),
         ("ProjectionExpression", "FilterExpression"),
     )
-    _check_select(request, ("AttributesToGet", "ProjectionExpression"))
+    _check_select(request, ("AttributesToGet", "ProjectionExpression"), "")
     check_legacy_values(request, "ScanFilter")
     if "ExclusiveStartKey" in request:
         attributes.validate_key(request["ExclusiveStartKey"])

@@ -16,6 +16,7 @@ order, and both passes walk it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,12 @@ class Shape:
     min_value: int | None = None
     max_value: int | None = None
     enum: tuple[str, ...] = ()
+    # MAP only: constraints on the keys (RequestItems' table names), reported for the whole map as "Map keys
+    # must satisfy constraint: [...]" with the map echoed as JSON.
+    keys: Shape | None = None
+    # MAP only: a value breaking its own length bounds is reported for the whole map as "Map value must
+    # satisfy constraint: [...]" (BatchWriteItem), not at the member's path.
+    values_reported_on_map: bool = False
     # Derived once, so the hot path walks only what can fail (children are built before their parents).
     _compiled: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
     _by_name: dict[str, Shape] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -81,7 +88,7 @@ class Shape:
             object.__setattr__(self, "_plan", plan)
             own = own or bool(plan)
         elif self.member is not None:
-            own = own or self.member.not_null or self.member._checked
+            own = own or self.member.not_null or self.member._checked or self.keys is not None
         object.__setattr__(self, "_checked", own)
 
     def field_map(self) -> Mapping[str, Shape]:
@@ -144,6 +151,8 @@ def map_of(
     not_null: bool = False,
     min_length: int | None = None,
     max_length: int | None = None,
+    keys: Shape | None = None,
+    values_reported_on_map: bool = False,
 ) -> Shape:
     """``model_name`` is the Java value type DynamoDB names when a list stands where the map should be."""
     return Shape(
@@ -153,6 +162,8 @@ def map_of(
         not_null=not_null,
         min_length=min_length,
         max_length=max_length,
+        keys=keys,
+        values_reported_on_map=values_reported_on_map,
     )
 
 
@@ -380,7 +391,7 @@ def _check_value(value: Any, shape: Shape, path: str, errors: _Errors) -> None:
     if shape.max_value is not None and value > shape.max_value:
         errors.add(value, shape, path, f"Member must have value less than or equal to {shape.max_value}")
     member_shape = shape.member
-    if member_shape is not None and not (member_shape._checked or member_shape.not_null):
+    if member_shape is not None and not (member_shape._checked or member_shape.not_null or shape.keys):
         return
     if shape.kind is Kind.LIST:
         assert shape.member is not None
@@ -389,13 +400,56 @@ def _check_value(value: Any, shape: Shape, path: str, errors: _Errors) -> None:
                 return
             _check_value(member, shape.member, f"{path}.{index}.member", errors)
     elif shape.kind is Kind.MAP:
-        assert shape.member is not None
-        for key, member in value.items():
-            if errors.full():
-                return
-            _check_value(member, shape.member, f"{path}.{key}.member", errors)
+        _check_map(value, shape, path, errors)
     elif shape.kind is Kind.STRUCT:
         _check_fields(value, shape, path + ".", errors)
+
+
+def _length_constraints(shape: Shape) -> list[str]:
+    listed = []
+    if shape.max_length is not None:
+        listed.append(f"Member must have length less than or equal to {shape.max_length}")
+    if shape.min_length is not None:
+        listed.append(f"Member must have length greater than or equal to {shape.min_length}")
+    if shape.pattern is not None:
+        listed.append(f"Member must satisfy regular expression pattern: {shape.pattern}")
+    return listed
+
+
+def _breaks(value: Any, shape: Shape) -> bool:
+    if shape.min_length is not None and len(value) < shape.min_length:
+        return True
+    if shape.max_length is not None and len(value) > shape.max_length:
+        return True
+    return shape._compiled is not None and shape._compiled.fullmatch(value) is None
+
+
+def _check_map(value: dict[str, Any], shape: Shape, path: str, errors: _Errors) -> None:
+    member_shape = shape.member
+    assert member_shape is not None
+    keys = shape.keys
+    if keys is not None and any(_breaks(key, keys) for key in value):
+        constraints = ", ".join(_length_constraints(keys))
+        if not errors.full():
+            shown = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            errors.messages.append(
+                f"Value '{shown}' at '{path}' failed to satisfy constraint: Map keys must satisfy constraint: "
+                f"[{constraints}]"
+            )
+    if shape.values_reported_on_map and any(
+        member is not None and _breaks(member, member_shape) for member in value.values()
+    ):
+        if not errors.full():
+            constraints = ", ".join(_length_constraints(member_shape))
+            errors.messages.append(
+                f"Value '{render_value(value, shape)}' at '{path}' failed to satisfy constraint: Map value must "
+                f"satisfy constraint: [{constraints}]"
+            )
+        return
+    for key, member in value.items():
+        if errors.full():
+            return
+        _check_value(member, member_shape, f"{path}.{key}.member", errors)
 
 
 # ---- one operation's validator ---------------------------------------------------------------------------

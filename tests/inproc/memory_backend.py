@@ -64,14 +64,14 @@ class MemoryBackend(BaseBackend):
             raise ResourceInUseException(f"Table already exists: {name}")
         table = _Table(request, str(uuid.UUID(int=len(self.tables) + 1)), self._now)
         self.tables[name] = table
-        return {"TableDescription": table.describe(ctx.region or "us-east-1", "CREATING")}
+        return {"TableDescription": table.describe(ctx.region, "CREATING")}
 
     async def describe_table(self, request: Request, ctx: RequestContext) -> Response:
         name = request["TableName"]
         table = self.tables.get(name)
         if table is None:
             raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
-        return {"Table": table.describe(ctx.region or "us-east-1")}
+        return {"Table": table.describe(ctx.region)}
 
     async def list_tables(self, request: Request, ctx: RequestContext) -> Response:
         names = sorted(self.tables)
@@ -88,7 +88,7 @@ class MemoryBackend(BaseBackend):
     async def delete_table(self, request: Request, ctx: RequestContext) -> Response:
         table = self._table(request["TableName"])
         del self.tables[request["TableName"]]
-        return {"TableDescription": table.describe(ctx.region or "us-east-1", "DELETING")}
+        return {"TableDescription": table.describe(ctx.region, "DELETING")}
 
     async def put_item(self, request: Request, ctx: RequestContext) -> Response:
         table = self._table(request["TableName"])

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from router.backend import RequestContext
-from router.front import FrontConfig, FrontDoor, Outcome
+from router.front import FrontConfig, FrontDoor, Outcome, new_request_id
 from router.http import HttpServer
 from tests.inproc.memory_backend import MemoryBackend
 
@@ -112,7 +112,10 @@ async def test_json_of_wrong_shape_is_a_serialization_error(endpoint: str) -> No
     status, _, data = await raw(endpoint, body=b"[]")
     assert (status, error_type(data)) == (400, "SerializationException")
     status, _, data = await raw(endpoint, body=b'{"TableName": 5}', target="DynamoDB_20120810.DescribeTable")
-    assert json.loads(data)["message"] == "NUMBER_VALUE cannot be converted to String"
+    assert json.loads(data) == {
+        "__type": "com.amazon.coral.service#SerializationException",
+        "Message": "NUMBER_VALUE cannot be converted to String",
+    }
 
 
 @pytest.mark.parametrize(
@@ -439,3 +442,42 @@ async def test_observer_sees_every_outcome() -> None:
         ("", 200, ""),
     ]
     assert all(o.duration_s >= 0 for o in outcomes)
+
+
+def test_request_ids_are_unique_and_shaped_like_dynamodb_s() -> None:
+    seen = {new_request_id() for _ in range(5000)}
+    assert len(seen) == 5000
+    assert all(re.fullmatch(r"[A-Z0-9]{52}", one) for one in seen)
+
+
+async def test_arns_use_the_cluster_region_whatever_the_client_signed_for() -> None:
+    server = HttpServer(FrontDoor(MemoryBackend(), FrontConfig(region="eu-central-1")).handle)
+    port = await server.start()
+    try:
+        body = (
+            b'{"TableName":"tab","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],'
+            b'"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}'
+        )
+        status, _, data = await raw(
+            f"http://127.0.0.1:{port}", body=body, target="DynamoDB_20120810.CreateTable"
+        )
+    finally:
+        await server.stop()
+    assert status == 200
+    assert (
+        json.loads(data)["TableDescription"]["TableArn"]
+        == "arn:aws:dynamodb:eu-central-1:000000000000:table/tab"
+    )
+
+
+def test_backend_methods_are_named_after_operations() -> None:
+    from dynamo.requests import OPERATIONS
+    from router.backend import Backend, BaseBackend, method_name
+
+    assert method_name("TransactWriteItems") == "transact_write_items"
+    assert method_name("DescribeTimeToLive") == "describe_time_to_live"
+    names = {method_name(operation) for operation in OPERATIONS}
+    protocol_methods = {name for name in vars(Backend) if not name.startswith("_")}
+    assert protocol_methods <= names
+    # The base class answers every method of the protocol.
+    assert all(callable(getattr(BaseBackend, name, None)) for name in protocol_methods)

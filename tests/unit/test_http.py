@@ -335,3 +335,40 @@ async def test_client_gone_mid_request_lets_the_handler_finish_and_drops_the_res
         assert started == ["/first"] and finished == ["/first"]
     finally:
         await srv.stop()
+
+
+async def test_queued_body_bytes_pause_reading() -> None:
+    srv = HttpServer(
+        echo, HttpLimits(max_queued_requests=1000, max_queued_bytes=3000, write_buffer_high_bytes=1024)
+    )
+    await srv.start()
+    try:
+        _, writer = await connect(srv)
+        writer.write(post("/sleep/0.5", b"") + post("/p", b"q" * 900) * 2000)  # 1.8 MB
+        await asyncio.sleep(0.3)
+        (connection,) = srv.connections
+        # Reading stops past the limit; what one socket read already brought in is still parsed.
+        one_read = 256 * 1024
+        assert connection._queued_bytes <= 3000 + one_read
+        writer.close()
+    finally:
+        await srv.stop()
+
+
+async def test_connections_past_the_limit_get_503() -> None:
+    srv = HttpServer(echo, HttpLimits(max_connections=2))
+    await srv.start()
+    try:
+        held = [await connect(srv) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        reader, writer = await connect(srv)
+        status, headers, _ = await read_response(reader)
+        assert status == 503 and headers["connection"] == "close"
+        writer.close()
+        # The held connections still work.
+        held[0][1].write(post("/held"))
+        assert (await read_response(held[0][0]))[2] == b"POST /held 0"
+        for _, w in held:
+            w.close()
+    finally:
+        await srv.stop()

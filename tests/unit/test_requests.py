@@ -290,7 +290,7 @@ def test_list_tables_constraints_aggregate() -> None:
 def test_return_values_enum() -> None:
     assert message("UpdateItem", {"TableName": "abc", "Key": {}, "ReturnValues": "SOME"}) == (
         "1 validation error detected: Value 'SOME' at 'returnValues' failed to satisfy constraint: "
-        "Member must satisfy enum value set: [NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW]"
+        "Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
     )
     assert message("PutItem", {"TableName": "abc", "Item": {}, "ReturnValues": "ALL_NEW"}) == (
         "Return values set to invalid value"
@@ -374,6 +374,11 @@ def test_map_members_are_named_by_key() -> None:
             "number of attributes defined in AttributeDefinitions",
         ),
         (
+            {"StreamSpecification": {"StreamEnabled": False, "StreamViewType": "NEW_AND_OLD_IMAGES"}},
+            "One or more parameter values were invalid: Table is being created with a stream disabled, "
+            "UpdateViewType should not be specified",
+        ),
+        (
             {"AttributeDefinitions": AD_PK + [{"AttributeName": "pk", "AttributeType": "N"}]},
             "One or more parameter values were invalid: Duplicate AttributeName in AttributeDefinitions: pk",
         ),
@@ -441,6 +446,11 @@ def test_valid_tables_pass_unchanged() -> None:
         (
             {"LocalSecondaryIndexes": [lsi(projection={"ProjectionType": "ALL", "NonKeyAttributes": ["a"]})]},
             "One or more parameter values were invalid: ProjectionType is ALL, but NonKeyAttributes is specified",
+        ),
+        (
+            {"LocalSecondaryIndexes": [lsi(projection={"ProjectionType": "INCLUDE"})]},
+            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not "
+            "specified",
         ),
         (
             {"LocalSecondaryIndexes": [lsi(projection={})]},
@@ -524,8 +534,16 @@ def test_query_needs_a_key_condition() -> None:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"Segment": 0}, "The TotalSegments parameter is required but was not provided"),
-        ({"TotalSegments": 2}, "The Segment parameter is required but was not provided"),
+        (
+            {"Segment": 0},
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter "
+            "is present",
+        ),
+        (
+            {"TotalSegments": 2},
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments "
+            "is present",
+        ),
         (
             {"Segment": 1, "TotalSegments": 1},
             "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
@@ -543,6 +561,56 @@ def test_attribute_values_go_through_the_value_call_point() -> None:
     )
     assert message("PutItem", {"TableName": "abc", "Item": {"a": {"S": "x", "N": "1"}}}) == (
         "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
+    )
+
+
+def test_select_enum_in_dynamodb_order_and_specific_attributes() -> None:
+    assert message(
+        "Query", {"TableName": "abc", "KeyConditionExpression": "a = :a", "Select": "INVALID_VALUE"}
+    ) == (
+        "1 validation error detected: Value 'INVALID_VALUE' at 'select' failed to satisfy constraint: Member must "
+        "satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
+    )
+    specific = (
+        "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+    )
+    query = {"TableName": "abc", "KeyConditionExpression": "a = :a", "Select": "SPECIFIC_ATTRIBUTES"}
+    assert message("Query", query) == "1 validation error detected: " + specific
+    assert message("Scan", {"TableName": "abc", "Select": "SPECIFIC_ATTRIBUTES"}) == specific
+
+
+def test_request_items_table_names_are_map_key_constraints() -> None:
+    assert message("BatchGetItem", {"RequestItems": {"bad!name": {"Keys": [{"pk": {"S": "a"}}]}}}) == (
+        '1 validation error detected: Value \'{"bad!name":{"Keys":[{"pk":{"S":"a"}}]}}\' at '
+        "'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length "
+        "less than or equal to 255, Member must have length greater than or equal to 3, Member must satisfy "
+        "regular expression pattern: [a-zA-Z0-9_.-]+]"
+    )
+    text = message(
+        "BatchWriteItem", {"RequestItems": {"ab": [{"DeleteRequest": {"Key": {"pk": {"S": "a"}}}}]}}
+    )
+    assert "Map keys must satisfy constraint" in text
+
+
+def test_batch_write_list_bounds_are_reported_on_the_map() -> None:
+    writes = [{"PutRequest": {"Item": {"pk": {"S": str(i)}}}} for i in range(26)]
+    text = message("BatchWriteItem", {"RequestItems": {"tab": writes}})
+    assert text.startswith("1 validation error detected: Value '{tab=[WriteRequest(")
+    assert text.endswith(
+        "' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: "
+        "[Member must have length less than or equal to 25, Member must have length greater than or equal to 1]"
+    )
+
+
+def test_batch_get_may_not_mix_projection_styles_across_tables() -> None:
+    body = {
+        "RequestItems": {
+            "one": {"Keys": [{"pk": {"S": "a"}}], "ProjectionExpression": "pk"},
+            "two": {"Keys": [{"pk": {"S": "b"}}], "AttributesToGet": ["pk"]},
+        }
+    }
+    assert message("BatchGetItem", body).startswith(
+        "Can not use both expression and non-expression parameters"
     )
 
 
