@@ -175,8 +175,8 @@ def check_expression_mixing(
         raise ValidationException("ExpressionAttributeNames must not be empty")
     if values is not None and not values:
         raise ValidationException("ExpressionAttributeValues must not be empty")
-    for value in (values or {}).values():
-        attributes.validate_value(value)
+    if values:
+        attributes.validate_expression_values(values)
 
 
 def check_legacy_values(request: dict[str, Any], *names: str) -> None:
