@@ -4,74 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 
-from deploy.cluster import is_node_process, pid_alive, router_available
-from runtime.config import REPO_ROOT
+from deploy.cluster import pid_alive, router_available
+from tests.cluster.conftest import Ddb
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
-
-
-class Ddb:
-    """Runs the `ddb` CLI as a separate process, as a user would, and remembers every PID it saw."""
-
-    def __init__(self, data_dir: Path, base_port: int) -> None:
-        self.data_dir = data_dir
-        self.base_port = base_port
-        self.seen: dict[int, str] = {}
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "deploy", *args, "--data-dir", str(self.data_dir)]
-        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
-        self.record_pids()
-        if check:
-            assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        return done
-
-    def up(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--base-port", str(self.base_port), *args)
-
-    def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = orjson.loads(self.run("status", "--json").stdout)
-        for node in body["nodes"]:
-            if node["pid"]:
-                self.seen[node["pid"]] = node["name"]
-        return body
-
-    def record_pids(self) -> None:
-        for pidfile in (self.data_dir / "run").glob("*.pid"):
-            try:
-                self.seen[int(pidfile.read_text())] = pidfile.stem
-            except (ValueError, FileNotFoundError):
-                pass
-
-    def kill_all(self) -> None:
-        self.record_pids()
-        for pid, name in self.seen.items():
-            if is_node_process(pid, name):
-                os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def ddb_at(tmp_path: Path) -> Iterator[Callable[[int], Ddb]]:
-    """A `ddb` runner on a fresh data folder with ports from base_port; its processes die with the test."""
-    runners: list[Ddb] = []
-
-    def make(base_port: int) -> Ddb:
-        runners.append(Ddb(tmp_path / f"data-{base_port}", base_port))
-        return runners[-1]
-
-    yield make
-    for runner in runners:
-        runner.kill_all()
 
 
 def expected_running(body: dict[str, Any]) -> list[str]:
