@@ -134,6 +134,10 @@ class PartitionData:
             return pending[1]
         return self.read_applied(key)
 
+    def has_pending(self, key: bytes) -> bool:
+        """Whether this leader has a write to ``key`` proposed and not applied yet."""
+        return key in self._pending
+
     def scan_applied(self, start: bytes, end: bytes, reverse: bool, limit: int, max_bytes: int) -> Iterator[Any]:
         lo = max(start, self.range.start)
         hi = min(end, self.range.end)
