@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = get_logger("storagenode.items")
 MSG_MISSING_KEY = "One of the required keys was not given a value"
+MSG_KEY_SCHEMA = "The provided key element does not match the schema"
 OK_EMPTY = b'{"ok":{}}'
 
 
@@ -97,14 +98,21 @@ class ItemService:
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _locate(self, hosted: Hosted, key: Item) -> bytes:
+        """The storage key of ``key`` (the router checked it against the schema; this re-checks cheaply,
+        since a wrong key here would store an item where no read finds it)."""
         data = hosted.data
         schema = data.schema
-        try:
-            hash64 = data.hash_of(key)
-            if schema.range_name is not None and schema.range_name not in key:
-                raise ValidationException(MSG_MISSING_KEY)
-        except (KeyError, StopIteration):
-            raise ValidationException(MSG_MISSING_KEY) from None
+        if len(key) != (1 if schema.range_name is None else 2):
+            raise ValidationException(MSG_KEY_SCHEMA)
+        for name, key_type in ((schema.hash_name, schema.hash_type), (schema.range_name, schema.range_type)):
+            if name is None:
+                continue
+            value = key.get(name)
+            if value is None:
+                raise ValidationException(MSG_KEY_SCHEMA)
+            if not isinstance(value, dict) or len(value) != 1 or key_type not in value:
+                raise ValidationException(MSG_KEY_SCHEMA)
+        hash64 = data.hash_of(key)
         if not data.covers(hash64):
             raise Answer({"stale": self.node.map_version})
         return data.storage_key(key, hash64)

@@ -155,8 +155,7 @@ class Cluster:
 
     async def ask(self, node: str, op: str, request: dict[str, Any], *, consistent: bool = False,
                   pk: str | None = None, table_id: int = TABLE_ID, group: str | None = None) -> dict[str, Any]:
-        key = request.get("Item") or request["Key"]
-        pk = pk or key["pk"]["S"]
+        pk = pk or (request.get("Item") or request["Key"])["pk"]["S"]
         hash64 = partition_hash("S", pk)
         group = group or partition_group(pid_of(pk))
         payload = {"op": op, "table": "t", "table_id": table_id, "map_version": 1, "hash": hash64,
@@ -176,7 +175,7 @@ class Cluster:
         raise AssertionError(f"no leader for partition {pid}")
 
     async def call(self, op: str, request: dict[str, Any], *, consistent: bool = False,
-                   timeout_s: float = 5.0) -> dict[str, Any]:
+                   timeout_s: float = 5.0, pk: str | None = None) -> dict[str, Any]:
         """Send to any node, follow redirects, retry while unavailable: what the router will do."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -184,7 +183,7 @@ class Cluster:
         last: Any = None
         while loop.time() < deadline:
             try:
-                answer = await self.ask(target, op, request, consistent=consistent)
+                answer = await self.ask(target, op, request, consistent=consistent, pk=pk)
             except TransportError as exc:
                 answer = {"unavailable": str(exc)}
             if "ok" in answer or "error" in answer:
@@ -277,6 +276,12 @@ async def test_writes_reads_conditions_and_return_values(cluster: Cluster) -> No
     # bad expressions are the client's error, decided at the node
     got = await c.call("UpdateItem", {"Key": item(a), "UpdateExpression": "SET v = :missing"})
     assert got["error"]["__type"].endswith("ValidationException")
+    # keys that do not match the schema
+    for bad_key in ({"pk": {"N": "1"}}, {"pk": {"S": a}, "extra": {"S": "x"}}, {"other": {"S": a}}):
+        got = await c.call("DeleteItem", {"Key": bad_key}, pk=a)
+        assert got["error"]["message"] == "The provided key element does not match the schema", bad_key
+    got = await c.call("PutItem", {"Item": {"other": {"S": "x"}}}, pk=a)
+    assert got["error"]["message"] == "One of the required keys was not given a value"
     # 40 increments of one key in flight at once see each other in order
     leader = await c.leader_of(11)
     answers = await asyncio.gather(*(c.ask(leader, "UpdateItem", {
