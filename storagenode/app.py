@@ -28,8 +28,9 @@ class StorageApp(ProcessApp):
         host.ready = True
 
     async def stop(self) -> None:
-        if self.node is not None:
-            await self.node.stop()
+        node, self.node = self.node, None  # from now on, requests and messages find no node
+        if node is not None:
+            await node.stop()
         if self.store is not None:
             await asyncio.sleep(0)  # let cancelled handlers unwind before the store goes
             self.store.close()

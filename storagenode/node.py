@@ -164,12 +164,16 @@ class StorageNode:
     # ---- transport entry points ----------------------------------------------------------------------
 
     def on_message(self, sender: str, message: Message) -> None:
+        if self._stopped:
+            return  # the store may be closing: nothing may reach the groups any more
         if message.kind == Kind.PAXOS:
             self.host.on_paxos_message(sender, message.group, message.payload)
         else:
             log.warning("unexpected one-way message", sender=sender, group=message.group, kind=message.kind)
 
     def on_request(self, sender: str, message: Message) -> Coroutine[Any, Any, bytes]:
+        if self._stopped:
+            raise LookupError("the storage node is stopping")
         if message.kind == Kind.ITEM:
             return self.items.handle(message)
         raise LookupError(f"a storage node serves no requests of kind {message.kind}")
