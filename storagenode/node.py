@@ -267,8 +267,11 @@ class StorageNode:
                 except Exception:
                     log.exception("could not apply the partition map", peer=peer)
                     newer = False
-                if not newer and loop.time() - started < cfg.map_wait_ms / 2000.0:
-                    await asyncio.sleep(cfg.map_idle_poll_ms / 1000.0)
+                if not newer:
+                    # Nothing new: ask another replica next time, so a lagging one cannot hold us back.
+                    peer = self._next_cp() if len(self.control_nodes) > 1 else peer
+                    if loop.time() - started < cfg.map_wait_ms / 2000.0:
+                        await asyncio.sleep(cfg.map_idle_poll_ms / 1000.0)
                 continue
             hint = answer.get("redirect")
             peer = hint if isinstance(hint, str) and hint in self.control_nodes else self._next_cp()
