@@ -386,3 +386,33 @@ async def test_map_changes_drop_replicas_and_their_items(cluster: Cluster) -> No
         assert store.groups() == [], name
         assert store.stats(b"", b"\xff" * 16).count == 0, name
     assert await c.ask(NODES[0], "GetItem", {"Key": item(a)}) == {"stale": 2}
+
+
+async def test_two_nodes_down_fail_fast_then_recover_without_loss(cluster: Cluster) -> None:
+    c = cluster
+    acked: dict[str, str] = {}
+    for i in range(6):
+        pk = f"q{i}"
+        assert "ok" in await c.call("PutItem", {"Item": item(pk, v={"N": str(i)})})
+        acked[pk] = str(i)
+    survivor = await c.leader_of(11)
+    for name in NODES:
+        if name != survivor:
+            await c.stop_node(name)
+    loop = asyncio.get_running_loop()
+    a = pk_in(11, "lost")
+    for _ in range(3):  # the leader cannot commit: a clear non-ok answer, well before the router's timeout
+        started = loop.time()
+        answer = await c.ask(survivor, "PutItem", {"Item": item(a)})
+        assert "ok" not in answer and "error" not in answer, answer
+        assert loop.time() - started < NODE_CONFIG.write_timeout_ms / 1000.0 + 0.5
+        assert "unavailable" in answer or answer.get("redirect") in ("", *NODES), answer
+    got = await c.ask(survivor, "GetItem", {"Key": item("q0")}, consistent=True)
+    assert "ok" not in got, "no lease without a quorum"
+    for name in NODES:
+        if name != survivor:
+            await c.start_node(name)
+    for pk, v in acked.items():
+        got = await c.call("GetItem", {"Key": item(pk)}, consistent=True)
+        assert got["ok"]["Item"]["v"] == {"N": v}, pk
+    assert "ok" in await c.call("PutItem", {"Item": item(a, v={"N": "7"})})
