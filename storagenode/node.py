@@ -100,6 +100,20 @@ def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any]
                          "replicas": list(replicas)})
 
 
+class _PaxosSender:
+    """The transport as the replication driver's sender: a peer this process does not know (a map naming a
+    node that is not in our config) is a dropped message, never an exception inside a replication round."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def send(self, peer: str, group: str, kind: int, payload: bytes) -> bool:
+        try:
+            return bool(self.transport.send(peer, group, kind, payload))
+        except TransportError:
+            return False
+
+
 class StorageNode:
     def __init__(
         self,
@@ -119,7 +133,7 @@ class StorageNode:
         self.az = spec.az or ""
         self.address = spec.grpc_address
         self.control_nodes = [n.name for n in config.by_role(NodeRole.CONTROL)]
-        self.host = GroupHost(name, store, transport, driver or driver_config(config))
+        self.host = GroupHost(name, store, _PaxosSender(transport), driver or driver_config(config))
         self.hosted: dict[int, Hosted] = {}
         self.map_version = 0
         self.first_map = asyncio.Event()
