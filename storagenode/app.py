@@ -19,6 +19,7 @@ class StorageApp(ProcessApp):
     async def start(self, host: ProcessHost) -> None:
         self.store = Store(host.node_dir / "store")
         self.node = StorageNode(host.node.name, host.config, host.transport, self.store)
+        host.metrics.add_collector(self.node.collect_metrics)
         self.node.start()
         host.spawn(self._ready_after_first_map(host), name="ready")
 

@@ -68,6 +68,7 @@ class ItemService:
         self.node = node
         self.host = node.host
         self._effect_ids = itertools.count(1)
+        self.requests: dict[tuple[str, str], int] = {}  # (operation, outcome) -> count, for metrics
         self.ops: dict[str, Handler] = {
             "PutItem": self.write,
             "UpdateItem": self.write,
@@ -77,6 +78,8 @@ class ItemService:
 
     async def handle(self, message: Message) -> bytes:
         node = self.node
+        op: Any = "?"
+        outcome = "ok"
         try:
             req = orjson.loads(message.payload)
             op = req.get("op")
@@ -85,15 +88,21 @@ class ItemService:
                 raise UnknownOperationException(f"a storage node does not serve {op!r}")
             hosted = node.partition_for(message.group)
             if hosted is None or req.get("table_id") != hosted.table_id:
-                return orjson.dumps({"stale": node.map_version})
+                raise Answer({"stale": node.map_version})
             return await handler(hosted, req)
         except Answer as answer:
+            outcome = next(iter(answer.body))
             return orjson.dumps(answer.body)
         except DynamoError as err:
+            outcome = "error"
             return orjson.dumps({"error": err.to_body()})
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            outcome = "error"
             log.warning("malformed item request", group=message.group, error=repr(exc))
             return orjson.dumps({"error": InternalServerError("malformed internal request").to_body()})
+        finally:
+            counter = (op if op in self.ops else "other", outcome)
+            self.requests[counter] = self.requests.get(counter, 0) + 1
 
     # ---- helpers -------------------------------------------------------------------------------------
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from paxos.replica import Role
 from proto.kinds import ControlOp, Kind, partition_group, partition_of_group
@@ -348,6 +349,26 @@ class StorageNode:
                 applied_index=info["applied_index"], last_index=info["last_index"], ballot=info["ballot"],
             )
         reply.partition_map_version = self.map_version
+
+    def collect_metrics(self) -> Iterable[Metric]:
+        """Prometheus families (``Metrics.add_collector``); runs on the exporter's thread, so it only reads."""
+        requests = CounterMetricFamily("ddb_storage_item_requests", "item requests served",
+                                       labels=["op", "outcome"])
+        for (op, outcome), count in list(self.items.requests.items()):
+            requests.add_metric([op, outcome], count)
+        yield requests
+        hosted = list(self.hosted.values())
+        leaders = sum(1 for h in hosted if self.host.leader_of(h.group) == self.name)
+        for name, doc, value in (
+            ("ddb_storage_replicas", "partition replicas hosted", len(hosted)),
+            ("ddb_storage_leaders", "partition replicas that lead their group", leaders),
+            ("ddb_storage_map_version", "partition map version followed", self.map_version),
+        ):
+            yield GaugeMetricFamily(name, doc, value=value)
+        yield CounterMetricFamily("ddb_storage_fsyncs", "synced store writes of the replication driver",
+                                  value=self.host.fsyncs)
+        yield CounterMetricFamily("ddb_storage_replication_rounds", "replication driver rounds",
+                                  value=self.host.rounds)
 
     def partition_for(self, group: str) -> Hosted | None:
         pid = partition_of_group(group)

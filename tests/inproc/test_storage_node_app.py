@@ -4,6 +4,7 @@ them in one event loop with a fake control plane on cp-a's configured port."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,11 @@ async def test_three_storage_processes_serve_items_and_status(tmp_path: Path) ->
         assert mine.role == "leader" and mine.leader == target and list(mine.replicas) == list(NODES)
         assert mine.applied_index >= 2 and mine.hash_hi <= (1 << 64) - 1
         assert orjson.loads(reply.health.status_json)["replicas"] == 2
+        # metrics
+        url = f"http://127.0.0.1:{config.node(target).metrics_port}/metrics"
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read().decode())
+        assert 'ddb_storage_item_requests_total{op="PutItem",outcome="ok"} 1.0' in text
+        assert "ddb_storage_replicas 2.0" in text
         # a malformed request gets an error answer and the process keeps running
         bad = orjson.loads(await client.call(target, group, Kind.ITEM, b"not json"))
         assert bad["error"]["__type"].endswith("InternalServerError")
