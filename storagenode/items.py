@@ -166,7 +166,10 @@ class ItemService:
             await self._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up")
         old_raw = data.read_latest(skey)
         pending = data.has_pending(skey)
-        old = decode_item(old_raw)
+        mode = request.get("ReturnConsumedCapacity") or "NONE"
+        # A plain PutItem decides nothing from the old item: keep its bytes for the log, skip decoding them.
+        blind = op == "PutItem" and prepared.condition is None and prepared.return_values == "NONE" and mode == "NONE"
+        old = None if blind else decode_item(old_raw)
         try:
             outcome = writes.decide(prepared, old)
         except ConditionalCheckFailedException:
