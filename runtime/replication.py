@@ -121,6 +121,9 @@ class Group:
     role: Role = Role.FOLLOWER
     leader: str = ""
     snapshot_index: int = 0
+    # The last log index when this replica was seen to become leader: entries up to it may come from
+    # earlier ballots, so the leader decides no write before they are applied (``write_barrier``).
+    leader_start_index: int = 0
 
 
 class GroupHost:
@@ -282,6 +285,25 @@ class GroupHost:
         self._mark(name)
         return future
 
+    def write_barrier(self, name: str) -> asyncio.Future[None]:
+        """Resolves once this leader may decide writes against its applied state: every entry it holds from
+        before its election (other ballots' entries it adopted, its no-op) is applied, so what it decides
+        next sees every earlier write; later entries are its own proposals, which the application tracks.
+        Raises NotLeader at once; fails with LeaseNotReady if leadership is lost first."""
+        group = self._group(name)
+        r = group.replica
+        if r.role is not Role.LEADER:
+            raise NotLeader(r.leader_id)
+        if group.role is not Role.LEADER:
+            self._check_role(group)  # became leader in this turn: record where its ballot starts
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if r.applied >= group.leader_start_index:
+            future.set_result(None)
+        else:
+            group.read_waits.append((group.leader_start_index, future))
+            self._mark(name)
+        return future
+
     def leader_of(self, name: str) -> str:
         group = self.groups.get(name)
         if group is None:
@@ -431,6 +453,8 @@ class GroupHost:
         if r.role is group.role and leader == group.leader:
             return
         was_leader = group.role is Role.LEADER
+        if r.role is Role.LEADER and not was_leader:
+            group.leader_start_index = r.log.last_index
         group.role = r.role
         group.leader = leader
         if was_leader and r.role is not Role.LEADER:

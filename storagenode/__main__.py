@@ -1,17 +1,14 @@
-"""`python -m storagenode --config <data>/cluster.json --node <name>`: a ddb storage process.
-
-For now it runs the common process host with the Node service only; the role's own services plug in
-through a `runtime.process.ProcessApp` subclass passed to `run_process`.
-"""
+"""`python -m storagenode --config <data>/cluster.json --node <name>`: a ddb storage process."""
 
 from __future__ import annotations
 
 from runtime.config import Role
-from runtime.process import ProcessApp, run_process
+from runtime.process import run_process
+from storagenode.app import StorageApp
 
 
 def main() -> int:
-    return run_process(Role.STORAGE, ProcessApp)
+    return run_process(Role.STORAGE, StorageApp)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""The storage node's process: ``StorageNode`` on the common process host (``runtime.process``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from runtime.process import ProcessApp, ProcessHost
+from runtime.store import Store
+from runtime.transport import Message
+from storagenode.node import StorageNode
+
+
+class StorageApp(ProcessApp):
+    def __init__(self) -> None:
+        self.node: StorageNode | None = None
+        self.store: Store | None = None
+
+    async def start(self, host: ProcessHost) -> None:
+        self.store = Store(host.node_dir / "store")
+        self.node = StorageNode(host.node.name, host.config, host.transport, self.store)
+        host.metrics.add_collector(self.node.collect_metrics)
+        self.node.start()
+        host.spawn(self._ready_after_first_map(host), name="ready")
+
+    async def _ready_after_first_map(self, host: ProcessHost) -> None:
+        assert self.node is not None
+        await self.node.first_map.wait()
+        host.ready = True
+
+    async def stop(self) -> None:
+        node, self.node = self.node, None  # from now on, requests and messages find no node
+        if node is not None:
+            await node.stop()
+        if self.store is not None:
+            await asyncio.sleep(0)  # let cancelled handlers unwind before the store goes
+            self.store.close()
+
+    def on_message(self, sender: str, message: Message) -> None:
+        if self.node is not None:
+            self.node.on_message(sender, message)
+
+    def on_request(self, sender: str, message: Message) -> Any:
+        if self.node is None:
+            raise LookupError("the storage node is starting")
+        return self.node.on_request(sender, message)
+
+    def status(self) -> dict[str, Any]:
+        return self.node.status() if self.node is not None else {}
+
+    def fill_status(self, reply: Any) -> None:
+        if self.node is not None:
+            self.node.fill_status(reply)

@@ -1,0 +1,269 @@
+"""ITEM requests at a storage node (``proto.kinds``): single-item writes decided at the leader, and reads.
+
+A write at the leader: check the partition (table id, hash inside the range), wait until the leader has
+applied everything from before its election (``GroupHost.write_barrier``), read the latest image (applied
+store plus this leader's pending overlay), decide with ``dynamo.writes``, propose the effect, and answer
+once it is applied. Reads: strongly consistent ones at the leader under its lease, eventually consistent
+ones from any replica's applied store. A read answers the stored bytes as they are when nothing has to be
+projected or measured.
+
+Operations register in ``ItemService.ops``; Query, Scan and the batch operations plug in there (issue 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from dynamo import writes
+from dynamo.capacity import ConsumedCapacity, ReturnConsumedCapacity, get_item_units, write_item_units
+from dynamo.errors import (
+    ConditionalCheckFailedException,
+    DynamoError,
+    InternalServerError,
+    UnknownOperationException,
+    ValidationException,
+)
+from dynamo.expressions import ExpressionContext, attributes_to_get_projection, parse_projection, project
+from dynamo.size import check_item_size, item_size
+from paxos.errors import LeaseNotReady, NotLeader, PaxosError, ProposalDropped
+from runtime.logs import get_logger
+from runtime.transport import Message
+from storagenode.partition import Effect, Item, decode_item, encode_effects, encode_item
+
+if TYPE_CHECKING:
+    from storagenode.node import Hosted, StorageNode
+
+log = get_logger("storagenode.items")
+MSG_MISSING_KEY = "One of the required keys was not given a value"
+MSG_KEY_SCHEMA = "The provided key element does not match the schema"
+OK_EMPTY = b'{"ok":{}}'
+
+
+class Answer(Exception):
+    """Unwinds a handler with a non-``ok`` answer (redirect, stale, unavailable)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.body = body
+
+
+def redirect(hint: str) -> Answer:
+    return Answer({"redirect": hint})
+
+
+def unavailable(why: str) -> Answer:
+    return Answer({"unavailable": why})
+
+
+Handler = Callable[["Hosted", dict[str, Any]], Awaitable[bytes]]
+
+
+class ItemService:
+    def __init__(self, node: StorageNode) -> None:
+        self.node = node
+        self.host = node.host
+        self._effect_ids = itertools.count(1)
+        self.requests: dict[tuple[str, str], int] = {}  # (operation, outcome) -> count, for metrics
+        self.ops: dict[str, Handler] = {
+            "PutItem": self.write,
+            "UpdateItem": self.write,
+            "DeleteItem": self.write,
+            "GetItem": self.get_item,
+        }
+
+    async def handle(self, message: Message) -> bytes:
+        node = self.node
+        op: Any = "?"
+        outcome = "ok"
+        try:
+            req = orjson.loads(message.payload)
+            op = req.get("op")
+            handler = self.ops.get(op)
+            if handler is None:
+                raise UnknownOperationException(f"a storage node does not serve {op!r}")
+            hosted = node.partition_for(message.group)
+            if hosted is None or req.get("table_id") != hosted.table_id:
+                raise Answer({"stale": node.map_version})
+            return await handler(hosted, req)
+        except Answer as answer:
+            outcome = next(iter(answer.body))
+            return orjson.dumps(answer.body)
+        except DynamoError as err:
+            outcome = "error"
+            return orjson.dumps({"error": err.to_body()})
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            outcome = "error"
+            log.warning("malformed item request", group=message.group, error=repr(exc))
+            return orjson.dumps({"error": InternalServerError("malformed internal request").to_body()})
+        finally:
+            counter = (op if op in self.ops else "other", outcome)
+            self.requests[counter] = self.requests.get(counter, 0) + 1
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def _locate(self, hosted: Hosted, key: Item) -> bytes:
+        """The storage key of ``key`` (the router checked it against the schema; this re-checks cheaply,
+        since a wrong key here would store an item where no read finds it)."""
+        data = hosted.data
+        schema = data.schema
+        if len(key) != (1 if schema.range_name is None else 2):
+            raise ValidationException(MSG_KEY_SCHEMA)
+        for name, key_type in ((schema.hash_name, schema.hash_type), (schema.range_name, schema.range_type)):
+            if name is None:
+                continue
+            value = key.get(name)
+            if value is None:
+                raise ValidationException(MSG_KEY_SCHEMA)
+            if not isinstance(value, dict) or len(value) != 1 or key_type not in value:
+                raise ValidationException(MSG_KEY_SCHEMA)
+        hash64 = data.hash_of(key)
+        if not data.covers(hash64):
+            raise Answer({"stale": self.node.map_version})
+        return data.storage_key(key, hash64)
+
+    async def _wait(self, future: asyncio.Future[Any], timeout_ms: int, what: str) -> Any:
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_ms / 1000.0)
+        except TimeoutError:
+            raise unavailable(f"{what}: timed out") from None
+        except NotLeader as exc:
+            raise redirect(exc.leader_hint) from None
+        except PaxosError as exc:
+            raise unavailable(f"{what}: {exc}") from None
+
+    async def _settle(self, hosted: Hosted, key: bytes) -> None:
+        """Wait until this leader's pending write to ``key`` is applied, before answering from it."""
+        future = hosted.last_proposal.get(key)
+        if future is not None:
+            await self._wait(future, self.node.node_config.write_timeout_ms, "an earlier write to this item")
+
+    # ---- writes ----------------------------------------------------------------------------------------
+
+    async def write(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        op: str = req["op"]
+        request: dict[str, Any] = req["request"]
+        data = hosted.data
+        if op == "PutItem":
+            try:
+                key = data.schema.key_of(request["Item"])
+            except KeyError:
+                raise ValidationException(MSG_MISSING_KEY) from None
+        else:
+            key = request["Key"]
+        skey = self._locate(hosted, key)
+        prepared = writes.prepare(op, request, key)
+        cfg = self.node.node_config
+        try:
+            barrier = self.host.write_barrier(hosted.group)
+        except NotLeader as exc:
+            raise redirect(exc.leader_hint) from None
+        if not barrier.done():
+            await self._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up")
+        old_raw = data.read_latest(skey)
+        pending = data.has_pending(skey)
+        mode = request.get("ReturnConsumedCapacity") or "NONE"
+        # A plain PutItem decides nothing from the old item: keep its bytes for the log, skip decoding them.
+        blind = op == "PutItem" and prepared.condition is None and prepared.return_values == "NONE" and mode == "NONE"
+        old = None if blind else decode_item(old_raw)
+        try:
+            outcome = writes.decide(prepared, old)
+        except ConditionalCheckFailedException:
+            if pending:
+                await self._settle(hosted, skey)
+            raise
+        new_item = outcome.new_item
+        if not outcome.changed:
+            if pending:
+                await self._settle(hosted, skey)
+            return self._write_answer(hosted, request, outcome.attributes, old, new_item)
+        if op == "UpdateItem" and new_item is not None:
+            check_item_size(new_item, update=True)
+        effect = Effect(skey, encode_item(new_item) if new_item is not None else None, old_raw)
+        proposal_id = next(self._effect_ids)
+        try:
+            future = self.host.propose(hosted.group, encode_effects(proposal_id, [effect]))
+        except NotLeader as exc:
+            raise redirect(exc.leader_hint) from None
+        except ProposalDropped:
+            raise unavailable("too many writes in flight on this partition") from None
+        data.note_proposed(proposal_id, [effect])
+        hosted.last_proposal[skey] = future
+        future.add_done_callback(lambda f: _forget(hosted.last_proposal, skey, f))
+        await self._wait(future, cfg.write_timeout_ms, "the write may or may not have been applied")
+        return self._write_answer(hosted, request, outcome.attributes, old, new_item)
+
+    def _write_answer(self, hosted: Hosted, request: dict[str, Any], attributes: Item | None, old: Item | None,
+                      new: Item | None) -> bytes:
+        mode = request.get("ReturnConsumedCapacity") or "NONE"
+        if attributes is None and mode == "NONE":
+            return OK_EMPTY
+        body: dict[str, Any] = {}
+        if attributes is not None:
+            body["Attributes"] = attributes
+        if mode != "NONE":
+            units = write_item_units(item_size(old) if old is not None else None,
+                                     item_size(new) if new is not None else None)
+            body["ConsumedCapacity"] = ConsumedCapacity(hosted.table, units).to_json(ReturnConsumedCapacity(mode))
+        return orjson.dumps({"ok": body})
+
+    # ---- reads -----------------------------------------------------------------------------------------
+
+    async def _consistent_read_barrier(self, hosted: Hosted) -> None:
+        host = self.host
+        if host.can_read_locally(hosted.group):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.node.node_config.leader_ready_wait_ms / 1000.0
+        tick_s = host.config.tick_ms / 1000.0
+        while True:
+            try:
+                barrier = host.read_barrier(hosted.group)
+            except NotLeader as exc:
+                raise redirect(exc.leader_hint) from None
+            except LeaseNotReady:
+                if loop.time() >= deadline:
+                    raise unavailable("the leader's lease is not ready yet") from None
+                await asyncio.sleep(tick_s)
+                continue
+            remaining_ms = max(1, int((deadline - loop.time()) * 1000))
+            await self._wait(barrier, remaining_ms, "strongly consistent read")
+            return
+
+    async def get_item(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        skey = self._locate(hosted, request["Key"])
+        consistent = bool(req.get("consistent", request.get("ConsistentRead", False)))
+        if consistent:
+            await self._consistent_read_barrier(hosted)
+        raw = hosted.data.read_applied(skey)
+        mode = request.get("ReturnConsumedCapacity") or "NONE"
+        projection = None
+        if request.get("ProjectionExpression") is not None:
+            ctx = ExpressionContext(request.get("ExpressionAttributeNames"), None)
+            projection = parse_projection(request["ProjectionExpression"], ctx)
+            ctx.check_all_used()
+        elif request.get("AttributesToGet") is not None:
+            projection = attributes_to_get_projection(request["AttributesToGet"])
+        if projection is None and mode == "NONE":
+            # the hot path: the stored bytes are the answer's item, as they are
+            return OK_EMPTY if raw is None else b'{"ok":{"Item":' + raw + b"}}"
+        item = decode_item(raw)
+        body: dict[str, Any] = {}
+        if item is not None:
+            body["Item"] = project(item, projection) if projection is not None else item
+        if mode != "NONE":
+            units = get_item_units(item_size(item) if item is not None else None, consistent=consistent)
+            body["ConsumedCapacity"] = ConsumedCapacity(hosted.table, units).to_json(ReturnConsumedCapacity(mode))
+        return orjson.dumps({"ok": body})
+
+
+def _forget(proposals: dict[bytes, asyncio.Future[Any]], key: bytes, future: asyncio.Future[Any]) -> None:
+    if proposals.get(key) is future:
+        del proposals[key]
+    if not future.cancelled():
+        future.exception()  # retrieved: an Indeterminate nobody awaited any more is not an error to log

@@ -1,0 +1,378 @@
+"""A storage node: the partition replicas it hosts, following the control plane's partition map.
+
+One ``runtime.store.Store`` holds every replica's items, Paxos log and metadata; one ``GroupHost`` runs
+their Paxos groups ("p<partition id>", store group number = partition id). Two background tasks:
+
+- the map follower long-polls any control-plane node (``get_map``) and reconciles: partitions whose
+  replicas include this node are hosted, partitions no longer ours (table deleted, replica moved) are
+  removed with their items;
+- the heartbeat tells the control-plane leader every ``heartbeat_interval_ms`` what this node hosts (role,
+  leader, indexes per replica) and, from leaders, each partition's item count and bytes.
+
+Each hosted partition keeps a descriptor (table, id, hash range, key schema) in its group metadata, so a
+restarted node resumes its replicas from its store at once, before the control plane answers; the first
+map then says which are still ours.
+
+The node is independent of the process host (tests run three of them in one event loop): give it a name,
+the cluster config, something that sends (``runtime.transport.Transport``) and an open store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from paxos.replica import Role
+from proto.kinds import ControlOp, Kind, partition_group, partition_of_group
+from runtime.config import ClusterConfig
+from runtime.config import Role as NodeRole
+from runtime.logs import get_logger
+from runtime.replication import DriverConfig, GroupHost
+from runtime.store import RangeStats, Store
+from runtime.transport import Message, TransportError
+from storagenode.items import ItemService
+from storagenode.partition import KeySchema, PartitionData, PartitionMachine
+
+log = get_logger("storagenode")
+DESCRIPTOR = b"partition"  # group metadata: the partition descriptor (JSON)
+UINT64_MAX = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """The storage node's own bounds and periods (the rest comes from the cluster config)."""
+
+    map_wait_ms: int = 5_000  # how long a get_map long-poll may wait at the control plane
+    map_retry_min_ms: int = 100  # backoff after a failed get_map, doubling...
+    map_retry_max_ms: int = 1_000  # ...up to this
+    map_idle_poll_ms: int = 200  # pause when a get_map brought nothing new (a control plane that does not hold)
+    control_timeout_ms: int = 1_000  # heartbeats, and the network part of a get_map
+    heartbeat_interval_ms: int = 500
+    stats_interval_ms: int = 5_000  # a leader recounts a partition's items at most this often
+    write_timeout_ms: int = 3_000  # waiting for a proposal to apply (below the router's request timeout)
+    leader_ready_wait_ms: int = 1_000  # a new leader catching up before writes, or its lease before reads
+
+    @staticmethod
+    def from_cluster(config: ClusterConfig) -> NodeConfig:
+        limits = config.limits
+        return NodeConfig(
+            heartbeat_interval_ms=config.admin.node_heartbeat_interval_ms,
+            write_timeout_ms=max(100, min(3_000, limits.request_timeout_ms * 3 // 5)),
+        )
+
+
+def driver_config(config: ClusterConfig) -> DriverConfig:
+    timing = config.paxos
+    return DriverConfig(
+        tick_ms=timing.tick_ms,
+        election_timeout_ticks=timing.election_timeout_ticks,
+        heartbeat_interval_ticks=timing.heartbeat_interval_ticks,
+        max_clock_drift=timing.max_clock_drift_ratio,
+    )
+
+
+@dataclass(slots=True)
+class Hosted:
+    """One partition replica hosted here."""
+
+    partition_id: int
+    group: str
+    table: str
+    table_id: int
+    replicas: tuple[str, ...]
+    data: PartitionData
+    machine: PartitionMachine
+    # storage key -> the driver future of this leader's newest proposal for it (answers that read a
+    # pending image wait for it: nothing is answered from a write that may not commit)
+    last_proposal: dict[bytes, asyncio.Future[Any]] = field(default_factory=dict)
+    stats: RangeStats | None = None
+    stats_at: float = -1e18
+
+
+def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any], replicas: tuple[str, ...]) -> bytes:
+    key_spec = {"AttributeDefinitions": spec["AttributeDefinitions"], "KeySchema": spec["KeySchema"]}
+    return orjson.dumps({"table": table, "table_id": table_id, "lo": str(lo), "hi": str(hi), "spec": key_spec,
+                         "replicas": list(replicas)})
+
+
+class _PaxosSender:
+    """The transport as the replication driver's sender: a peer this process does not know (a map naming a
+    node that is not in our config) is a dropped message, never an exception inside a replication round."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def send(self, peer: str, group: str, kind: int, payload: bytes) -> bool:
+        try:
+            return bool(self.transport.send(peer, group, kind, payload))
+        except TransportError:
+            return False
+
+
+class StorageNode:
+    def __init__(
+        self,
+        name: str,
+        config: ClusterConfig,
+        transport: Any,
+        store: Store,
+        node_config: NodeConfig | None = None,
+        driver: DriverConfig | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.transport = transport
+        self.store = store
+        self.node_config = node_config or NodeConfig.from_cluster(config)
+        spec = config.node(name)
+        self.az = spec.az or ""
+        self.address = spec.grpc_address
+        self.control_nodes = [n.name for n in config.by_role(NodeRole.CONTROL)]
+        self.host = GroupHost(name, store, _PaxosSender(transport), driver or driver_config(config))
+        self.hosted: dict[int, Hosted] = {}
+        self.map_version = 0
+        self.first_map = asyncio.Event()
+        self.items = ItemService(self)
+        self.cp_leader = ""
+        self._cp_turn = itertools.count()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopped = False
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.host.start()
+        self._resume()
+        self._spawn(self._follow_map(), "map-follower")
+        self._spawn(self._heartbeat_loop(), "heartbeat")
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.host.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")
+        self._tasks.append(task)
+
+    def _resume(self) -> None:
+        """Restart every replica whose descriptor the store holds (the first map drops stale ones)."""
+        for number in self.store.groups():
+            raw = self.store.get_group_meta(number, DESCRIPTOR)
+            if raw is None or number in self.hosted:
+                continue
+            desc = orjson.loads(raw)
+            self._host(number, desc["table"], desc["table_id"], int(desc["lo"]), int(desc["hi"]), desc["spec"],
+                       tuple(desc["replicas"]), persist=False)
+        if self.hosted:
+            log.info("resumed replicas from the store", count=len(self.hosted))
+
+    # ---- transport entry points ----------------------------------------------------------------------
+
+    def on_message(self, sender: str, message: Message) -> None:
+        if self._stopped:
+            return  # the store may be closing: nothing may reach the groups any more
+        if message.kind == Kind.PAXOS:
+            self.host.on_paxos_message(sender, message.group, message.payload)
+        else:
+            log.warning("unexpected one-way message", sender=sender, group=message.group, kind=message.kind)
+
+    def on_request(self, sender: str, message: Message) -> Coroutine[Any, Any, bytes]:
+        if self._stopped:
+            raise LookupError("the storage node is stopping")
+        if message.kind == Kind.ITEM:
+            return self.items.handle(message)
+        raise LookupError(f"a storage node serves no requests of kind {message.kind}")
+
+    # ---- hosting ------------------------------------------------------------------------------------------
+
+    def _host(self, pid: int, table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any],
+              replicas: tuple[str, ...], *, persist: bool) -> Hosted:
+        data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi)
+        machine = PartitionMachine(data)
+        group = partition_group(pid)
+        if persist:
+            batch = self.store.batch()
+            self.store.put_group_meta(batch, pid, DESCRIPTOR, descriptor(table, table_id, lo, hi, spec, replicas))
+            self.store.write(batch, sync=False)
+        voters = replicas if self.name in replicas else ()
+        self.host.add_group(group, pid, voters, machine)
+        hosted = Hosted(pid, group, table, table_id, replicas, data, machine)
+        self.hosted[pid] = hosted
+        return hosted
+
+    def _drop(self, pid: int) -> None:
+        hosted = self.hosted.pop(pid)
+        self.host.remove_group(hosted.group, drop_data=True)
+        rng = hosted.data.range
+        self.store.delete_range(rng.start, rng.end)
+        log.info("replica removed", group=hosted.group, table=hosted.table)
+
+    def apply_map(self, partition_map: dict[str, Any]) -> bool:
+        """Reconcile with a partition map; False if it is not newer than the one we follow."""
+        version = int(partition_map.get("version", 0))
+        if version <= self.map_version and self.first_map.is_set():
+            return False
+        tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
+        wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
+        for pid_text, part in partition_map.get("partitions", {}).items():
+            if self.name not in part["replicas"]:
+                continue
+            found = tables.get(int(part["table_id"]))
+            if found is None:
+                continue
+            wanted[int(pid_text)] = (part, found[0], found[1])
+        for pid in [pid for pid in self.hosted if pid not in wanted]:
+            self._drop(pid)
+        for pid, (part, table_name, table) in wanted.items():
+            hosted = self.hosted.get(pid)
+            if hosted is not None:
+                hosted.replicas = tuple(part["replicas"])
+                continue
+            self._host(pid, table_name, int(part["table_id"]), int(part["lo"]), int(part["hi"]), table["spec"],
+                       tuple(part["replicas"]), persist=True)
+            log.info("replica added", group=partition_group(pid), table=table_name)
+        if not self.first_map.is_set():
+            # Groups left in the store with no descriptor, or not in the map: a removal that a crash cut short.
+            for number in self.store.groups():
+                if number not in self.hosted:
+                    batch = self.store.batch()
+                    self.store.drop_group(batch, number)
+                    self.store.write(batch, sync=False)
+        self.map_version = version
+        self.first_map.set()
+        return True
+
+    # ---- the control plane --------------------------------------------------------------------------------
+
+    def _next_cp(self) -> str:
+        return self.control_nodes[next(self._cp_turn) % len(self.control_nodes)]
+
+    async def _control(self, peer: str, request: dict[str, Any], timeout_ms: int) -> dict[str, Any]:
+        raw = await self.transport.call(peer, "cp", Kind.CONTROL, orjson.dumps(request), timeout_ms=timeout_ms)
+        answer: dict[str, Any] = orjson.loads(raw)
+        return answer
+
+    async def _follow_map(self) -> None:
+        cfg = self.node_config
+        loop = asyncio.get_running_loop()
+        backoff_ms = cfg.map_retry_min_ms
+        peer = self._next_cp()
+        while not self._stopped:
+            request = {"op": ControlOp.GET_MAP.value, "since": self.map_version, "wait_ms": cfg.map_wait_ms}
+            started = loop.time()
+            try:
+                answer = await self._control(peer, request, cfg.map_wait_ms + cfg.control_timeout_ms)
+            except (TransportError, orjson.JSONDecodeError) as exc:
+                log.debug("get_map failed", peer=peer, error=str(exc))
+                answer = {}
+            if "ok" in answer:
+                backoff_ms = cfg.map_retry_min_ms
+                try:
+                    newer = self.apply_map(answer["ok"])
+                except Exception:
+                    log.exception("could not apply the partition map", peer=peer)
+                    newer = False
+                if not newer:
+                    # Nothing new: ask another replica next time, so a lagging one cannot hold us back.
+                    peer = self._next_cp() if len(self.control_nodes) > 1 else peer
+                    if loop.time() - started < cfg.map_wait_ms / 2000.0:
+                        await asyncio.sleep(cfg.map_idle_poll_ms / 1000.0)
+                continue
+            hint = answer.get("redirect")
+            peer = hint if isinstance(hint, str) and hint in self.control_nodes else self._next_cp()
+            await asyncio.sleep(backoff_ms / 1000.0)
+            backoff_ms = min(backoff_ms * 2, cfg.map_retry_max_ms)
+
+    def heartbeat_payload(self) -> dict[str, Any]:
+        replicas = []
+        stats: dict[str, dict[str, int]] = {}
+        now = asyncio.get_running_loop().time()
+        for pid, hosted in self.hosted.items():
+            info = self.host.describe(hosted.group)
+            replicas.append({
+                "group": hosted.group, "partition_id": pid, "table": hosted.table, "role": info["role"],
+                "leader": info["leader"], "commit_index": info["commit_index"],
+                "applied_index": info["applied_index"], "last_index": info["last_index"],
+            })
+            if info["role"] == "leader":
+                if now - hosted.stats_at >= self.node_config.stats_interval_ms / 1000.0:
+                    rng = hosted.data.range
+                    hosted.stats = self.store.stats(rng.start, rng.end)
+                    hosted.stats_at = now
+                if hosted.stats is not None:
+                    stats[str(pid)] = {"items": hosted.stats.count, "bytes": hosted.stats.bytes}
+        return {"op": ControlOp.HEARTBEAT.value, "node": self.name, "az": self.az, "address": self.address,
+                "map_version": self.map_version, "replicas": replicas, "stats": stats}
+
+    async def _heartbeat_loop(self) -> None:
+        cfg = self.node_config
+        while not self._stopped:
+            peer = self.cp_leader or self._next_cp()
+            try:
+                answer = await self._control(peer, self.heartbeat_payload(), cfg.control_timeout_ms)
+            except (TransportError, orjson.JSONDecodeError) as exc:
+                log.debug("heartbeat failed", peer=peer, error=str(exc))
+                answer = {}
+            if "ok" in answer:
+                self.cp_leader = peer
+            else:
+                hint = answer.get("redirect")
+                self.cp_leader = hint if isinstance(hint, str) and hint in self.control_nodes else ""
+                if self.cp_leader:
+                    continue  # go to the leader at once
+            await asyncio.sleep(cfg.heartbeat_interval_ms / 1000.0)
+
+    # ---- status ------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        leaders = sum(1 for h in self.hosted.values() if self.host.leader_of(h.group) == self.name)
+        return {"replicas": len(self.hosted), "leaders": leaders, "map_version": self.map_version,
+                "cp_leader": self.cp_leader}
+
+    def fill_status(self, reply: Any) -> None:
+        for pid, hosted in sorted(self.hosted.items()):
+            info = self.host.describe(hosted.group)
+            reply.replicas.add(
+                table=hosted.table, partition_id=str(pid), hash_lo=hosted.data.hash_lo,
+                hash_hi=min(hosted.data.hash_hi, UINT64_MAX), role=info["role"], leader=info["leader"],
+                replicas=list(hosted.replicas), commit_index=info["commit_index"],
+                applied_index=info["applied_index"], last_index=info["last_index"], ballot=info["ballot"],
+            )
+        reply.partition_map_version = self.map_version
+
+    def collect_metrics(self) -> Iterable[Metric]:
+        """Prometheus families (``Metrics.add_collector``); runs on the exporter's thread, so it only reads."""
+        requests = CounterMetricFamily("ddb_storage_item_requests", "item requests served",
+                                       labels=["op", "outcome"])
+        for (op, outcome), count in list(self.items.requests.items()):
+            requests.add_metric([op, outcome], count)
+        yield requests
+        hosted = list(self.hosted.values())
+        leaders = sum(1 for h in hosted if self.host.leader_of(h.group) == self.name)
+        for name, doc, value in (
+            ("ddb_storage_replicas", "partition replicas hosted", len(hosted)),
+            ("ddb_storage_leaders", "partition replicas that lead their group", leaders),
+            ("ddb_storage_map_version", "partition map version followed", self.map_version),
+        ):
+            yield GaugeMetricFamily(name, doc, value=value)
+        yield CounterMetricFamily("ddb_storage_fsyncs", "synced store writes of the replication driver",
+                                  value=self.host.fsyncs)
+        yield CounterMetricFamily("ddb_storage_replication_rounds", "replication driver rounds",
+                                  value=self.host.rounds)
+
+    def partition_for(self, group: str) -> Hosted | None:
+        pid = partition_of_group(group)
+        return None if pid is None else self.hosted.get(pid)
+
+    def is_leader(self, hosted: Hosted) -> bool:
+        return self.host.groups[hosted.group].replica.role is Role.LEADER
