@@ -93,6 +93,9 @@ class ControlPlaneApp(ProcessApp):
 
     async def stop(self) -> None:
         await self.groups.stop()
+        # Paxos messages keep arriving until the host closes the transport: with the group gone they are
+        # ignored instead of reaching a closed store.
+        self.groups.remove_group(CP_GROUP, drop_data=False)
         self.store.close()
 
     @property
