@@ -16,7 +16,7 @@ from control_plane.app import ControlPlaneApp
 from deploy.cluster import ask_node
 from dynamo.errors import DynamoError, ResourceInUseException, ResourceNotFoundException
 from proto.kinds import Kind, error_from_body
-from runtime.config import AdminPolicy, ClusterConfig, PaxosTiming, build_cluster_config
+from runtime.config import AdminPolicy, ClusterConfig, Limits, PaxosTiming, build_cluster_config
 from runtime.process import ProcessHost
 from runtime.transport import Timeout, Transport, TransportError
 
@@ -112,7 +112,8 @@ class Cluster:
 @asynccontextmanager
 async def cluster(tmp_path: Path, base_port: int) -> AsyncIterator[Cluster]:
     config = build_cluster_config(tmp_path, nodes_per_az=1, base_port=base_port, paxos=FAST,
-                                  admin=AdminPolicy(node_heartbeat_interval_ms=200, partitions_per_new_table=2))
+                                  admin=AdminPolicy(node_heartbeat_interval_ms=200, partitions_per_new_table=2),
+                                  limits=Limits(shutdown_grace_ms=300))
     c = Cluster(config)
     try:
         await asyncio.gather(*(c.start(name) for name in CPS))
