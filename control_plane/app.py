@@ -61,6 +61,10 @@ class ControlPlaneApp(ProcessApp):
         self._map_changed = asyncio.Event()
         self._encoded_map: tuple[int, bytes] | None = None
         self._lock = asyncio.Lock()  # one table change at a time: each is planned on the latest state
+        self._serving = False  # peers may reach the transport before start() is done or after stop()
+        self._dispatch = Dispatcher()
+        self._dispatch.on_one_way(Kind.PAXOS, self._on_paxos)
+        self._dispatch.on_call(Kind.CONTROL, self._on_control)
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -82,16 +86,16 @@ class ControlPlaneApp(ProcessApp):
         )
         self.groups = GroupHost(self.name, self.store, host.transport, driver)
         self.groups.add_group(CP_GROUP, CP_GROUP_NUMBER, self.voters, self.machine)
-        dispatch = Dispatcher()
-        dispatch.on_one_way(Kind.PAXOS, self._on_paxos)
-        dispatch.on_call(Kind.CONTROL, self._on_control)
-        self._dispatch = dispatch
         self.groups.start()
+        self._serving = True
         host.spawn(self._duties(), name="cp-duties")
         host.ready = True
         log.info("control plane started", voters=list(self.voters), applied=self.meta.applied_index)
 
     async def stop(self) -> None:
+        if not self._serving:
+            return
+        self._serving = False
         await self.groups.stop()
         # Paxos messages keep arriving until the host closes the transport: with the group gone they are
         # ignored instead of reaching a closed store.
@@ -117,7 +121,7 @@ class ControlPlaneApp(ProcessApp):
         return self._dispatch.request(sender, message)
 
     def _on_paxos(self, sender: str, message: Message) -> None:
-        if message.group == CP_GROUP:
+        if self._serving and message.group == CP_GROUP:
             self.groups.on_paxos_message(sender, message.group, message.payload)
 
     async def _on_control(self, sender: str, message: Message) -> bytes:
@@ -128,6 +132,8 @@ class ControlPlaneApp(ProcessApp):
             op = ControlOp(str(request.get("op")))
         except ValueError as exc:
             return _error(SerializationException(f"bad control request: {exc}"))
+        if not self._serving:
+            return _redirect("")
         if op is ControlOp.GET_MAP:
             return await self._get_map(request)
         if not self.is_leader():
@@ -318,7 +324,7 @@ class ControlPlaneApp(ProcessApp):
     # ---- status --------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        if not hasattr(self, "groups"):
+        if not self._serving:
             return {}
         cp = self.groups.describe(CP_GROUP)
         now_ms = self.now_ms()
@@ -333,7 +339,7 @@ class ControlPlaneApp(ProcessApp):
         }
 
     def fill_status(self, reply: Any) -> None:
-        if not hasattr(self, "groups"):
+        if not self._serving:
             return
         meta = self.meta
         reply.partition_map_version = meta.map_version

@@ -27,15 +27,17 @@ FAST = PaxosTiming(tick_ms=10, heartbeat_interval_ticks=2, election_timeout_tick
 
 
 class Cluster:
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(self, config: ClusterConfig, compact_after_entries: int) -> None:
         self.config = config
+        self.compact_after_entries = compact_after_entries
         self.hosts: dict[str, ProcessHost] = {}
         self.runs: dict[str, asyncio.Task[int]] = {}
         peers = {n.name: n.grpc_address for n in config.nodes if n.name in CPS}
         self.client = Transport("rr-1", peers, config.limits)
 
     async def start(self, name: str) -> None:
-        host = ProcessHost(self.config, self.config.node(name), ControlPlaneApp(duty_interval_ms=50))
+        host = ProcessHost(self.config, self.config.node(name), ControlPlaneApp(
+            duty_interval_ms=50, compact_after_entries=self.compact_after_entries))
         self.hosts[name] = host
         self.runs[name] = asyncio.create_task(host.run())
         for _ in range(500):
@@ -110,11 +112,11 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(tmp_path: Path, base_port: int) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path: Path, base_port: int, compact_after_entries: int = 1000) -> AsyncIterator[Cluster]:
     config = build_cluster_config(tmp_path, nodes_per_az=1, base_port=base_port, paxos=FAST,
                                   admin=AdminPolicy(node_heartbeat_interval_ms=200, partitions_per_new_table=2),
                                   limits=Limits(shutdown_grace_ms=300))
-    c = Cluster(config)
+    c = Cluster(config, compact_after_entries)
     try:
         await asyncio.gather(*(c.start(name) for name in CPS))
         yield c
@@ -215,7 +217,8 @@ async def test_table_operations_round_trip(tmp_path: Path) -> None:
 
 
 async def test_leader_loss_and_restart_keep_the_state(tmp_path: Path) -> None:
-    async with cluster(tmp_path, 25100) as c:
+    # Logs are compacted every few entries, so the restarted replica catches up from a snapshot.
+    async with cluster(tmp_path, 25100, compact_after_entries=4) as c:
         await c.ask("create_table", request=table_request("Before"))
         old = await c.leader()
         await c.stop(old)
@@ -223,8 +226,16 @@ async def test_leader_loss_and_restart_keep_the_state(tmp_path: Path) -> None:
         assert new != old
         table = (await c.ask("describe_table", name="Before"))["Table"]
         assert table["TableName"] == "Before"
-        await c.ask("create_table", request=table_request("After"))
-        assert (await c.ask("list_tables", request={}))["TableNames"] == ["After", "Before"]
+        for name in ("After", "More", "Other", "Yet"):
+            await c.ask("create_table", request=table_request(name))
+        await c.heartbeat_all([p for t in (await c.ask("get_map"))["tables"].values() for p in t["partitions"]])
+        await wait_status(c, "Yet", "ACTIVE")
+        await wait_status(c, "Before", "ACTIVE")
+        await c.ask("tag_resource", request={"ResourceArn": ARN + "Before", "Tags": [{"Key": "k", "Value": "v"}]})
+        await c.ask("delete_table", name="Yet")
+        names = ["After", "Before", "More", "Other"]
+        assert (await c.ask("list_tables", request={}))["TableNames"] == names
+        assert c.app(new).groups.groups["cp"].snapshot_index > 0, "the survivors compacted their logs"
         version = c.app(new).meta.map_version
 
         await c.start(old)  # from its store: it must catch up with what it missed
@@ -233,13 +244,16 @@ async def test_leader_loss_and_restart_keep_the_state(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.01)
         answer = await c.raw(old, "get_map", since=-1)
-        assert answer["ok"]["version"] == version and set(answer["ok"]["tables"]) == {"After", "Before"}
+        assert answer["ok"]["version"] == version and sorted(answer["ok"]["tables"]) == names
+        assert c.app(old).meta.tables["Before"].tags == {"k": "v"}
 
         # And a restarted leader (all three, one by one) keeps everything.
         for name in CPS:
             await c.stop(name)
             await c.start(name)
-        assert (await c.ask("list_tables", request={}))["TableNames"] == ["After", "Before"]
+        assert (await c.ask("list_tables", request={}))["TableNames"] == names
+        assert await c.ask("list_tags", request={"ResourceArn": ARN + "Before"}) == {
+            "Tags": [{"Key": "k", "Value": "v"}]}
 
 
 async def test_get_map_long_poll(tmp_path: Path) -> None:
