@@ -35,7 +35,6 @@ from runtime.store import Store
 from runtime.transport import Dispatcher, Message
 
 log = get_logger("control_plane")
-UINT64_MAX = (1 << 64) - 1
 
 
 class ControlPlaneApp(ProcessApp):
@@ -339,6 +338,8 @@ class ControlPlaneApp(ProcessApp):
         }
 
     def fill_status(self, reply: Any) -> None:
+        """This replica of the "cp" group in ``replicas`` (``ddb status`` merges replicas by the node that
+        reports them, so storage nodes report their own); the heartbeat view goes to ``detail_json``."""
         if not self._serving:
             return
         meta = self.meta
@@ -348,30 +349,35 @@ class ControlPlaneApp(ProcessApp):
             table="", partition_id=CP_GROUP, role=cp["role"], leader=cp["leader"], replicas=list(self.voters),
             commit_index=cp["commit_index"], applied_index=cp["applied_index"], last_index=cp["last_index"],
             ballot=cp["ballot"])
+        reply.detail_json = orjson.dumps(self.cluster_view()).decode()
+
+    def cluster_view(self) -> dict[str, Any]:
+        """Nodes (last heartbeat, alive) and partitions (leader, replicas, commit and lag per replica) as the
+        storage nodes' heartbeats tell this replica; only the leader hears them."""
+        meta = self.meta
         now_ms = self.now_ms()
         names = {t.table_id: t.name for t in meta.tables.values()}
-        lag: dict[str, dict[str, int]] = {}
+        partitions: dict[str, Any] = {}
         for part in meta.partitions.values():
             reports = self.view.reports(part.group)
             top = max((r.commit for r in reports), default=0)
-            for report in reports:
-                reply.replicas.add(
-                    table=names.get(part.table_id, ""), partition_id=part.group, hash_lo=part.hash_lo,
-                    hash_hi=min(part.hash_hi, UINT64_MAX), role=report.role, leader=report.leader,
-                    replicas=list(part.replicas), commit_index=report.commit, applied_index=report.applied,
-                    last_index=report.last, ballot=report.ballot)
-                lag.setdefault(part.group, {})[report.node] = top - report.applied
-        alive_ms = self.view.stale_after_ms
+            partitions[part.group] = {
+                "table": names.get(part.table_id, ""), "hash_lo": str(part.hash_lo), "hash_hi": str(part.hash_hi),
+                "replicas": list(part.replicas), "leader": self.view.leader(part.group, now_ms),
+                "commit_index": top,
+                "reports": {r.node: {"role": r.role, "leader": r.leader, "commit_index": r.commit,
+                                     "applied_index": r.applied, "lag": top - r.applied,
+                                     "age_ms": round(now_ms - r.at_ms)} for r in reports},
+            }
+        heard = self.view.last_heartbeat_ms
         nodes = {
             name: {"az": info.az, "address": info.address,
-                   "heartbeat_age_ms": round(now_ms - self.view.last_heartbeat_ms[name])
-                   if name in self.view.last_heartbeat_ms else None,
-                   "alive": name in self.view.last_heartbeat_ms
-                   and now_ms - self.view.last_heartbeat_ms[name] <= alive_ms}
+                   "heartbeat_age_ms": round(now_ms - heard[name]) if name in heard else None,
+                   "alive": name in heard and self.view.is_fresh(heard[name], now_ms)}
             for name, info in sorted(meta.nodes.items())
         }
-        reply.detail_json = orjson.dumps({"cp_leader": cp["leader"], "nodes": nodes, "lag": lag,
-                                          "tables": {t.name: t.status for t in meta.tables.values()}}).decode()
+        return {"cp_leader": self.groups.leader_of(CP_GROUP), "map_version": meta.map_version, "nodes": nodes,
+                "tables": {t.name: t.status for t in meta.tables.values()}, "partitions": partitions}
 
 
 def _region(request: dict[str, Any]) -> str:

@@ -207,12 +207,15 @@ async def test_table_operations_round_trip(tmp_path: Path) -> None:
         for name in CPS:
             versions.add((await c.raw(name, "get_map", since=-1))["ok"]["version"])
         assert len(versions) <= 2  # a follower may lag by the last command for a moment
+        await c.heartbeat_all(partitions)
         reply = await ask_node(c.config.node(leader), "Status", timeout_s=2.0)
         assert reply.partition_map_version >= max(versions) - 1
-        groups = {r.partition_id for r in reply.replicas}
-        assert "cp" in groups and {f"p{pid}" for pid in partitions} <= groups
+        assert [(r.partition_id, r.role) for r in reply.replicas] == [("cp", "leader")]
         detail = orjson.loads(reply.detail_json)
         assert detail["nodes"]["sn-a1"]["alive"] is True and detail["cp_leader"] == leader
+        music = detail["partitions"][f"p{partitions[0]}"]
+        assert (music["table"], music["leader"], music["commit_index"]) == ("Music", "sn-a1", 7)
+        assert {node: r["lag"] for node, r in music["reports"].items()} == {"sn-a1": 0, "sn-b1": 2, "sn-c1": 2}
         assert orjson.loads(reply.health.status_json)["cp_role"] == "leader"
 
 
