@@ -7,8 +7,8 @@ A storage node sends ``{"op": "heartbeat", ...}`` every ``admin.node_heartbeat_i
                    "commit": 10, "applied": 10, "last": 10, "ballot": 4}, ...],
      "stats": {"p3": {"items": 5, "bytes": 300}, ...}}      # from the partitions it leads
 
-(``commit_index``/``applied_index``/``last_index``, ``item_count``/``size_bytes`` are accepted as spellings
-too). A new leader starts empty and knows everything again after one heartbeat round; until then tables
+(``commit_index``/``applied_index``/``last_index``, ``item_count``/``size_bytes``, replicas keyed by group,
+bare partition ids, and a leader's counts inside its replica entry are accepted too). A new leader starts empty and knows everything again after one heartbeat round; until then tables
 show the item counts and sizes of zero (DynamoDB refreshes them only every six hours anyway).
 """
 
@@ -50,6 +50,15 @@ def _int(raw: dict[str, Any], *names: str) -> int:
     return 0
 
 
+def _group(key: object) -> str | None:
+    """A replication group's name: "p3" (or a bare partition id, 3 or "3", for the same group)."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return f"p{key}"
+    if isinstance(key, str) and key:
+        return f"p{key}" if key.isdigit() else key
+    return None
+
+
 class ClusterView:
     """Latest reports per node and per replica group, aged by the monotonic time of arrival."""
 
@@ -65,21 +74,29 @@ class ClusterView:
         self.last_heartbeat_ms[node] = now_ms
         reports: dict[str, ReplicaReport] = {}
         replicas = payload.get("replicas")
+        if isinstance(replicas, dict):  # also accepted keyed by group
+            replicas = [{"group": group, **raw} for group, raw in replicas.items() if isinstance(raw, dict)]
         for raw in replicas[:MAX_REPLICAS_PER_HEARTBEAT] if isinstance(replicas, list) else ():
-            if not isinstance(raw, dict) or not isinstance(raw.get("group"), str):
+            if not isinstance(raw, dict) or _group(raw.get("group")) is None:
                 continue
-            group = raw["group"]
+            group = _group(raw["group"])
+            assert group is not None
             reports[group] = ReplicaReport(
                 node=node, group=group, role=str(raw.get("role") or ""), leader=str(raw.get("leader") or ""),
                 commit=_int(raw, "commit", "commit_index"), applied=_int(raw, "applied", "applied_index"),
                 last=_int(raw, "last", "last_index"), ballot=_int(raw, "ballot"), at_ms=now_ms,
             )
+            if reports[group].role == "leader" and ("items" in raw or "item_count" in raw):
+                self._record_usage(group, raw, now_ms)
         self._by_node[node] = reports
         stats = payload.get("stats")
-        for group, raw in list(stats.items())[:MAX_REPLICAS_PER_HEARTBEAT] if isinstance(stats, dict) else ():
-            if isinstance(raw, dict):
-                self._usage[str(group)] = Usage(_int(raw, "items", "item_count"), _int(raw, "bytes", "size_bytes"),
-                                                now_ms)
+        for key, raw in list(stats.items())[:MAX_REPLICAS_PER_HEARTBEAT] if isinstance(stats, dict) else ():
+            group = _group(key)
+            if group is not None and isinstance(raw, dict):
+                self._record_usage(group, raw, now_ms)
+
+    def _record_usage(self, group: str, raw: dict[str, Any], now_ms: float) -> None:
+        self._usage[group] = Usage(_int(raw, "items", "item_count"), _int(raw, "bytes", "size_bytes"), now_ms)
 
     def forget_groups(self, live: set[str]) -> None:
         """Drop usage of groups that no longer exist (deleted tables)."""

@@ -265,3 +265,60 @@ def test_view_finds_leaders_and_sums_usage() -> None:
     assert view.usage(["p1", "p2"]) == (3, 30)
     view.heartbeat("sn-c1", {"replicas": "garbage", "stats": [1]}, now_ms=5)
     assert view.node_ages_ms(10) == {"sn-a1": 10, "sn-b1": 10, "sn-c1": 5}
+
+
+def test_view_accepts_other_spellings_of_a_heartbeat() -> None:
+    view = ClusterView(stale_after_ms=1000)
+    view.heartbeat("sn-a1", {"replicas": {"p4": {"role": "leader", "commit_index": 3, "items": 2, "bytes": 9}},
+                             "stats": {"5": {"item_count": 1, "size_bytes": 1}}}, now_ms=0)
+    view.heartbeat("sn-b1", {"replicas": [{"group": 6, "role": "leader"}, {"group": None}, "x"]}, now_ms=0)
+    assert view.leader("p4", 0) == "sn-a1" and view.leader("p6", 0) == "sn-b1"
+    assert view.reports("p4")[0].commit == 3
+    assert view.usage(["p4", "p5"]) == (3, 10)
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["create", "activate", "delete", "update", "tag", "untag"]),
+              st.sampled_from(["tab1", "tab2", "tab3"]), st.integers(1, 4)),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS)
+def test_any_history_snapshots_exactly_and_keeps_the_map_consistent(ops: list[tuple[str, str, int]]) -> None:
+    meta = cluster()
+    for op, name, n in ops:
+        try:
+            if op == "create":
+                command = tables.plan_create(meta, provisioned(name, n, n) if n % 2 else create_request(name),
+                                             partitions=n, now_s=float(n), table_uuid=name)
+            elif op == "activate":
+                table = meta.tables.get(name)
+                if table is None:
+                    continue
+                command = encode_command("set_table_status", name=name, table_id=table.table_id, status="ACTIVE")
+            elif op == "delete":
+                command = tables.plan_delete(meta, name)
+            elif op == "update":
+                maybe = tables.plan_update(meta, {"TableName": name, "BillingMode": "PROVISIONED",
+                                                  "ProvisionedThroughput": throughput(n, n + 1)}, now_s=9.0)
+                if maybe is None:
+                    continue
+                command = maybe
+            elif op == "tag":
+                command = tables.plan_tag(meta, {"ResourceArn": ARN + name, "Tags": [{"Key": f"k{n}", "Value": "v"}]})
+            else:
+                command = tables.plan_untag(meta, {"ResourceArn": ARN + name, "TagKeys": [f"k{n}"]})
+        except (ResourceInUseException, ResourceNotFoundException, ValidationException):
+            continue
+        run(meta, command)
+        copy = Metadata.restore(meta.snapshot())
+        assert copy.snapshot() == meta.snapshot() and copy.to_map() == meta.to_map()
+    the_map = meta.to_map()
+    owned = [pid for t in the_map["tables"].values() for pid in t["partitions"]]
+    assert sorted(owned) == sorted(int(p) for p in the_map["partitions"]), "every partition belongs to one table"
+    for table in meta.tables.values():
+        parts = meta.table_partitions(table.name)
+        assert parts[0].hash_lo == 0 and parts[-1].hash_hi == 1 << 64
+        assert all(a.hash_hi == b.hash_lo for a, b in zip(parts, parts[1:], strict=False))
