@@ -27,8 +27,9 @@ from dynamo.requests.misc import MAX_TAGS_PER_RESOURCE
 from dynamo.requests.tables import ACCOUNT_ID, MAX_LIST_TABLES_LIMIT, table_description
 
 DEFAULT_REGION = "us-east-1"
-# DynamoDB's default quota of tables per account and region.
+# DynamoDB's default quotas per account and region: tables, and table operations under way at once.
 MAX_TABLES = 2500
+MAX_TABLES_IN_TRANSITION = 500
 _TABLE_ARN = re.compile(r"^arn:[a-z0-9-]+:dynamodb:[a-z0-9-]*:[0-9]*:table/(?P<name>[a-zA-Z0-9_.-]{3,255})$")
 _INVALID = "One or more parameter values were invalid: "
 # (item count, size in bytes) of a table, from the storage nodes' latest reports.
@@ -98,8 +99,11 @@ def plan_create(meta: Metadata, request: dict[str, Any], *, partitions: int, now
     if name in meta.tables:
         raise ResourceInUseException(f"Table already exists: {name}")
     if len(meta.tables) >= MAX_TABLES:
-        raise LimitExceededException(
-            f"Subscriber limit exceeded: The number of tables exceeds the account limit of {MAX_TABLES}")
+        raise LimitExceededException(f"Subscriber limit exceeded: There is a limit of {MAX_TABLES} tables per "
+                                     "subscriber")
+    if sum(t.status != "ACTIVE" for t in meta.tables.values()) >= MAX_TABLES_IN_TRANSITION:
+        raise LimitExceededException(f"Subscriber limit exceeded: Only {MAX_TABLES_IN_TRANSITION} tables can be "
+                                     "created, updated, or deleted simultaneously")
     try:
         placement = meta.place_partitions(partitions)
     except MetadataError as err:
@@ -253,6 +257,6 @@ def list_tags(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
     return {"Tags": [{"Key": key, "Value": value} for key, value in sorted(table.tags.items())]}
 
 
-__all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "MAX_TABLES", "Usage", "as_dynamo_error", "describe", "describe_table",
+__all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "MAX_TABLES", "MAX_TABLES_IN_TRANSITION", "Usage", "as_dynamo_error", "describe", "describe_table",
            "list_tables", "list_tags", "not_found", "plan_create", "plan_delete", "plan_tag", "plan_untag",
            "plan_update", "table_of_arn"]

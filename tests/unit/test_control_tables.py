@@ -91,12 +91,18 @@ def test_create_errors() -> None:
 
 
 def test_table_quota(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tables, "MAX_TABLES", 2)
+    monkeypatch.setattr(tables, "MAX_TABLES", 3)
+    monkeypatch.setattr(tables, "MAX_TABLES_IN_TRANSITION", 1)
     meta = cluster()
-    create(meta, create_request("tb1"))
+    create(meta, create_request("tb1"), active=False)
+    with pytest.raises(LimitExceededException, match="^Subscriber limit exceeded: Only 1 tables can be created, "
+                                                     "updated, or deleted simultaneously$"):
+        tables.plan_create(meta, create_request("tb2"), partitions=1, now_s=1.0, table_uuid="u")
+    run(meta, encode_command("set_table_status", name="tb1", status="ACTIVE"))
     create(meta, create_request("tb2"))
-    with pytest.raises(LimitExceededException):
-        tables.plan_create(meta, create_request("tb3"), partitions=1, now_s=1.0, table_uuid="u")
+    create(meta, create_request("tb3"))
+    with pytest.raises(LimitExceededException, match="^Subscriber limit exceeded: There is a limit of 3 tables"):
+        tables.plan_create(meta, create_request("tb4"), partitions=1, now_s=1.0, table_uuid="u")
 
 
 def test_describe_missing_table() -> None:
