@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from control_plane import tables
 from control_plane.machine import CP_GROUP, CP_GROUP_NUMBER, MetadataMachine
@@ -85,6 +86,8 @@ class ControlPlaneApp(ProcessApp):
         )
         self.groups = GroupHost(self.name, self.store, host.transport, driver)
         self.groups.add_group(CP_GROUP, CP_GROUP_NUMBER, self.voters, self.machine)
+        self._requests = host.metrics.counter("cp_requests", "control requests served", ["op", "outcome"])
+        host.metrics.add_collector(self._collect_metrics)
         self.groups.start()
         self._serving = True
         host.spawn(self._duties(), name="cp-duties")
@@ -124,31 +127,56 @@ class ControlPlaneApp(ProcessApp):
             self.groups.on_paxos_message(sender, message.group, message.payload)
 
     async def _on_control(self, sender: str, message: Message) -> bytes:
+        op, outcome, answer = await self._serve_control(message.payload)
+        if self._serving:
+            self._requests.labels(op, outcome).inc()
+        return answer
+
+    async def _serve_control(self, payload: bytes) -> tuple[str, str, bytes]:
+        """(operation, outcome, answer) for one CONTROL request."""
         try:
-            request = orjson.loads(message.payload)
+            request = orjson.loads(payload)
             if not isinstance(request, dict):
                 raise ValueError("not an object")
             op = ControlOp(str(request.get("op")))
         except ValueError as exc:
-            return _error(SerializationException(f"bad control request: {exc}"))
+            return "unknown", "error", _error(SerializationException(f"bad control request: {exc}"))
         if not self._serving:
-            return _redirect("")
+            return op.value, "redirect", _redirect("")
         if op is ControlOp.GET_MAP:
-            return await self._get_map(request)
+            return op.value, "ok", await self._get_map(request)
         if not self.is_leader():
-            return _redirect(self.groups.leader_of(CP_GROUP))
+            return op.value, "redirect", _redirect(self.groups.leader_of(CP_GROUP))
         handler = self._handlers[op]
         try:
-            return orjson.dumps({"ok": await handler(self, request)})
+            return op.value, "ok", orjson.dumps({"ok": await handler(self, request)})
         except DynamoError as err:
-            return _error(err)
+            return op.value, "error", _error(err)
         except (NotLeader, ProposalDropped, LeaseNotReady):
-            return _redirect("" if self.is_leader() else self.groups.leader_of(CP_GROUP))
+            return op.value, "redirect", _redirect("" if self.is_leader() else self.groups.leader_of(CP_GROUP))
         except (Indeterminate, TimeoutError):
-            return _error(InternalServerError("the control plane could not confirm the change in time; "
-                                              "its outcome is unknown"))
+            return op.value, "unknown", _error(InternalServerError(
+                "the control plane could not confirm the change in time; its outcome is unknown"))
         except (KeyError, TypeError) as exc:
-            return _error(ValidationException(f"malformed {op.value} request: {exc!r}"))
+            return op.value, "error", _error(ValidationException(f"malformed {op.value} request: {exc!r}"))
+
+    def _collect_metrics(self) -> Iterable[Metric]:
+        if not self._serving:
+            return
+        now_ms = self.now_ms()
+        heard = self.view.last_heartbeat_ms
+        for name, doc, value in (
+            ("ddb_cp_leader", "1 on the control-plane leader", 1.0 if self.is_leader() else 0.0),
+            ("ddb_cp_map_version", "partition map version applied here", float(self.meta.map_version)),
+            ("ddb_cp_tables", "tables in the applied metadata", float(len(self.meta.tables))),
+            ("ddb_cp_partitions", "partitions in the applied metadata", float(len(self.meta.partitions))),
+            ("ddb_cp_nodes_alive", "storage nodes heard from recently (leader only)",
+             float(sum(self.view.is_fresh(at, now_ms) for at in heard.values()))),
+            ("ddb_cp_map_waiters", "get_map long polls waiting", float(self._map_waiters)),
+        ):
+            family = GaugeMetricFamily(name, doc)
+            family.add_metric([], value)
+            yield family
 
     # ---- the replicated log ----------------------------------------------------------------------------
 

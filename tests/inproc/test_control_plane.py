@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 
 from control_plane.app import ControlPlaneApp
 from deploy.cluster import ask_node
@@ -217,6 +218,9 @@ async def test_table_operations_round_trip(tmp_path: Path) -> None:
         assert (music["table"], music["leader"], music["commit_index"]) == ("Music", "sn-a1", 7)
         assert {node: r["lag"] for node, r in music["reports"].items()} == {"sn-a1": 0, "sn-b1": 2, "sn-c1": 2}
         assert orjson.loads(reply.health.status_json)["cp_role"] == "leader"
+        metrics = generate_latest(c.hosts[leader].metrics.registry).decode()
+        assert "ddb_cp_leader 1.0" in metrics and "ddb_cp_nodes_alive 3.0" in metrics
+        assert 'ddb_cp_requests_total{op="create_table",outcome="ok"} 4.0' in metrics
 
 
 async def test_leader_loss_and_restart_keep_the_state(tmp_path: Path) -> None:
