@@ -166,6 +166,17 @@ def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> byt
         raise busy
     if "GlobalSecondaryIndexUpdates" in request:
         raise ValidationException("ddb does not support GlobalSecondaryIndexUpdates yet")
+    others = [key for key in request if key not in ("TableName", "AttributeDefinitions", "DeletionProtectionEnabled")]
+    if "DeletionProtectionEnabled" in request and others:
+        raise ValidationException("DeletionProtection modification must be the only operation in the request")
+    stream = request.get("StreamSpecification")
+    if stream is not None and not stream["StreamEnabled"] and not (table.spec.get("StreamSpecification") or {}).get(
+            "StreamEnabled"):
+        raise ValidationException(f"Table has no stream to disable: TableName: {name}")
+    sse = request.get("SSESpecification")
+    if sse is not None and not sse.get("Enabled", True) and not (table.spec.get("SSESpecification") or {}).get(
+            "Enabled"):
+        raise ValidationException(_INVALID + "Table is already encrypted by default")
     current_mode = table.spec.get("BillingMode", "PROVISIONED")
     mode = request.get("BillingMode", current_mode)
     throughput = request.get("ProvisionedThroughput")

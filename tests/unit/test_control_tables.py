@@ -200,6 +200,15 @@ def test_update_errors_and_recorded_fields() -> None:
     create(meta, create_request("tbl"))
     with pytest.raises(ValidationException, match="At least one of"):
         update(meta, {"TableName": "tbl"})
+    with pytest.raises(ValidationException, match="^DeletionProtection modification must be the only operation"):
+        update(meta, {"TableName": "tbl", "DeletionProtectionEnabled": True, "BillingMode": "PAY_PER_REQUEST"})
+    with pytest.raises(ValidationException, match="^Table has no stream to disable: TableName: tbl$"):
+        update(meta, {"TableName": "tbl", "StreamSpecification": {"StreamEnabled": False}})
+    with pytest.raises(ValidationException, match="Table is already encrypted by default$"):
+        update(meta, {"TableName": "tbl", "SSESpecification": {"Enabled": False}})
+    table = update(meta, {"TableName": "tbl", "StreamSpecification": {"StreamEnabled": True,
+                                                                      "StreamViewType": "NEW_IMAGE"}})
+    assert tables.describe(table, "us-east-1")["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
     table = update(meta, {"TableName": "tbl", "DeletionProtectionEnabled": True})
     assert tables.describe(table, "us-east-1")["DeletionProtectionEnabled"] is True
     with pytest.raises(ValidationException, match="protected against deletion"):
