@@ -74,7 +74,7 @@ class ControlPlaneApp(ProcessApp):
         config = host.config
         self.voters = tuple(n.name for n in config.by_role(Role.CONTROL))
         self.view = ClusterView(stale_after_ms=3 * config.admin.node_heartbeat_interval_ms)
-        self.store = Store(host.node_dir / "store")
+        self.store = Store(host.node_dir)
         self.machine = MetadataMachine(self.store, on_map_change=self._on_map_change)
         driver = DriverConfig(
             tick_ms=config.paxos.tick_ms,
