@@ -1,17 +1,14 @@
-"""`python -m control_plane --config <data>/cluster.json --node <name>`: a ddb control-plane process.
-
-For now it runs the common process host with the Node service only; the role's own services plug in
-through a `runtime.process.ProcessApp` subclass passed to `run_process`.
-"""
+"""`python -m control_plane --config <data>/cluster.json --node <name>`: a ddb control-plane process."""
 
 from __future__ import annotations
 
+from control_plane.app import ControlPlaneApp
 from runtime.config import Role
-from runtime.process import ProcessApp, run_process
+from runtime.process import run_process
 
 
 def main() -> int:
-    return run_process(Role.CONTROL, ProcessApp)
+    return run_process(Role.CONTROL, ControlPlaneApp)
 
 
 if __name__ == "__main__":

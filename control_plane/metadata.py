@@ -57,6 +57,9 @@ class TableInfo:
     table_uuid: str
     tags: dict[str, str] = field(default_factory=dict)
     partition_ids: tuple[int, ...] = ()
+    # When throughput or billing last changed (seconds since the epoch), keyed by DynamoDB's field names:
+    # LastIncreaseDateTime, LastDecreaseDateTime, LastUpdateToPayPerRequestDateTime.
+    history: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -133,6 +136,52 @@ class Metadata:
             },
         }
 
+    # ---- snapshots -----------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as JSON (hash bounds as decimal strings: 2**64 does not fit a JSON integer)."""
+        return orjson.dumps({
+            "nodes": [[n.name, n.az, n.address] for n in self.nodes.values()],
+            "tables": [
+                {
+                    "table_id": t.table_id, "name": t.name, "spec": t.spec, "status": t.status,
+                    "created_at": t.created_at, "table_uuid": t.table_uuid, "tags": t.tags,
+                    "partition_ids": list(t.partition_ids), "history": t.history,
+                }
+                for t in self.tables.values()
+            ],
+            "partitions": [
+                [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas)]
+                for p in self.partitions.values()
+            ],
+            "next_table_id": self.next_table_id,
+            "next_partition_id": self.next_partition_id,
+            "map_version": self.map_version,
+            "applied_index": self.applied_index,
+        })
+
+    @classmethod
+    def restore(cls, data: bytes) -> Metadata:
+        """The state a ``snapshot()`` captured."""
+        raw = orjson.loads(data)
+        meta = cls(
+            next_table_id=raw["next_table_id"],
+            next_partition_id=raw["next_partition_id"],
+            map_version=raw["map_version"],
+            applied_index=raw["applied_index"],
+        )
+        for name, az, address in raw["nodes"]:
+            meta.nodes[name] = NodeInfo(name, az, address)
+        for t in raw["tables"]:
+            meta.tables[t["name"]] = TableInfo(
+                table_id=t["table_id"], name=t["name"], spec=t["spec"], status=t["status"],
+                created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
+                partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
+            )
+        for pid, table_id, lo, hi, replicas in raw["partitions"]:
+            meta.partitions[pid] = PartitionInfo(pid, table_id, int(lo), int(hi), tuple(replicas))
+        return meta
+
     # ---- commands ------------------------------------------------------------------------------------
 
     def apply(self, index: int, command: bytes) -> Any:
@@ -195,7 +244,11 @@ class Metadata:
         table = self._table(cmd["name"])
         spec = dict(table.spec)
         spec.update(cmd["changes"])
-        table = replace(table, spec=spec)
+        for key in cmd.get("remove") or ():
+            spec.pop(key, None)
+        history = dict(table.history)
+        history.update(cmd.get("history") or {})
+        table = replace(table, spec=spec, history=history)
         self.tables[table.name] = table
         self.map_version += 1
         return table

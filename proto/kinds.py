@@ -11,6 +11,13 @@ addressee inside the process (``group``) and what it is (``kind``); the payload 
     answer   ``{"ok": <result>}`` | ``{"error": <DynamoError body>}`` | ``{"redirect": "<cp leader name or ''>"}``
     Table operations and heartbeats go to the control-plane leader (others redirect); ``get_map`` is answered
     by any control-plane replica from its applied state (maps are versioned: a stale one is harmless).
+    Table operations may carry ``"region"`` (the client's signing region, for ARNs; default us-east-1).
+    A heartbeat (every ``admin.node_heartbeat_interval_ms``) is ``{"op": "heartbeat", "node": "sn-a1",
+    "replicas": [{"group": "p3", "role": "leader", "leader": "sn-a1", "commit": 10, "applied": 10, "last": 10,
+    "ballot": 4}, ...], "stats": {"p3": {"items": 5, "bytes": 300}, ...}}`` (stats from the partitions the node
+    leads: they become DescribeTable's ItemCount and TableSizeBytes). A CREATING table turns
+    ACTIVE once a heartbeat reports a leader for each of its partitions, so storage nodes start the replicas
+    of every partition the map places on them, whatever the table's status.
 
 ``ITEM`` (request from a router to a storage node), group = "p<partition id>", JSON:
     request  ``{"op": <DynamoDB operation>, "table": name, "table_id": int, "map_version": int,

@@ -1,0 +1,273 @@
+"""Table operations at the control-plane leader: DynamoDB's rules, the command to propose, the answer.
+
+Each operation is split the same way: ``plan_*`` checks the request against the applied metadata and returns
+the command to propose (or raises the DynamoError DynamoDB gives); once applied, ``answer_*`` turns the
+state machine's result into DynamoDB's response. Everything chosen outside the log (ids, placement, time,
+UUIDs) is decided here and carried in the command, so applying it stays deterministic on every replica.
+
+No I/O: the app passes the clock's reading and a fresh UUID in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from control_plane.metadata import Metadata, MetadataError, TableInfo, encode_command
+from dynamo.errors import (
+    DynamoError,
+    LimitExceededException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from dynamo.requests import validate_request
+from dynamo.requests.misc import MAX_TAGS_PER_RESOURCE
+from dynamo.requests.tables import ACCOUNT_ID, MAX_LIST_TABLES_LIMIT, table_description
+
+DEFAULT_REGION = "us-east-1"
+# DynamoDB's default quotas per account and region: tables, and table operations under way at once.
+MAX_TABLES = 2500
+MAX_TABLES_IN_TRANSITION = 500
+_TABLE_ARN = re.compile(r"^arn:[a-z0-9-]+:dynamodb:[a-z0-9-]*:[0-9]*:table/(?P<name>[a-zA-Z0-9_.-]{3,255})$")
+_INVALID = "One or more parameter values were invalid: "
+# (item count, size in bytes) of a table, from the storage nodes' latest reports.
+Usage = Callable[[TableInfo], tuple[int, int]]
+
+
+def _no_usage(table: TableInfo) -> tuple[int, int]:
+    return 0, 0
+
+
+def not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+def as_dynamo_error(err: MetadataError) -> DynamoError:
+    """The DynamoDB error for a command the state machine refused."""
+    if err.kind == "ResourceInUse":
+        return ResourceInUseException(err.message)
+    if err.kind == "ResourceNotFound":
+        return ResourceNotFoundException(err.message)
+    if err.kind == "LimitExceeded":
+        return LimitExceededException(err.message)
+    return ValidationException(err.message)
+
+
+def _in_use(table: TableInfo) -> ResourceInUseException | None:
+    """DynamoDB refuses to change a table while it is being created, updated or deleted."""
+    doing = {"CREATING": "created", "UPDATING": "updated", "DELETING": "deleted"}.get(table.status)
+    if doing is None:
+        return None
+    return ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being {doing}: "
+                                  f"{table.name}")
+
+
+def _table(meta: Metadata, name: str) -> TableInfo:
+    table = meta.tables.get(name)
+    if table is None:
+        raise not_found(name)
+    return table
+
+
+def describe(table: TableInfo, region: str, usage: Usage = _no_usage, status: str | None = None) -> dict[str, Any]:
+    """DynamoDB's TableDescription of a table, as of the applied metadata."""
+    items, size = usage(table)
+    description = table_description(
+        table.spec, region=region, table_id=table.table_uuid, creation_date_time=table.created_at,
+        status=status or table.status, item_count=items, table_size_bytes=size,
+    )
+    throughput = description["ProvisionedThroughput"]
+    for key in ("LastIncreaseDateTime", "LastDecreaseDateTime"):
+        if key in table.history:
+            throughput[key] = table.history[key]
+    switched = table.history.get("LastUpdateToPayPerRequestDateTime")
+    if switched is not None:
+        description["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"] = switched
+    return description
+
+
+# ---- CreateTable ------------------------------------------------------------------------------------------
+
+
+def plan_create(meta: Metadata, request: dict[str, Any], *, partitions: int, now_s: float, table_uuid: str) -> bytes:
+    """Validate (the router did already, but the log must never hold a table that breaks our invariants),
+    check the name and the quota, place the partitions."""
+    spec = validate_request("CreateTable", request)
+    name = spec["TableName"]
+    if name in meta.tables:
+        raise ResourceInUseException(f"Table already exists: {name}")
+    if len(meta.tables) >= MAX_TABLES:
+        raise LimitExceededException(f"Subscriber limit exceeded: There is a limit of {MAX_TABLES} tables per "
+                                     "subscriber")
+    if sum(t.status != "ACTIVE" for t in meta.tables.values()) >= MAX_TABLES_IN_TRANSITION:
+        raise LimitExceededException(f"Subscriber limit exceeded: Only {MAX_TABLES_IN_TRANSITION} tables can be "
+                                     "created, updated, or deleted simultaneously")
+    try:
+        placement = meta.place_partitions(partitions)
+    except MetadataError as err:
+        raise as_dynamo_error(err) from None
+    tags = {tag["Key"]: tag["Value"] for tag in spec.get("Tags", ())}
+    stored = {key: value for key, value in spec.items() if key != "Tags"}
+    return encode_command("create_table", name=name, spec=stored, placement=placement, created_at=now_s,
+                          table_uuid=table_uuid, tags=tags)
+
+
+# ---- DescribeTable, ListTables ------------------------------------------------------------------------------
+
+
+def describe_table(meta: Metadata, name: str, region: str, usage: Usage = _no_usage) -> dict[str, Any]:
+    return {"Table": describe(_table(meta, name), region, usage)}
+
+
+def list_tables(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
+    request = validate_request("ListTables", request)
+    names = sorted(meta.tables)
+    start = request.get("ExclusiveStartTableName")
+    if start is not None:
+        names = [name for name in names if name > start]
+    limit = request.get("Limit", MAX_LIST_TABLES_LIMIT)
+    page = names[:limit]
+    response: dict[str, Any] = {"TableNames": page}
+    if len(names) > limit:
+        response["LastEvaluatedTableName"] = page[-1]
+    return response
+
+
+# ---- DeleteTable --------------------------------------------------------------------------------------------
+
+
+def plan_delete(meta: Metadata, name: str) -> bytes:
+    table = _table(meta, name)
+    busy = _in_use(table)
+    if busy is not None and table.status != "UPDATING":
+        raise busy
+    if table.spec.get("DeletionProtectionEnabled"):
+        raise ValidationException("Resource cannot be deleted as it is currently protected against deletion. "
+                                  "Disable deletion protection first.")
+    return encode_command("delete_table", name=name, table_id=table.table_id)
+
+
+# ---- UpdateTable --------------------------------------------------------------------------------------------
+
+_RECORDED = ("StreamSpecification", "SSESpecification", "TableClass", "DeletionProtectionEnabled",
+             "OnDemandThroughput")
+
+
+def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> bytes | None:
+    """The command recording what UpdateTable changes, or None when it changes nothing (DynamoDB still
+    answers such a request, e.g. PAY_PER_REQUEST re-sent to an on-demand table, with the description)."""
+    request = validate_request("UpdateTable", request)
+    name = request["TableName"]
+    table = _table(meta, name)
+    busy = _in_use(table)
+    if busy is not None:
+        raise busy
+    if "GlobalSecondaryIndexUpdates" in request:
+        raise ValidationException("ddb does not support GlobalSecondaryIndexUpdates yet")
+    others = [key for key in request if key not in ("TableName", "AttributeDefinitions", "DeletionProtectionEnabled")]
+    if "DeletionProtectionEnabled" in request and others:
+        raise ValidationException("DeletionProtection modification must be the only operation in the request")
+    stream = request.get("StreamSpecification")
+    if stream is not None and not stream["StreamEnabled"] and not (table.spec.get("StreamSpecification") or {}).get(
+            "StreamEnabled"):
+        raise ValidationException(f"Table has no stream to disable: TableName: {name}")
+    sse = request.get("SSESpecification")
+    if sse is not None and not sse.get("Enabled", True) and not (table.spec.get("SSESpecification") or {}).get(
+            "Enabled"):
+        raise ValidationException(_INVALID + "Table is already encrypted by default")
+    current_mode = table.spec.get("BillingMode", "PROVISIONED")
+    mode = request.get("BillingMode", current_mode)
+    throughput = request.get("ProvisionedThroughput")
+    changes: dict[str, Any] = {}
+    remove: list[str] = []
+    history: dict[str, float] = {}
+    if mode == "PAY_PER_REQUEST":
+        if throughput is not None:
+            raise ValidationException(_INVALID + "Neither ReadCapacityUnits nor WriteCapacityUnits can be "
+                                      "specified when BillingMode is PAY_PER_REQUEST")
+        if current_mode != "PAY_PER_REQUEST":
+            changes["BillingMode"] = "PAY_PER_REQUEST"
+            remove.append("ProvisionedThroughput")
+            history["LastUpdateToPayPerRequestDateTime"] = now_s
+    else:
+        if throughput is None and ("BillingMode" in request or current_mode != "PROVISIONED"):
+            raise ValidationException(_INVALID + "ProvisionedThroughput must be specified when BillingMode is "
+                                      "PROVISIONED")
+        if throughput is not None:
+            old = table.spec.get("ProvisionedThroughput") if current_mode == "PROVISIONED" else None
+            if old is not None:
+                _check_throughput_changes(old, throughput)
+                up = any(throughput[u] > old[u] for u in ("ReadCapacityUnits", "WriteCapacityUnits"))
+                down = any(throughput[u] < old[u] for u in ("ReadCapacityUnits", "WriteCapacityUnits"))
+                if up:
+                    history["LastIncreaseDateTime"] = now_s
+                if down:
+                    history["LastDecreaseDateTime"] = now_s
+            changes["ProvisionedThroughput"] = {
+                "ReadCapacityUnits": throughput["ReadCapacityUnits"],
+                "WriteCapacityUnits": throughput["WriteCapacityUnits"],
+            }
+            if current_mode != "PROVISIONED":
+                changes["BillingMode"] = "PROVISIONED"
+    for key in _RECORDED:
+        if key in request and table.spec.get(key) != request[key]:
+            changes[key] = request[key]
+    if not changes and not remove:
+        return None
+    return encode_command("update_table", name=name, changes=changes, remove=remove, history=history)
+
+
+def _check_throughput_changes(old: dict[str, Any], new: dict[str, Any]) -> None:
+    if old["ReadCapacityUnits"] == new["ReadCapacityUnits"] and old["WriteCapacityUnits"] == new["WriteCapacityUnits"]:
+        raise ValidationException(
+            "The provisioned throughput for the table will not change. The requested value equals the current "
+            f"value. Current ReadCapacityUnits provisioned for the table: {old['ReadCapacityUnits']}. Requested "
+            f"ReadCapacityUnits: {new['ReadCapacityUnits']}. Current WriteCapacityUnits provisioned for the table: "
+            f"{old['WriteCapacityUnits']}. Requested WriteCapacityUnits: {new['WriteCapacityUnits']}. Refer to the "
+            "Amazon DynamoDB Developer Guide for current limits and how to request higher limits.")
+
+
+# ---- tags ---------------------------------------------------------------------------------------------------
+
+
+def table_of_arn(meta: Metadata, arn: str) -> TableInfo:
+    """The table a ResourceArn names. Only table ARNs carry tags (index and stream ARNs do not)."""
+    match = _TABLE_ARN.match(arn)
+    if match is None:
+        raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
+    table = meta.tables.get(match["name"])
+    if table is None:
+        raise ResourceNotFoundException(f"Requested resource not found: ResourceArn: {arn} not found")
+    return table
+
+
+def plan_tag(meta: Metadata, request: dict[str, Any]) -> bytes:
+    request = validate_request("TagResource", request)
+    table = table_of_arn(meta, request["ResourceArn"])
+    if table.status == "CREATING":
+        busy = _in_use(table)
+        assert busy is not None
+        raise busy
+    add = {tag["Key"]: tag["Value"] for tag in request["Tags"]}
+    if len(set(table.tags) | set(add)) > MAX_TAGS_PER_RESOURCE:
+        raise LimitExceededException(f"The number of tags exceeds the limit of {MAX_TAGS_PER_RESOURCE}")
+    return encode_command("tag", name=table.name, add=add)
+
+
+def plan_untag(meta: Metadata, request: dict[str, Any]) -> bytes:
+    request = validate_request("UntagResource", request)
+    table = table_of_arn(meta, request["ResourceArn"])
+    return encode_command("tag", name=table.name, remove=list(request["TagKeys"]))
+
+
+def list_tags(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
+    request = validate_request("ListTagsOfResource", request)
+    table = table_of_arn(meta, request["ResourceArn"])
+    return {"Tags": [{"Key": key, "Value": value} for key, value in sorted(table.tags.items())]}
+
+
+__all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "MAX_TABLES", "MAX_TABLES_IN_TRANSITION", "Usage", "as_dynamo_error", "describe", "describe_table",
+           "list_tables", "list_tags", "not_found", "plan_create", "plan_delete", "plan_tag", "plan_untag",
+           "plan_update", "table_of_arn"]
