@@ -1,9 +1,9 @@
 """The router process: the HTTP front door over the cluster backend.
 
-``RouterApp.start`` builds the ``ClusterBackend`` on the process's transport, starts the HTTP front door on
-the node's ``http_port`` at once (requests that come before the first partition map get a retryable
-ServiceUnavailableException rather than a hanging connection), waits a bounded time for the first map, and
-then declares the process ready. The listener uses SO_REUSEPORT, so several routers of one host may share
+``RouterApp.start`` builds the ``ClusterBackend`` on the process's transport and starts the HTTP front door
+on the node's ``http_port`` at once (requests that come before the first partition map get a retryable
+ServiceUnavailableException rather than a hanging connection); the process declares itself ready once the
+first map is held, or after a bounded wait. The listener uses SO_REUSEPORT, so several routers of one host may share
 port 8000 to use more cores.
 """
 
@@ -45,6 +45,10 @@ class RouterApp(ProcessApp):
         assert host.node.http_port is not None, "a router node has an http_port"
         self.port = await self.http.start(host.node.host, host.node.http_port, reuse_port=True)
         log.info("serving DynamoDB on %s:%s", host.node.host, self.port)
+        # Waiting for the first map happens in the background, so SIGTERM is obeyed at once meanwhile.
+        host.spawn(self._become_ready(host, backend), name="router-first-map")
+
+    async def _become_ready(self, host: ProcessHost, backend: ClusterBackend) -> None:
         if await backend.wait_for_map(FIRST_MAP_WAIT_MS):
             log.info("first partition map: version %s", backend.map_version)
         else:

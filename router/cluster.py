@@ -187,8 +187,13 @@ class ClusterBackend(BaseBackend):
         self._map_source += 1
         raise _MapFetchFailed(f"get_map from {node} answered {sorted(answer)}")
 
-    async def refresh_map(self, newer_than: int, deadline: float) -> bool:
-        """Fetch maps until one newer than ``newer_than`` is held or the deadline (loop time) passes."""
+    async def refresh_map(self, newer_than: int, deadline: float, *, once: bool = False) -> bool:
+        """Fetch maps until one newer than ``newer_than`` is held or the deadline (loop time) passes.
+
+        ``once``: stop after the first answer, newer or not (the control plane answers at once, without
+        waiting for news): to check whether a table the map lacks exists by now. Concurrent callers share
+        one fetch in flight.
+        """
         loop = asyncio.get_running_loop()
         backoff_ms = self._config.retry_backoff_min_ms
         while self.routing.version <= newer_than:
@@ -197,9 +202,10 @@ class ClusterBackend(BaseBackend):
                 return False
             fetch = self._fetch
             if fetch is None or fetch.done():
-                wait_ms = 0 if self.routing.version < newer_than else int(
+                wait_ms = 0 if once or self.routing.version < newer_than else int(
                     min(self._config.refresh_wait_ms, remaining_s * 1000))
                 fetch = self._fetch = loop.create_task(self._fetch_map(wait_ms))
+                fetch.add_done_callback(_consume_failure)
             try:
                 await asyncio.wait_for(asyncio.shield(fetch), remaining_s)
             except TimeoutError:
@@ -208,7 +214,10 @@ class ClusterBackend(BaseBackend):
                 log.info("map refresh failed: %s", exc)
                 await asyncio.sleep(min(backoff_ms / 1000.0, max(0.0, deadline - loop.time())))
                 backoff_ms = min(backoff_ms * 2, self._config.retry_backoff_max_ms)
-        return True
+                continue
+            if once:
+                break
+        return self.routing.version > newer_than
 
     async def _poll_map(self) -> None:
         """Keep the map fresh: long-poll the control plane with the version held, forever."""
@@ -374,7 +383,7 @@ class ClusterBackend(BaseBackend):
                 raise ServiceUnavailableException(MSG_NO_MAP)
         else:
             version = self.routing.version
-            await self.refresh_map(version, loop.time() + config.refresh_wait_ms / 1000.0)
+            await self.refresh_map(version, loop.time() + config.refresh_wait_ms / 1000.0, once=True)
         table = self.routing.table(name)
         if table is None or not table.serving:
             raise ResourceNotFoundException(MSG_NOT_FOUND)
@@ -487,7 +496,10 @@ class ClusterBackend(BaseBackend):
                 held = routing.version
                 await self.refresh_map(held, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
                 if routing.version == held:
-                    # The node is behind us, or the control plane has nothing newer yet: let it catch up.
+                    # The node is behind us, or the control-plane replica we asked lags: let them catch up
+                    # (and ask another control-plane replica next time if the node knows a newer map).
+                    if node_version > held:
+                        self._map_source += 1
                     tried.add(target)
                     await self._pause(backoff_ms, deadline)
                     backoff_ms = min(backoff_ms * 2, config.retry_backoff_max_ms)
@@ -513,6 +525,12 @@ class ClusterBackend(BaseBackend):
 
 class _MapFetchFailed(Exception):
     pass
+
+
+def _consume_failure(task: asyncio.Task[None]) -> None:
+    """A shared fetch whose waiters gave up still ends; its failure is logged by them, not by asyncio."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _surely_not_delivered(exc: Exception) -> bool:

@@ -476,6 +476,10 @@ async def test_router_process_serves_boto3(tmp_path: Path) -> None:
     assert isinstance(app, RouterApp)
     try:
         await app.start(host)
+        for _ in range(300):
+            if host.ready:
+                break
+            await asyncio.sleep(0.01)
         assert host.ready and app.backend is not None and app.backend.map_version == 1
         assert app.status()["map_version"] == 1
         endpoint = f"http://127.0.0.1:{app.port}"
@@ -507,5 +511,7 @@ async def test_router_process_serves_boto3(tmp_path: Path) -> None:
         assert app._outcomes[("PutItem", 200)] == 1
     finally:
         await app.stop()
+        for task in list(host._tasks):
+            task.cancel()
         await host.transport.close()
         await fake.stop()
