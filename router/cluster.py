@@ -14,7 +14,7 @@ goes as ``Kind.ITEM`` to the partition's leader (writes and strongly consistent 
   back off briefly and try another replica;
 * ``stale`` -> the map is out of date (a split, a move): refresh it and route again;
 * ``unavailable`` or a transport failure -> try the next replica, with a short backoff once every replica
-  was tried.
+  was tried (writes only when the node says ``not_applied``, or the request surely never left).
 
 Every request has a deadline (``request_deadline_ms``); past it the client gets
 ``ServiceUnavailableException`` (HTTP 503), which every AWS SDK retries. A write whose fate is unknown
@@ -508,7 +508,12 @@ class ClusterBackend(BaseBackend):
                 continue
             # "unavailable" (no quorum, lease not ready) or an answer we do not understand.
             self.stats["unavailable"] += 1
-            last = f"{target}: {answer.get('unavailable', answer)!r}"
+            why = answer.get("unavailable", answer)
+            last = f"{target}: {why!r}"
+            if write and answer.get("not_applied") is not True:
+                self.stats["unknown_outcome"] += 1
+                log.warning("%s on %s: outcome unknown (%s)", op, name, last)
+                raise InternalServerError(f"{MSG_UNKNOWN_OUTCOME}: the write may or may not have been applied ({why})")
             tried.add(target)
             if strong:
                 routing.forget_leader(part, target)

@@ -352,6 +352,19 @@ async def test_a_write_with_an_unknown_outcome_is_not_resent(cluster: Any) -> No
     assert InternalServerError.retryable and InternalServerError.http_status == 500
 
 
+async def test_a_write_the_node_could_not_confirm_is_not_resent(cluster: Any) -> None:
+    fake, backend, _ = cluster
+    await backend.put_item(put("a"), ctx())  # learn the leader
+    fake.script["sn-b1"] = [{"unavailable": "the write may or may not have been applied"}]
+    fake.calls.clear()
+    started = time.monotonic()
+    with pytest.raises(InternalServerError, match="may or may not have been applied"):
+        await backend.update_item({"TableName": "tbl", "Key": {"pk": {"S": "a"}},
+                                   "UpdateExpression": "ADD n :one",
+                                   "ExpressionAttributeValues": {":one": {"N": "1"}}}, ctx("UpdateItem"))
+    assert fake.item_calls() == ["sn-b1"] and time.monotonic() - started < 0.5
+
+
 async def test_reads_are_retried_elsewhere_after_a_timeout(cluster: Any) -> None:
     fake, backend, _ = cluster
     await backend.put_item(put("a"), ctx())
@@ -364,7 +377,7 @@ async def test_reads_are_retried_elsewhere_after_a_timeout(cluster: Any) -> None
 async def test_no_quorum_answers_a_retryable_error_by_the_deadline(cluster: Any) -> None:
     fake, backend, _ = cluster
     for node in SN:
-        fake.script[node] = [{"unavailable": "no quorum"}] * 1000
+        fake.script[node] = [{"unavailable": "lease not ready", "not_applied": True}] * 1000
     started = time.monotonic()
     with pytest.raises(ServiceUnavailableException) as caught:
         await backend.put_item(put("a"), ctx())
