@@ -483,6 +483,13 @@ class ClusterBackend(BaseBackend):
                     if leader not in tried:
                         redirect_to = leader
                         continue
+                elif leader and leader not in part.replicas:
+                    # A leader our map does not list: the replica set changed (a repair). Refresh.
+                    held = routing.version
+                    await self.refresh_map(held, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
+                    if routing.version != held:
+                        tried.clear()
+                        continue
                 else:
                     routing.forget_leader(part, target)
                 # No leader known (an election is running) or a redirect loop: back off a little.

@@ -271,6 +271,15 @@ async def test_leader_change_is_followed(cluster: Any) -> None:
     assert fake.item_calls() == ["sn-b1", "sn-c1"]
 
 
+async def test_a_redirect_to_a_replica_the_map_lacks_refreshes_the_map(cluster: Any) -> None:
+    fake, backend, _ = cluster
+    fake.wake_polls = False
+    fake.script["sn-a1"] = [{"redirect": "sn-b9"}]  # a repaired replica set the router has not seen yet
+    fake.bump()
+    assert await backend.put_item(put("a"), ctx()) == {}
+    assert backend.map_version == 2 and fake.item_calls() == ["sn-a1", "sn-a1", "sn-b1"]
+
+
 async def test_an_empty_redirect_backs_off_until_a_leader_is_elected(cluster: Any) -> None:
     fake, backend, _ = cluster
     fake.partition_leader[1] = ""  # an election is running
