@@ -104,6 +104,7 @@ class FakeCluster:
         self.cp_leader = "cp-a"
         self.wake_polls = True  # False: pending long polls do not learn of changes (a lazy control plane)
         self.changed = asyncio.Event()
+        self.polls_waiting = 0
         self.calls: list[tuple[str, str, str]] = []  # (node, op, group)
         self.script: dict[str, list[dict[str, Any]]] = {}  # node -> answers to give before behaving
         self.delay_s: dict[str, float] = {}
@@ -122,6 +123,16 @@ class FakeCluster:
     async def stop(self) -> None:
         for node in self.nodes.values():
             await node.kill()
+
+    async def lazy(self) -> None:
+        """From now on, the router's pending long poll does not learn of changes: only the router's own
+        refreshes (after stale answers, redirects, unknown tables) can."""
+        self.wake_polls = False
+        for _ in range(500):
+            if self.polls_waiting:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the router has no long poll pending")
 
     def bump(self) -> None:
         self.version += 1
@@ -152,10 +163,13 @@ class FakeCluster:
             if op == "get_map":
                 if request["since"] >= self.version:
                     waiter = self.changed
+                    self.polls_waiting += 1
                     try:
                         await asyncio.wait_for(waiter.wait(), request["wait_ms"] / 1000.0)
                     except TimeoutError:
                         pass
+                    finally:
+                        self.polls_waiting -= 1
                 return orjson.dumps({"ok": self.to_map()})
             if name != self.cp_leader:
                 return orjson.dumps({"redirect": self.cp_leader})
@@ -273,7 +287,7 @@ async def test_leader_change_is_followed(cluster: Any) -> None:
 
 async def test_a_redirect_to_a_replica_the_map_lacks_refreshes_the_map(cluster: Any) -> None:
     fake, backend, _ = cluster
-    fake.wake_polls = False
+    await fake.lazy()
     fake.script["sn-a1"] = [{"redirect": "sn-b9"}]  # a repaired replica set the router has not seen yet
     fake.bump()
     assert await backend.put_item(put("a"), ctx()) == {}
@@ -312,7 +326,7 @@ async def test_a_stale_map_is_refreshed_after_a_split(cluster: Any) -> None:
     await backend.put_item(put("a"), ctx())
     # The partition splits; the control plane does not wake the router's pending long poll, so only the
     # storage nodes' "stale" answers can tell the router.
-    fake.wake_polls = False
+    await fake.lazy()
     half = HASH_SPACE // 2
     del fake.partitions[1]
     fake.partitions.update({2: (0, half), 3: (half, HASH_SPACE)})
@@ -431,7 +445,7 @@ async def test_unknown_and_unready_tables_are_not_found(cluster: Any) -> None:
     with pytest.raises(ResourceNotFoundException) as caught:
         await backend.put_item({"TableName": "nope", "Item": {"pk": {"S": "a"}}}, ctx())
     assert caught.value.message == "Requested resource not found"
-    fake.wake_polls = False  # only the router's own refresh can see the table become ACTIVE
+    await fake.lazy()  # only the router's own refresh can see the table become ACTIVE
     fake.status = "CREATING"
     fake.bump()
     await backend.refresh_map(1, asyncio.get_running_loop().time() + 1)
