@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from router.cluster import ClusterBackend, ClusterConfig
+from router.cluster import BackendConfig, ClusterBackend
 from router.front import FrontConfig, FrontDoor, Outcome
 from router.http import HttpLimits, HttpServer
 from runtime.config import Role
@@ -26,7 +26,7 @@ FIRST_MAP_WAIT_MS = 10_000
 
 
 class RouterApp(ProcessApp):
-    def __init__(self, cluster: ClusterConfig | None = None, front: FrontConfig | None = None) -> None:
+    def __init__(self, cluster: BackendConfig | None = None, front: FrontConfig | None = None) -> None:
         self._cluster_config = cluster
         self._front_config = front
         self.backend: ClusterBackend | None = None

@@ -70,7 +70,7 @@ class Requester(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterConfig:
+class BackendConfig:
     """Deadlines, attempts and backoff of the router's requests into the cluster."""
 
     request_deadline_ms: int = 5_000  # an item request, all attempts included
@@ -96,11 +96,11 @@ class ClusterConfig:
 class ClusterBackend(BaseBackend):
     """The ``router.backend.Backend`` of a ddb cluster. ``start()`` it inside the event loop."""
 
-    def __init__(self, transport: Requester, control_nodes: Sequence[str], config: ClusterConfig | None = None
+    def __init__(self, transport: Requester, control_nodes: Sequence[str], config: BackendConfig | None = None
                  ) -> None:
         assert control_nodes, "a cluster has at least one control-plane node"
         self._transport = transport
-        self._config = config or ClusterConfig()
+        self._config = config or BackendConfig()
         self._control_nodes = list(control_nodes)
         self._control_leader: str | None = None
         self._map_source = 0  # index of the control-plane node maps are fetched from

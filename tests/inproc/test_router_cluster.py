@@ -36,7 +36,7 @@ from dynamo.hashing import partition_hash
 from proto.kinds import Kind
 from router.app import RouterApp
 from router.backend import RequestContext
-from router.cluster import ClusterBackend, ClusterConfig
+from router.cluster import BackendConfig, ClusterBackend
 from router.routing import HASH_SPACE
 from runtime.config import Limits, build_cluster_config
 from runtime.process import ProcessHost
@@ -45,7 +45,7 @@ from runtime.transport import Message, Transport
 pytestmark = pytest.mark.timeout(60)
 
 LIMITS = Limits(reconnect_backoff_min_ms=20, reconnect_backoff_max_ms=200, connect_timeout_ms=300)
-FAST = ClusterConfig(request_deadline_ms=1_500, attempt_timeout_ms=500, control_deadline_ms=1_500,
+FAST = BackendConfig(request_deadline_ms=1_500, attempt_timeout_ms=500, control_deadline_ms=1_500,
                      control_attempt_timeout_ms=500, map_poll_wait_ms=2_000, refresh_wait_ms=100)
 CP = ("cp-a", "cp-b", "cp-c")
 SN = ("sn-a1", "sn-b1", "sn-c1")
