@@ -29,6 +29,12 @@ addressee inside the process (``group``) and what it is (``kind``); the payload 
                outside its range, e.g. after a split: the router refreshes its map and retries)
              | ``{"unavailable": "<why>"}`` (no quorum / leader lease not ready yet: the router may retry
                elsewhere, then answers the client a retryable error)
+             | ``{"unavailable": "<why>", "not_applied": true}``: for writes, the node says the write was
+               never proposed (lease or barrier not ready, too many in flight), so the router may resend it
+               elsewhere. A write answered ``unavailable`` WITHOUT ``not_applied`` may or may not have been
+               applied (e.g. the proposal timed out): the router never resends it (a second UpdateItem ADD
+               would count twice, a conditional put would fail its own condition) and answers the client
+               InternalServerError (500), which SDKs retry, as DynamoDB does for its own unknown outcomes.
 
 Errors travel as DynamoDB bodies (``DynamoError.to_body()``) and are rebuilt by type name
 (``error_from_body``), so what the client sees is what the storage node decided.

@@ -1,0 +1,588 @@
+"""The router's cluster backend: table operations to the control plane, item operations to partitions.
+
+Table operations (CreateTable, DescribeTable, ...) are ``Kind.CONTROL`` requests to the control-plane
+leader: the router starts at the last leader it heard of, follows ``redirect`` answers and, when a
+control-plane node cannot be reached, tries the next one; attempts and time are bounded.
+
+Item operations are checked here against the table's key schema before anything is routed (values
+normalised, key extracted, item size, expressions parsed), so a bad request never costs a network round
+trip. The partition-key hash picks the partition from the cached map (``router.routing``); the request
+goes as ``Kind.ITEM`` to the partition's leader (writes and strongly consistent reads) or to any replica
+(eventually consistent reads). Answers steer the retry loop:
+
+* ``redirect`` -> remember the named leader and ask it; an empty name means an election is running, so
+  back off briefly and try another replica;
+* ``stale`` -> the map is out of date (a split, a move): refresh it and route again;
+* ``unavailable`` or a transport failure -> try the next replica, with a short backoff once every replica
+  was tried (writes only when the node says ``not_applied``, or the request surely never left).
+
+Every request has a deadline (``request_deadline_ms``); past it the client gets
+``ServiceUnavailableException`` (HTTP 503), which every AWS SDK retries. A write whose fate is unknown
+(sent, then the connection broke or the answer timed out) is never re-sent by the router, since resending
+a conditional or counting write could apply it twice or fail a condition it met: the client gets
+``InternalServerError`` (500, also retried by SDKs, exactly as DynamoDB reports its own unknown outcomes).
+
+A background task keeps the map fresh by long-polling ``get_map`` with the version held; requests that
+meet a stale answer or an unknown table ask for a refresh themselves (one fetch in flight at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from dynamo.errors import (
+    InternalServerError,
+    ResourceNotFoundException,
+    ServiceUnavailableException,
+)
+from dynamo.expressions import ExpressionContext, parse_projection
+from dynamo.hashing import partition_hash
+from dynamo.items import check_index_keys, extract_key, validate_key
+from dynamo.size import check_item_size
+from dynamo.values import validate_item, validate_value
+from dynamo.writes import prepare
+from proto.kinds import ControlOp, Kind, error_from_body
+from router.backend import BaseBackend, Request, RequestContext, Response
+from router.routing import PartitionMap, Routing, RoutingConfig, TableRoute
+from runtime.transport import PeerUnavailable, TransportError
+
+log = logging.getLogger("ddb.router.cluster")
+
+CONTROL_GROUP = "cp"
+MSG_NOT_FOUND = "Requested resource not found"
+MSG_NO_MAP = "The router has no partition map yet; retry shortly"
+MSG_PARTITION_UNAVAILABLE = "The partition holding this key is unavailable right now; retry shortly"
+MSG_CONTROL_UNAVAILABLE = "The control plane is unavailable right now; retry shortly"
+MSG_UNKNOWN_OUTCOME = "Internal server error"
+
+
+class Requester(Protocol):
+    """What the backend needs of ``runtime.transport.Transport``."""
+
+    def request(self, peer: str, group: str, kind: int, payload: bytes,
+                timeout_ms: float | None = None) -> asyncio.Future[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """Deadlines, attempts and backoff of the router's requests into the cluster."""
+
+    request_deadline_ms: int = 5_000  # an item request, all attempts included
+    attempt_timeout_ms: int = 2_000  # one item request to one replica
+    max_attempts: int = 32  # per item request (redirects and retries count)
+    control_deadline_ms: int = 10_000  # a table operation, all attempts included
+    control_attempt_timeout_ms: int = 4_000
+    max_control_attempts: int = 12
+    retry_backoff_min_ms: int = 10
+    retry_backoff_max_ms: int = 250
+    map_poll_wait_ms: int = 10_000  # how long the control plane may hold a get_map long poll
+    map_fetch_margin_ms: int = 2_000  # added to the wait for the call's own timeout
+    map_poll_min_interval_ms: int = 100  # floor between polls, should a control plane answer at once
+    refresh_wait_ms: int = 300  # how long an on-demand refresh lets the control plane wait for news
+    failed_node_ttl_ms: int = 2_000  # a replica that failed is tried last for this long
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            assert getattr(self, name) > 0, f"{name} must be positive"
+        assert self.retry_backoff_min_ms <= self.retry_backoff_max_ms
+
+
+class ClusterBackend(BaseBackend):
+    """The ``router.backend.Backend`` of a ddb cluster. ``start()`` it inside the event loop."""
+
+    def __init__(self, transport: Requester, control_nodes: Sequence[str], config: BackendConfig | None = None
+                 ) -> None:
+        assert control_nodes, "a cluster has at least one control-plane node"
+        self._transport = transport
+        self._config = config or BackendConfig()
+        self._control_nodes = list(control_nodes)
+        self._control_leader: str | None = None
+        self._map_source = 0  # index of the control-plane node maps are fetched from
+        self.routing = Routing(RoutingConfig(failed_node_ttl_ms=self._config.failed_node_ttl_ms))
+        self._map_changed: asyncio.Event | None = None
+        self._fetch: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        # Counters read by metrics collectors (plain integers on the hot path).
+        self.stats: dict[str, int] = {
+            "item_requests": 0, "item_attempts": 0, "redirects": 0, "stale": 0, "unavailable": 0,
+            "transport_errors": 0, "deadline_exceeded": 0, "unknown_outcome": 0, "map_updates": 0,
+            "control_requests": 0,
+        }
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._map_changed = asyncio.Event()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_map(), name="router-map-poll")
+
+    async def stop(self) -> None:
+        for task in (self._poller, self._fetch):
+            if task is not None:
+                task.cancel()
+        for task in (self._poller, self._fetch):
+            if task is not None:
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                    pass
+        self._poller = self._fetch = None
+
+    @property
+    def map_version(self) -> int:
+        return self.routing.version
+
+    async def wait_for_map(self, timeout_ms: float) -> bool:
+        """Wait (bounded) until a first map is held; answer whether one is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000.0
+        while self.routing.version < 0:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await self._wait_map_change(remaining)
+        return True
+
+    # ---- the partition map ---------------------------------------------------------------------------
+
+    def install_map(self, data: dict[str, Any]) -> bool:
+        """Install a map as the control plane serves it (if newer than the one held)."""
+        if not self.routing.update(PartitionMap.from_wire(data)):
+            return False
+        self.stats["map_updates"] += 1
+        event = self._map_changed
+        if event is not None:
+            event.set()
+            self._map_changed = asyncio.Event()
+        return True
+
+    async def _wait_map_change(self, timeout_s: float) -> None:
+        if self._map_changed is None:
+            self._map_changed = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._map_changed.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+    async def _fetch_map(self, wait_ms: int) -> None:
+        """One get_map call (since the version held); moves to the next control-plane node on failure."""
+        config = self._config
+        node = self._control_nodes[self._map_source % len(self._control_nodes)]
+        payload = orjson.dumps({"op": ControlOp.GET_MAP.value, "since": self.routing.version, "wait_ms": wait_ms})
+        try:
+            raw = await self._transport.request(node, CONTROL_GROUP, Kind.CONTROL, payload,
+                                                wait_ms + config.map_fetch_margin_ms)
+            answer = orjson.loads(raw)
+        except (TransportError, orjson.JSONDecodeError) as exc:
+            self._map_source += 1
+            raise _MapFetchFailed(f"get_map from {node}: {exc}") from exc
+        if "ok" in answer:
+            self.install_map(answer["ok"])
+            return
+        self._map_source += 1
+        raise _MapFetchFailed(f"get_map from {node} answered {sorted(answer)}")
+
+    async def refresh_map(self, newer_than: int, deadline: float, *, once: bool = False) -> bool:
+        """Fetch maps until one newer than ``newer_than`` is held or the deadline (loop time) passes.
+
+        ``once``: stop after the first answer, newer or not (the control plane answers at once, without
+        waiting for news): to check whether a table the map lacks exists by now. Concurrent callers share
+        one fetch in flight.
+        """
+        loop = asyncio.get_running_loop()
+        backoff_ms = self._config.retry_backoff_min_ms
+        while self.routing.version <= newer_than:
+            remaining_s = deadline - loop.time()
+            if remaining_s <= 0:
+                return False
+            fetch = self._fetch
+            if fetch is None or fetch.done():
+                wait_ms = 0 if once or self.routing.version < newer_than else int(
+                    min(self._config.refresh_wait_ms, remaining_s * 1000))
+                fetch = self._fetch = loop.create_task(self._fetch_map(wait_ms))
+                fetch.add_done_callback(_consume_failure)
+            try:
+                await asyncio.wait_for(asyncio.shield(fetch), remaining_s)
+            except TimeoutError:
+                return False
+            except _MapFetchFailed as exc:
+                log.info("map refresh failed: %s", exc)
+                await asyncio.sleep(min(backoff_ms / 1000.0, max(0.0, deadline - loop.time())))
+                backoff_ms = min(backoff_ms * 2, self._config.retry_backoff_max_ms)
+                continue
+            if once:
+                break
+        return self.routing.version > newer_than
+
+    async def _poll_map(self) -> None:
+        """Keep the map fresh: long-poll the control plane with the version held, forever."""
+        config = self._config
+        loop = asyncio.get_running_loop()
+        backoff_ms = config.retry_backoff_min_ms
+        while True:
+            started = loop.time()
+            before = self.routing.version
+            try:
+                await self._fetch_map(config.map_poll_wait_ms)
+            except _MapFetchFailed as exc:
+                log.debug("map poll failed: %s", exc)
+                await asyncio.sleep(backoff_ms / 1000.0)
+                backoff_ms = min(backoff_ms * 2, config.retry_backoff_max_ms * 4)
+                continue
+            backoff_ms = config.retry_backoff_min_ms
+            elapsed_ms = (loop.time() - started) * 1000.0
+            if self.routing.version == before and elapsed_ms < config.map_poll_min_interval_ms:
+                await asyncio.sleep((config.map_poll_min_interval_ms - elapsed_ms) / 1000.0)
+
+    # ---- the control plane ---------------------------------------------------------------------------
+
+    async def _control(self, op: ControlOp, fields: dict[str, Any]) -> Any:
+        """One request to the control-plane leader; answers its ``ok`` or raises the error it sent."""
+        config = self._config
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.control_deadline_ms / 1000.0
+        payload = orjson.dumps({"op": op.value, **fields})
+        nodes = self._control_nodes
+        target = self._control_leader or nodes[0]
+        backoff_ms = config.retry_backoff_min_ms
+        last = "no attempt"
+        self.stats["control_requests"] += 1
+        for _ in range(config.max_control_attempts):
+            remaining_ms = (deadline - loop.time()) * 1000.0
+            if remaining_ms <= 0:
+                break
+            try:
+                raw = await self._transport.request(target, CONTROL_GROUP, Kind.CONTROL, payload,
+                                                    min(config.control_attempt_timeout_ms, remaining_ms))
+                answer = orjson.loads(raw)
+            except (TransportError, orjson.JSONDecodeError) as exc:
+                last = f"{target}: {exc}"
+                if self._control_leader == target:
+                    self._control_leader = None
+                target = nodes[(nodes.index(target) + 1) % len(nodes)]
+            else:
+                if "ok" in answer:
+                    self._control_leader = target
+                    return answer["ok"]
+                if "error" in answer:
+                    raise error_from_body(answer["error"])
+                leader = answer.get("redirect")
+                last = f"{target}: redirect to {leader!r}"
+                if leader and leader in nodes and leader != target:
+                    self._control_leader = target = leader
+                    continue  # a fresh leader: ask it at once
+                self._control_leader = None
+                target = nodes[(nodes.index(target) + 1) % len(nodes)]
+            await asyncio.sleep(min(backoff_ms, max(0.0, (deadline - loop.time()) * 1000.0)) / 1000.0)
+            backoff_ms = min(backoff_ms * 2, config.retry_backoff_max_ms)
+        log.warning("control request %s failed: %s", op.value, last)
+        raise ServiceUnavailableException(MSG_CONTROL_UNAVAILABLE)
+
+    async def create_table(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.CREATE_TABLE, {"request": request, "region": ctx.region})
+        return result
+
+    async def describe_table(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.DESCRIBE_TABLE,
+                                               {"name": request["TableName"], "region": ctx.region})
+        return result
+
+    async def list_tables(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.LIST_TABLES, {"request": request, "region": ctx.region})
+        return result
+
+    async def delete_table(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.DELETE_TABLE,
+                                               {"name": request["TableName"], "region": ctx.region})
+        return result
+
+    async def update_table(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.UPDATE_TABLE, {"request": request, "region": ctx.region})
+        return result
+
+    async def tag_resource(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.TAG_RESOURCE, {"request": request, "region": ctx.region})
+        return result
+
+    async def untag_resource(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.UNTAG_RESOURCE, {"request": request, "region": ctx.region})
+        return result
+
+    async def list_tags_of_resource(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.LIST_TAGS, {"request": request, "region": ctx.region})
+        return result
+
+    # ---- item operations -----------------------------------------------------------------------------
+
+    async def put_item(self, request: Request, ctx: RequestContext) -> Response:
+        item = validate_item(request["Item"])
+        prepare("PutItem", request, {})  # expressions: syntax and placeholders, before any routing
+        request = _normalise_expression_values(request)
+        table = await self._serving_table(request["TableName"])
+        key = extract_key(item, table.key)
+        check_item_size(item)
+        if table.indexes:
+            check_index_keys(item, table.indexes)
+        if item is not request["Item"]:
+            request = {**request, "Item": item}
+        return await self._route("PutItem", table, key, request, strong=True, write=True)
+
+    async def update_item(self, request: Request, ctx: RequestContext) -> Response:
+        key = _normalise_key(request["Key"])
+        prepare("UpdateItem", request, {})  # expressions: syntax and placeholders, before any routing
+        request = _normalise_expression_values(request)
+        table = await self._serving_table(request["TableName"])
+        validate_key(key, table.key)
+        if key is not request["Key"]:
+            request = {**request, "Key": key}
+        return await self._route("UpdateItem", table, key, request, strong=True, write=True)
+
+    async def delete_item(self, request: Request, ctx: RequestContext) -> Response:
+        key = _normalise_key(request["Key"])
+        prepare("DeleteItem", request, {})  # expressions: syntax and placeholders, before any routing
+        request = _normalise_expression_values(request)
+        table = await self._serving_table(request["TableName"])
+        validate_key(key, table.key)
+        if key is not request["Key"]:
+            request = {**request, "Key": key}
+        return await self._route("DeleteItem", table, key, request, strong=True, write=True)
+
+    async def get_item(self, request: Request, ctx: RequestContext) -> Response:
+        key = _normalise_key(request["Key"])
+        names = request.get("ExpressionAttributeNames")
+        if names is not None or request.get("ProjectionExpression") is not None:
+            expressions = ExpressionContext(names, None)
+            if request.get("ProjectionExpression") is not None:
+                parse_projection(request["ProjectionExpression"], expressions)
+            expressions.check_all_used()
+        table = await self._serving_table(request["TableName"])
+        validate_key(key, table.key)
+        if key is not request["Key"]:
+            request = {**request, "Key": key}
+        consistent = bool(request.get("ConsistentRead"))
+        return await self._route("GetItem", table, key, request, strong=consistent, write=False)
+
+    async def _serving_table(self, name: str) -> TableRoute:
+        """The table's route if it serves item operations now; ResourceNotFound otherwise (as DynamoDB
+        answers for missing, CREATING and DELETING tables). A miss refreshes the map once first: the
+        table may have become ACTIVE a moment ago."""
+        table = self.routing.table(name)
+        if table is not None and table.serving:
+            return table
+        loop = asyncio.get_running_loop()
+        config = self._config
+        if self.routing.version < 0:
+            # No map yet (the router is starting): wait a little, then answer a retryable error.
+            await self.wait_for_map(min(config.request_deadline_ms, config.refresh_wait_ms * 4))
+            if self.routing.version < 0:
+                raise ServiceUnavailableException(MSG_NO_MAP)
+        else:
+            version = self.routing.version
+            await self.refresh_map(version, loop.time() + config.refresh_wait_ms / 1000.0, once=True)
+        table = self.routing.table(name)
+        if table is None or not table.serving:
+            raise ResourceNotFoundException(MSG_NOT_FOUND)
+        return table
+
+    async def _route(self, op: str, table: TableRoute, key: dict[str, Any], request: Request, *,
+                     strong: bool, write: bool) -> Response:
+        """Send one item request to the right replica, following redirects and refreshing the map."""
+        config = self._config
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.request_deadline_ms / 1000.0
+        name = table.name
+        hash_name, hash_type = table.key.hash_name, table.key.hash_type
+        hash64 = partition_hash(hash_type, key[hash_name][hash_type])
+        routing = self.routing
+        backoff_ms = config.retry_backoff_min_ms
+        tried: set[str] = set()
+        redirect_to: str | None = None
+        payload = b""
+        payload_for: tuple[int, int] = (-1, -1)  # (map version, table id) the payload was encoded for
+        last = "no attempt"
+        self.stats["item_requests"] += 1
+        for _ in range(config.max_attempts):
+            now = loop.time()
+            if now >= deadline:
+                break
+            route = routing.table(name)
+            if route is None or not route.serving:
+                raise ResourceNotFoundException(MSG_NOT_FOUND)
+            part = route.partition_for(hash64)
+            if part is None:
+                last = "no partition covers the key in the map held"
+                await self.refresh_map(routing.version, deadline)
+                continue
+            if payload_for != (routing.version, route.table_id):
+                payload = orjson.dumps({
+                    "op": op, "table": name, "table_id": route.table_id, "map_version": routing.version,
+                    "hash": hash64, "consistent": strong, "request": request,
+                })
+                payload_for = (routing.version, route.table_id)
+            now_ms = now * 1000.0
+            if redirect_to is not None and redirect_to in part.replicas:
+                target = redirect_to
+            else:
+                untried = [r for r in routing.order(part, strong, now_ms) if r not in tried]
+                if not untried:
+                    # Every replica was tried once: pause, then start a new round.
+                    tried.clear()
+                    await self._pause(backoff_ms, deadline)
+                    backoff_ms = min(backoff_ms * 2, config.retry_backoff_max_ms)
+                    continue
+                target = untried[0]
+            redirect_to = None
+            remaining_ms = (deadline - now) * 1000.0
+            self.stats["item_attempts"] += 1
+            try:
+                future = self._transport.request(target, part.group, Kind.ITEM, payload,
+                                                 min(config.attempt_timeout_ms, remaining_ms))
+            except TransportError as exc:  # not sent at all: safe to try elsewhere
+                self.stats["transport_errors"] += 1
+                last = f"{target}: {exc}"
+                routing.node_failed(target, now_ms)
+                routing.forget_leader(part, target)
+                tried.add(target)
+                continue
+            try:
+                answer = orjson.loads(await future)
+            except (TransportError, orjson.JSONDecodeError) as exc:
+                self.stats["transport_errors"] += 1
+                last = f"{target}: {exc}"
+                routing.node_failed(target, loop.time() * 1000.0)
+                routing.forget_leader(part, target)
+                tried.add(target)
+                if write and not _surely_not_delivered(exc):
+                    self.stats["unknown_outcome"] += 1
+                    log.warning("%s on %s: outcome unknown (%s)", op, name, last)
+                    raise InternalServerError(MSG_UNKNOWN_OUTCOME) from None
+                continue
+            ok = answer.get("ok")
+            if ok is not None:
+                routing.node_ok(target)
+                if strong:
+                    routing.set_leader(part, target)
+                result: Response = ok
+                return result
+            error = answer.get("error")
+            if error is not None:
+                routing.node_ok(target)
+                raise error_from_body(error)
+            if "redirect" in answer:
+                self.stats["redirects"] += 1
+                leader = answer["redirect"]
+                last = f"{target}: redirect to {leader!r}"
+                tried.add(target)
+                if leader and leader in part.replicas and leader != target:
+                    routing.set_leader(part, leader)
+                    if leader not in tried:
+                        redirect_to = leader
+                        continue
+                elif leader and leader not in part.replicas:
+                    # A leader our map does not list: the replica set changed (a repair). Refresh.
+                    held = routing.version
+                    await self.refresh_map(held, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
+                    if routing.version != held:
+                        tried.clear()
+                        continue
+                else:
+                    routing.forget_leader(part, target)
+                # No leader known (an election is running) or a redirect loop: back off a little.
+                await self._pause(backoff_ms, deadline)
+                backoff_ms = min(backoff_ms * 2, config.retry_backoff_max_ms)
+                continue
+            if "stale" in answer:
+                self.stats["stale"] += 1
+                node_version = int(answer["stale"])
+                last = f"{target}: stale map (node at version {node_version}, router at {routing.version})"
+                held = routing.version
+                await self.refresh_map(held, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
+                if routing.version == held:
+                    # The node is behind us, or the control-plane replica we asked lags: let them catch up
+                    # (and ask another control-plane replica next time if the node knows a newer map).
+                    if node_version > held:
+                        self._map_source += 1
+                    tried.add(target)
+                    await self._pause(backoff_ms, deadline)
+                    backoff_ms = min(backoff_ms * 2, config.retry_backoff_max_ms)
+                else:
+                    tried.clear()
+                continue
+            # "unavailable" (no quorum, lease not ready) or an answer we do not understand.
+            self.stats["unavailable"] += 1
+            why = answer.get("unavailable", answer)
+            last = f"{target}: {why!r}"
+            if write and answer.get("not_applied") is not True:
+                self.stats["unknown_outcome"] += 1
+                log.warning("%s on %s: outcome unknown (%s)", op, name, last)
+                raise InternalServerError(f"{MSG_UNKNOWN_OUTCOME}: the write may or may not have been applied ({why})")
+            tried.add(target)
+            if strong:
+                routing.forget_leader(part, target)
+        self.stats["deadline_exceeded"] += 1
+        log.warning("%s on %s gave up: %s", op, name, last)
+        raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+
+    @staticmethod
+    async def _pause(backoff_ms: float, deadline: float) -> None:
+        remaining_s = deadline - asyncio.get_running_loop().time()
+        if remaining_s > 0:
+            await asyncio.sleep(min(backoff_ms / 1000.0, remaining_s))
+
+
+class _MapFetchFailed(Exception):
+    pass
+
+
+def _consume_failure(task: asyncio.Task[None]) -> None:
+    """A shared fetch whose waiters gave up still ends; its failure is logged by them, not by asyncio."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _surely_not_delivered(exc: Exception) -> bool:
+    """A request that failed this way never reached the peer (so resending it cannot apply it twice)."""
+    return isinstance(exc, PeerUnavailable) and exc.detail == "cannot connect"
+
+
+def _normalise_key(key: dict[str, Any]) -> dict[str, Any]:
+    """Key values in their stored form (numbers normalised); the same object when nothing changes."""
+    out: dict[str, Any] | None = None
+    for name, av in key.items():
+        new = validate_value(av)
+        if new is not av:
+            if out is None:
+                out = dict(key)
+            out[name] = new
+    return key if out is None else out
+
+
+def _normalise_expression_values(request: Request) -> Request:
+    """ExpressionAttributeValues and AttributeUpdates values in their stored form, so what the leader
+    writes is normalised. Run after the expression parser, which words bad placeholder values DynamoDB's way."""
+    values = request.get("ExpressionAttributeValues")
+    updates = request.get("AttributeUpdates")
+    if not values and not updates:
+        return request
+    changed: dict[str, Any] = {}
+    if isinstance(values, dict):
+        normal = _normalise_key(values)
+        if normal is not values:
+            changed["ExpressionAttributeValues"] = normal
+    if isinstance(updates, dict):
+        out: dict[str, Any] | None = None
+        for name, update in updates.items():
+            if isinstance(update, dict) and update.get("Value") is not None:
+                value = validate_value(update["Value"])
+                if value is not update["Value"]:
+                    if out is None:
+                        out = dict(updates)
+                    out[name] = {**update, "Value": value}
+        if out is not None:
+            changed["AttributeUpdates"] = out
+    return {**request, **changed} if changed else request
