@@ -382,8 +382,10 @@ class ClusterBackend(BaseBackend):
             if self.routing.version < 0:
                 raise ServiceUnavailableException(MSG_NO_MAP)
         else:
+            # Wait briefly for a newer map rather than asking once: the replica asked may lag the
+            # control-plane leader that has just told the client the table is ACTIVE.
             version = self.routing.version
-            await self.refresh_map(version, loop.time() + config.refresh_wait_ms / 1000.0, once=True)
+            await self.refresh_map(version, loop.time() + config.refresh_wait_ms / 1000.0)
         table = self.routing.table(name)
         if table is None or not table.serving:
             raise ResourceNotFoundException(MSG_NOT_FOUND)
