@@ -173,6 +173,11 @@ class Replica:
         else:
             self._tick_election()
 
+    def campaign(self) -> None:
+        """Start an election now (pre-vote first), as etcd's MsgHup: for tests and leadership hand-over."""
+        if self.role is not Role.LEADER and self._promotable():
+            self._become_pre_candidate()
+
     def propose(self, data: bytes) -> int:
         """Append a command; returns its index. It is chosen once it appears in committed_entries."""
         self._check_proposal()

@@ -42,7 +42,8 @@ class SimOptions:
     replicas: int = 3
     ticks: int = 250  # length of the faulty phase, in nominal ticks
     heal_ticks: int = 400  # the bound within which a healed group must make progress
-    clients: int = 3
+    clients: int = 4
+    client_timeout_ticks: int = 12
     keys: int = 2
     crashes: bool = True
     loss: bool = True
@@ -205,7 +206,7 @@ class Simulation:
             kinds += ["dup"]
         if o.long_delays:
             kinds += ["delay"]
-        n_faults = rng.randint(2, 8) if kinds else 0
+        n_faults = rng.randint(4, 12) if kinds else 0
         for _ in range(n_faults):
             at = rng.randint(10 * TICK, end)
             self.seq += 1
@@ -328,7 +329,7 @@ class Simulation:
                     cur[0].ret = self.now
                     self.stats["writes_ok"] += 1
                     self.client_op[client] = None
-                    self._schedule(self.rng.randint(TICK, 5 * TICK), _CLIENT, (client, ""))
+                    self._schedule(self.rng.randint(TICK // 5, 3 * TICK), _CLIENT, (client, ""))
 
     def _serve_reads(self, node: Node) -> None:
         keep = []
@@ -343,7 +344,7 @@ class Simulation:
                 self.history[key].append(cur[0])
                 self.stats["reads_ok"] += 1
                 self.client_op[client] = None
-                self._schedule(self.rng.randint(TICK, 5 * TICK), _CLIENT, (client, ""))
+                self._schedule(self.rng.randint(TICK // 5, 3 * TICK), _CLIENT, (client, ""))
         node.pending_reads = keep
 
     # ------------------------------------------------------------------ clients
@@ -363,6 +364,8 @@ class Simulation:
         if not self.clients_on:
             return
         key = f"k{rng.randrange(self.opts.keys)}"
+        if rng.random() < 0.1:
+            self.client_guess[c] = rng.choice(sorted(self.nodes))  # clients do not all agree on the leader
         node = self.nodes[self.client_guess[c]]
         if not node.alive:
             self.client_guess[c] = rng.choice(sorted(self.nodes))
@@ -383,7 +386,7 @@ class Simulation:
                 node.replica.read(req)
                 op = Op(c, False, None, self.now, INFINITY)
             self.client_op[c] = (op, node.id, op_id)
-            self._schedule(30 * TICK, _CLIENT, (c, op_id))
+            self._schedule(self.opts.client_timeout_ticks * TICK, _CLIENT, (c, op_id))
             self._process(node)
         except PaxosError as exc:
             hint = getattr(exc, "leader_hint", "")
@@ -413,7 +416,8 @@ class Simulation:
                 self._schedule(duration, _RESTART, victim)
             return
         if kind == "isolate":
-            victim = rng.choice(ids)
+            leader = self._leader()
+            victim = leader.id if leader is not None and rng.random() < 0.5 else rng.choice(ids)
             pairs = {(victim, o) for o in ids if o != victim} | {(o, victim) for o in ids if o != victim}
         elif kind == "oneway":
             a, b = rng.sample(ids, 2)
@@ -564,9 +568,14 @@ class Simulation:
 
     def _check_history(self) -> None:
         for key, ops in self.history.items():
-            ok, why = check_register(ops)
+            ok, _ = check_register(ops)
             if not ok:
-                raise InvariantViolation(f"history of {key} is not linearizable: {why}\n" + _fmt_history(ops))
+                op = _locate_violation(ops)
+                kind = "write" if op.is_write else "read"
+                raise InvariantViolation(
+                    f"history of {key} is not linearizable: it first breaks with client {op.client}'s {kind} "
+                    f"{op.value!r} invoked at t={op.call / TICK:.2f}; the operations around it:\n"
+                    + _fmt_history(ops, op))
 
     # ------------------------------------------------------------------ reporting
 
@@ -607,9 +616,24 @@ def _fmt_payload(kind: int, payload: Any) -> str:
     return str(payload)
 
 
-def _fmt_history(ops: list[Op]) -> str:
+def _locate_violation(ops: list[Op]) -> Op:
+    """The operation whose arrival first makes a prefix (by invocation time) non-linearizable."""
+    by_call = sorted(ops, key=lambda o: o.call)
+    lo, hi = 1, len(by_call)  # the first hi ops fail
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if check_register(by_call[:mid])[0]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return by_call[hi - 1]
+
+
+def _fmt_history(ops: list[Op], around: Op) -> str:
     lines = []
-    for op in sorted(ops, key=lambda o: o.call)[-20:]:
+    by_call = sorted(ops, key=lambda o: o.call)
+    i = next(k for k, o in enumerate(by_call) if o is around)
+    for op in by_call[max(0, i - 10) : i + 3]:
         ret = "?" if op.ret == INFINITY else f"{op.ret / TICK:.2f}"
         lines.append(f"    client {op.client} {'write' if op.is_write else 'read '} {op.value!r} "
                      f"[{op.call / TICK:.2f}, {ret}]")
