@@ -449,7 +449,10 @@ class Replica:
         return self.now - self._last_leader_contact < self.cfg.election_timeout_ticks
 
     def _handle_pre_prepare(self, msg: Message) -> None:
-        grant = msg.ballot > self.promised and not self._in_lease() and msg.commit >= self.log.offset
+        # A replica our configuration does not list (typically one removed while it was away) gets no
+        # pre-vote, so it cannot disrupt the group; the real PREPARE has no such check (liveness first).
+        grant = (msg.ballot > self.promised and not self._in_lease() and msg.commit >= self.log.offset
+                 and self.membership.can_vote(msg.frm))
         self._send(MessageType.PRE_PROMISE, msg.frm, ballot=msg.ballot, reject=not grant, hint=self.promised[0])
 
     def _handle_prepare(self, msg: Message) -> None:
@@ -510,8 +513,11 @@ class Replica:
             self._send(MessageType.PREPARE, peer, ballot=self.promised, commit=self._cand_base)
 
     def _check_election(self) -> None:
-        result = quorum.vote_result(self._election_membership(), self._granted, self._rejected)
-        if result is quorum.VoteResult.WON:
+        m = self._election_membership()
+        result = quorum.vote_result(m, self._granted, self._rejected)
+        if result is quorum.VoteResult.WON and not m.can_vote(self.id):
+            self._become_follower(self.promised, "")  # the log we would adopt has removed us
+        elif result is quorum.VoteResult.WON:
             self._become_leader()
         elif result is quorum.VoteResult.LOST:
             self._become_follower(self.promised, "")

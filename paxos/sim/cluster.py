@@ -41,7 +41,7 @@ class InvariantViolation(AssertionError):
 class SimOptions:
     replicas: int = 3
     ticks: int = 250  # length of the faulty phase, in nominal ticks
-    heal_ticks: int = 400  # the bound within which a healed group must make progress
+    heal_ticks: int = 100  # the bound within which a healed group must make progress
     clients: int = 4
     client_timeout_ticks: int = 12
     keys: int = 2
