@@ -38,8 +38,11 @@ simply lost: the simulator's crash model does exactly this. ``config.voters`` is
 (identical on all founding replicas); a replica that joins later (repair) starts with ``voters=()`` and
 empty storage and is brought up by the leader with a snapshot plus the log tail.
 
+Starting a child group of a split at index i: ``Replica(config, rng, hard_state=HardState(commit=i),
+snapshot=Snapshot(i, ZERO_BALLOT, Membership(voters), child_state_bytes))`` on each of its replicas.
+
 Public API: ``Replica``, ``Config``, ``Entry``/``EntryKind``, ``HardState``, ``Snapshot``, ``Membership``,
-``Message``/``MessageType``, ``Ready``, ``ReadState``, the errors in ``paxos.errors`` and the quorum
+``Message``/``MessageType``, ``Ready``, ``Status``, ``ReadState``, the errors in ``paxos.errors`` and the quorum
 arithmetic in ``paxos.quorum``.
 """
 
@@ -58,6 +61,7 @@ from paxos.types import (
     ReadState,
     Ready,
     Snapshot,
+    Status,
 )
 
 __all__ = [
@@ -80,4 +84,5 @@ __all__ = [
     "Replica",
     "Role",
     "Snapshot",
+    "Status",
 ]

@@ -39,6 +39,7 @@ from paxos.types import (
     ReadState,
     Ready,
     Snapshot,
+    Status,
 )
 
 # rng(lo, hi) returns an int in [lo, hi], both inclusive (random.Random.randint fits).
@@ -223,6 +224,15 @@ class Replica:
         if self.role is not Role.LEADER or not self._lease_valid():
             return 0
         return self._lease_start() + self.cfg.lease_ticks - self.now
+
+    def status(self) -> Status:
+        return Status(
+            replica_id=self.id, group=self.cfg.group, role=self.role.value, leader_id=self.leader_id,
+            ballot=self.promised, commit=self.commit, applied=self.applied, last_index=self.log.last_index,
+            snapshot_index=self.log.offset, membership=self.membership,
+            lease_remaining_ticks=self.lease_remaining_ticks(),
+            progress=tuple((peer, pr.match) for peer, pr in self.progress.items()),
+        )
 
     def compact(self, index: int, snapshot_data: bytes) -> None:
         """The application has applied up to ``index`` and saved its state as ``snapshot_data``: the log
@@ -774,4 +784,4 @@ class Replica:
         snapshot: Snapshot | None = None,
     ) -> None:
         self._msgs.append(Message(type, self.id, to, ballot, index, log_ballot, entries, commit, reject, hint,
-                                  ctx, snapshot))
+                                  ctx, snapshot, self.cfg.group))

@@ -378,3 +378,22 @@ def test_five_replicas_tolerate_two_down() -> None:
 def test_bad_configs_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Config(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_child_group_starts_from_a_snapshot_and_status_reports_it() -> None:
+    from paxos import ZERO_BALLOT
+
+    g = Group()
+    for rid in g.ids:
+        snap = Snapshot(100, ZERO_BALLOT, Membership(g.ids), b"child state")
+        g.r[rid] = Replica(Config(rid, g.ids, group="t1/p7"), slowest, HardState(commit=100), snap)
+        g.disks[rid].snap = snap
+    leader = g.elect("r2")
+    leader.propose(b"first")
+    g.process("r2")
+    g.tick(2)
+    assert [e.index for e in g.applied["r3"]] == [101, 102] and g.data("r3") == [b"first"]
+    st = leader.status()
+    assert (st.role, st.group, st.commit, st.snapshot_index) == ("leader", "t1/p7", 102, 100)
+    assert dict(st.progress) == {"r1": 102, "r3": 102}
+    assert all(m.group == "t1/p7" for m in leader.ready().messages)
