@@ -55,22 +55,30 @@ def test_each_broken_variant_is_caught(name: str) -> None:
     pytest.fail(f"variant {name} survived {BOUNDS[name]} seeds")
 
 
+def test_several_groups_share_machines_crashes_and_fsyncs() -> None:
+    for seed in range(1, 11):
+        sim = run_seed(seed, SimOptions(groups=3))
+        assert all(len(g.chosen) > 20 for g in sim.groups)
+
+
 def test_a_seed_replays_exactly() -> None:
     a, b = run_seed(7), run_seed(7)
-    assert a.stats == b.stats and a.chosen == b.chosen and a.leaders == b.leaders
-    assert run_seed(8).chosen != a.chosen
+    assert a.stats == b.stats and a.groups[0].chosen == b.groups[0].chosen
+    assert a.groups[0].leaders == b.groups[0].leaders
+    assert run_seed(8).groups[0].chosen != a.groups[0].chosen
 
 
 def test_the_per_step_checks_fire() -> None:
     sim = Simulation(1)
     sim._run_until(40 * TICK)
-    node: Node = next(n for n in sim.nodes.values() if n.replica.commit > 0)
+    node: Node = next(n for n in sim.nodes if n.replica.commit > 0)
     node.max_commit = node.replica.commit + 1
     with pytest.raises(InvariantViolation, match="commit index went back"):
         sim._check_node(node)
     node.max_commit = node.replica.commit - 1
-    wrong = sim.chosen[node.replica.commit]
-    sim.chosen[wrong.index] = type(wrong)(wrong.index, wrong.ballot, wrong.kind, b"other")
+    chosen = node.group.chosen
+    wrong = chosen[node.replica.commit]
+    chosen[wrong.index] = type(wrong)(wrong.index, wrong.ballot, wrong.kind, b"other")
     with pytest.raises(InvariantViolation, match="was chosen"):
         sim._check_node(node)
 
