@@ -175,8 +175,9 @@ class Replica:
             self._tick_election()
 
     def campaign(self) -> None:
-        """Start an election now (pre-vote first), as etcd's MsgHup: for tests and leadership hand-over."""
-        if self.role is not Role.LEADER and self._promotable():
+        """Start an election now (pre-vote first), as etcd's MsgHup. Ignored while this replica still
+        owes a leader its promise (``_in_lease``): campaigning then could end a lease early."""
+        if self.role is not Role.LEADER and self._promotable() and not self._in_lease():
             self._become_pre_candidate()
 
     def propose(self, data: bytes) -> int:
@@ -190,16 +191,18 @@ class Replica:
     def propose_replace(self, old_id: str, new_id: str) -> int:
         """Start replacing voter ``old_id`` by the (empty or lagging) replica ``new_id``. The new replica
         first joins as a learner; once it is within catchup_slack_entries of the log the leader commits a
-        joint configuration and then the final one. Returns the index of the first CONFIG entry."""
+        joint configuration and then the final one. Returns the index of the first CONFIG entry.
+        While the learner is still catching up, another call may redirect the replacement (say, to another
+        new replica because the chosen one died): learners never count, so swapping them is safe."""
         self._check_proposal()
         m = self.membership
-        if self._configs[-1][0] > self.commit or self._pending_conf_index > self.commit:
+        if self._configs[-1][0] > self.commit or self._pending_conf_index > self.commit or m.is_joint:
             raise ConfigChangeRejected("a membership change is already in progress")
-        if m.is_joint or m.learners:
-            raise ConfigChangeRejected("a membership change is already in progress")
+        if m.learners and (old_id, new_id) == (m.replacing, m.learners[0]):
+            raise ConfigChangeRejected(f"{new_id} is already catching up to replace {old_id}")
         if old_id not in m.voters:
             raise ConfigChangeRejected(f"{old_id} is not a voter")
-        if new_id in m.members or not new_id or "," in new_id or ";" in new_id:
+        if new_id in m.voters or new_id in m.outgoing or not new_id or "," in new_id or ";" in new_id:
             raise ConfigChangeRejected(f"{new_id!r} cannot join")
         return self._append_config(Membership(m.voters, learners=(new_id,), replacing=old_id))
 

@@ -212,11 +212,17 @@ def test_followers_keep_their_promise_to_a_live_leader() -> None:
     leader = g.elect("r1")
     g.tick(3)
     before = leader.promised
-    g.r["r3"].campaign()  # a flaky replica that thinks it timed out
-    g.process("r3")
+    # A flaky r3 that believes it timed out asks for a pre-vote, then even for a real promise.
+    higher = (before[0] + 1, "r3")
+    for kind in (MessageType.PRE_PREPARE, MessageType.PREPARE):
+        for to in ("r1", "r2"):
+            g.r[to].step(Message(kind, "r3", to, higher, commit=g.r["r3"].commit))
+            g.process(to)
+    replies = [m for m in g.queue if m.to == "r3"]
+    assert len(replies) == 4 and all(m.reject for m in replies)
     g.deliver()
     assert leader.role is Role.LEADER and leader.promised == before
-    assert g.r["r3"].role is Role.FOLLOWER and g.r["r3"].promised == before
+    assert g.r["r2"].promised == before
 
 
 def test_a_partitioned_replica_does_not_depose_the_leader_when_it_returns() -> None:
@@ -397,3 +403,28 @@ def test_a_child_group_starts_from_a_snapshot_and_status_reports_it() -> None:
     assert (st.role, st.group, st.commit, st.snapshot_index) == ("leader", "t1/p7", 102, 100)
     assert dict(st.progress) == {"r1": 102, "r3": 102}
     assert all(m.group == "t1/p7" for m in leader.ready().messages)
+
+
+def test_a_replacement_stuck_in_the_learner_stage_can_be_redirected() -> None:
+    g = Group()
+    leader = g.elect("r1")
+    g.tick(2)
+    leader.propose_replace("r3", "r4")  # r4 never shows up
+    g.process("r1")
+    g.tick(3 * E)
+    assert leader.membership == Membership(("r1", "r2", "r3"), learners=("r4",), replacing="r3")
+    with pytest.raises(ConfigChangeRejected):
+        leader.propose_replace("r3", "r4")
+    g.add("r5")
+    leader.propose_replace("r3", "r5")
+    g.process("r1")
+    g.tick(3 * E)
+    assert leader.membership == Membership(("r1", "r2", "r5"))
+
+
+def test_campaign_is_ignored_while_a_leader_may_hold_a_lease() -> None:
+    g = Group()
+    leader = g.elect("r1")
+    g.tick(2)
+    g.r["r2"].campaign()
+    assert g.r["r2"].role is Role.FOLLOWER and leader.role is Role.LEADER
