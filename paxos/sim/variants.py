@@ -57,6 +57,17 @@ class ForgetPromise(Replica):
         return bool(entries) or self._pending_install is not None
 
 
+class NoStickiness(Replica):
+    """Followers promise a new ballot even while they still hear a leader, so a lease can be cut short.
+    Shown unsafe by a hand-driven scenario (tests/unit/test_paxos_replica.py); in random runs the old
+    leader steps down on the first rejected heartbeat, which leaves too small a window to hit."""
+
+    variant_name = "no-stickiness"
+
+    def _in_lease(self) -> bool:
+        return self.role is Role.LEADER
+
+
 VARIANTS: dict[str, Callable[..., Replica]] = {
     cls.variant_name: cls
     for cls in (NoAdoption, AckBeforePersist, ReadWithoutLease, MinorityCommit)

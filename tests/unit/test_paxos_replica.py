@@ -22,7 +22,7 @@ from paxos import (
     Role,
     Snapshot,
 )
-from paxos.sim.variants import NoAdoption
+from paxos.sim.variants import NoAdoption, NoStickiness
 
 E = 10  # election timeout ticks
 
@@ -428,3 +428,28 @@ def test_campaign_is_ignored_while_a_leader_may_hold_a_lease() -> None:
     g.tick(2)
     g.r["r2"].campaign()
     assert g.r["r2"].role is Role.FOLLOWER and leader.role is Role.LEADER
+
+
+@pytest.mark.parametrize("factory", [Replica, NoStickiness])
+def test_a_lease_holds_because_followers_keep_their_promise(factory: type[Replica]) -> None:
+    g = Group(factory=factory)
+    leader = g.elect("r1")
+    g.tick(leader.cfg.lease_wait_ticks)
+    g.cut |= {("r1", "r3"), ("r3", "r1")}  # r3 stops hearing r1; r2 still hears it
+    r3 = g.r["r3"]
+    for _ in range(3 * E):
+        g.tick(1)
+        if r3.role is Role.LEADER:
+            break
+    if factory is Replica:
+        assert r3.role is not Role.LEADER and leader.role is Role.LEADER
+        return
+    # Without the promise, r3 wins with r2 while r1's lease still runs: r1 serves a stale read.
+    assert r3.role is Role.LEADER
+    index = r3.propose(b"new value")
+    g.process("r3")
+    g.deliver()
+    assert g.data("r3")[-1] == b"new value"  # acknowledged to the client
+    leader.read(b"q")  # the lease still looks valid to r1 ...
+    g.process("r1")
+    assert g.reads["r1"][-1][1] < index  # ... and the read misses the acknowledged write
