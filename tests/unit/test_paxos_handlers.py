@@ -3,6 +3,8 @@ candidates, interleaved with ticks and crashes, keeps an acceptor's promises (pa
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -139,3 +141,91 @@ def run(evs: list[tuple[str, int, int, int, int]], factory: type[Replica]) -> No
         a.sent.clear()
         if kind == "pre":
             assert r.promised <= max_promised  # a pre-vote never changes the promise
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A whole group under an adversarial schedule chosen (and shrunk) by hypothesis.
+
+ACTIONS = st.lists(
+    st.tuples(st.sampled_from(["round", "round", "round", "round", "cut", "crash", "propose", "propose",
+                               "campaign"]),
+              st.integers(0, 2), st.integers(0, 1000)),
+    min_size=20, max_size=80,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ACTIONS)
+def test_a_group_agrees_under_any_schedule(actions: list[tuple[str, int, int]]) -> None:
+    run_schedule(actions, Replica)
+
+
+# r1 gets a value chosen with r2 only; r1 is then cut off and r3 is elected with r2's promise.
+CHOSEN_THEN_LEADER_CHANGE = (
+    [("cut", 0, 1), ("cut", 2, 0), ("propose", 0, 0)] + [("round", 0, 0)] * 3
+    + [("cut", 0, 0), ("cut", 1, 1)] + [("round", 0, 0)] * 11
+    + [("campaign", 2, 0)] + [("round", 0, 0)] * 3 + [("propose", 0, 0)] + [("round", 0, 0)] * 3
+)
+
+
+@pytest.mark.parametrize("variant", ["minority-commit", "no-adoption"])
+def test_the_schedule_property_can_fail(variant: str) -> None:
+    from paxos.sim.variants import VARIANTS
+
+    assert run_schedule(CHOSEN_THEN_LEADER_CHANGE, Replica) >= 3
+    with pytest.raises(AssertionError, match="two values chosen"):
+        run_schedule(CHOSEN_THEN_LEADER_CHANGE, VARIANTS[variant])
+
+
+def run_schedule(actions: list[tuple[str, int, int]], factory: type[Replica]) -> int:
+    from tests.unit.test_paxos_replica import Group
+
+    g = Group(factory=factory, rng=lambda lo, hi: (lo + hi) // 2)
+    g.elect("r1")
+    chosen: dict[int, Entry] = {}
+    leaders: dict[Ballot, str] = {}
+    max_commit = {rid: 0 for rid in g.ids}
+    value = 0
+    for kind, who, arg in actions:
+        rid = g.ids[who]
+        if kind == "round":  # every replica ticks, then the network delivers with seeded faults
+            fate = random.Random(arg) if arg else None  # arg 0: a perfect network
+            for r in g.ids:
+                g.r[r].tick()
+                g.process(r)
+            for _ in range(3):
+                batch, g.queue = g.queue, []
+                for m in batch:
+                    roll = fate.random() if fate else 1.0
+                    if roll < 0.15 or (m.frm, m.to) in g.cut:
+                        continue  # lost
+                    if roll < 0.3:
+                        g.queue.append(m)  # delayed past later messages
+                        continue
+                    if roll < 0.4:
+                        g.queue.append(m)  # duplicated
+                    g.r[m.to].step(m)
+                    g.process(m.to)
+        elif kind == "cut":
+            link = (rid, g.ids[(who + 1 + arg % 2) % 3])
+            g.cut ^= {link}
+        elif kind == "crash":
+            g.crash_and_restart(rid)
+            max_commit[rid] = g.r[rid].commit  # the commit index may lag after a restart
+        elif kind == "propose":
+            for r in g.r.values():
+                if r.is_leader:
+                    value += 1
+                    r.propose(b"v%d" % value)
+                    g.process(r.id)
+        elif kind == "campaign":
+            g.r[rid].campaign()
+            g.process(rid)
+        for r in g.r.values():
+            if r.is_leader:
+                assert leaders.setdefault(r.promised, r.id) == r.id, "two leaders in one ballot"
+            assert r.commit >= max_commit[r.id], "commit index went back"
+            max_commit[r.id] = r.commit
+            for e in r.log.slice(r.log.offset + 1, r.commit + 1) if r.commit > r.log.offset else ():
+                assert chosen.setdefault(e.index, e) == e, f"two values chosen at {e.index}"
+    return len(chosen)

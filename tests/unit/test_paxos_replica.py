@@ -22,6 +22,7 @@ from paxos import (
     Role,
     Snapshot,
 )
+from paxos.replica import Rng
 from paxos.sim.variants import NoAdoption, NoStickiness
 
 E = 10  # election timeout ticks
@@ -41,12 +42,13 @@ class Disk:
 class Group:
     """A hand-driven group: messages queue up until deliver(); cut links drop them."""
 
-    def __init__(self, n: int = 3, factory: type[Replica] = Replica, **cfg: int) -> None:
+    def __init__(self, n: int = 3, factory: type[Replica] = Replica, rng: Rng = slowest, **cfg: int) -> None:
         self.ids = tuple(f"r{i}" for i in range(1, n + 1))
         self.cfg = cfg
         self.factory = factory
+        self.rng = rng
         self.disks = {i: Disk() for i in self.ids}
-        self.r: dict[str, Replica] = {i: factory(Config(i, self.ids, **cfg), slowest) for i in self.ids}
+        self.r: dict[str, Replica] = {i: factory(Config(i, self.ids, **cfg), rng) for i in self.ids}
         self.queue: list[Message] = []
         self.cut: set[tuple[str, str]] = set()
         self.down: set[str] = set()
@@ -56,7 +58,7 @@ class Group:
 
     def add(self, rid: str) -> None:
         self.disks[rid] = Disk()
-        self.r[rid] = self.factory(Config(rid, (), **self.cfg), slowest)
+        self.r[rid] = self.factory(Config(rid, (), **self.cfg), self.rng)
         self.applied[rid] = []
         self.reads[rid] = []
         self.snapshots[rid] = []
@@ -122,7 +124,7 @@ class Group:
     def crash_and_restart(self, rid: str) -> None:
         disk = self.disks[rid]
         cfg = self.r[rid].cfg
-        self.r[rid] = self.factory(cfg, slowest, disk.hs, disk.snap, list(disk.entries))
+        self.r[rid] = self.factory(cfg, self.rng, disk.hs, disk.snap, list(disk.entries))
         self.applied[rid] = []
         self.process(rid)
 
