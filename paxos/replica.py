@@ -616,8 +616,11 @@ class Replica:
             if pr.match < self.log.last_index or pr.match < self.commit:
                 if pr.state is ProgressState.PROBE:
                     pr.probe_sent = False
+                elif pr.state is ProgressState.SNAPSHOT:
+                    if self.now - pr.progress_tick >= self.cfg.snapshot_retry_ticks:
+                        pr.become_probe(pr.match + 1, self.now)  # the snapshot was lost: send it again
                 elif self.now - pr.progress_tick >= 2 * self.cfg.heartbeat_interval_ticks:
-                    # Stuck: an ACCEPT or snapshot was lost. Find the match again.
+                    # Stuck: an ACCEPT was lost. Find the match again.
                     pr.become_probe(pr.match + 1, self.now)
                 self._send_accept(msg.frm, pr)
 

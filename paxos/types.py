@@ -187,6 +187,7 @@ class Config:
     max_uncommitted_entries: int = 4096
     max_committed_entries_per_ready: int = 1024
     catchup_slack_entries: int = 8
+    snapshot_retry_ticks: int = 50  # resend a snapshot not acknowledged within this (the driver streams it)
     check_quorum: bool = True
     lease_ticks: int = field(init=False)
     lease_wait_ticks: int = field(init=False)
@@ -208,6 +209,8 @@ class Config:
                      "max_committed_entries_per_ready"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.snapshot_retry_ticks < 1:
+            raise ValueError("snapshot_retry_ticks must be >= 1")
         if self.catchup_slack_entries < 0:
             raise ValueError("catchup_slack_entries must be >= 0")
         drift = self.max_clock_drift
