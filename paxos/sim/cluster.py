@@ -124,7 +124,7 @@ class Node:
         self.applied = 0
         self.max_commit = 0
         self.pending_writes: dict[str, int] = {}  # op id -> client
-        self.pending_reads: list[tuple[int, int, str]] = []  # (index, client, key)
+        self.pending_reads: list[tuple[int, int, str, str]] = []  # (index, client, key, op id)
         self.replica = self._make_replica(HardState(), None, [])
 
     def _make_replica(self, hs: HardState, snap: Snapshot | None, entries: list[Entry]) -> Replica:
@@ -206,7 +206,7 @@ class Simulation:
         self.clients_on = True
         for c in range(o.clients):
             self._schedule(rng.randint(0, 5 * TICK), _CLIENT, (c, ""))
-        self._read_requests: dict[bytes, tuple[int, str]] = {}
+        self._read_requests: dict[bytes, tuple[int, str]] = {}  # request id -> (client, key)
         self.stats = {"events": 0, "messages": 0, "writes_ok": 0, "reads_ok": 0}
 
     # ------------------------------------------------------------------ scheduling
@@ -316,7 +316,7 @@ class Simulation:
                 for rs in rd.read_states:
                     client, key = self._read_requests.pop(rs.request_id, (-1, ""))
                     if client >= 0:
-                        node.pending_reads.append((rs.index, client, key))
+                        node.pending_reads.append((rs.index, client, key, rs.request_id.decode()))
             r.advance(rd)  # 5.
             if self.compact_every and node.applied - r.log.offset >= self.compact_every:
                 r.compact(node.applied, json.dumps(node.kv, sort_keys=True).encode())
@@ -357,12 +357,12 @@ class Simulation:
 
     def _serve_reads(self, node: Node) -> None:
         keep = []
-        for index, client, key in node.pending_reads:
+        for index, client, key, op_id in node.pending_reads:
             if index > node.applied:
-                keep.append((index, client, key))
+                keep.append((index, client, key, op_id))
                 continue
             cur = self.client_op[client]
-            if cur is not None and not cur[0].is_write and cur[1] is node:
+            if cur is not None and cur[2] == op_id:
                 cur[0].value = node.kv.get(key)
                 cur[0].ret = self.now
                 node.group.history[key].append(cur[0])
@@ -409,8 +409,8 @@ class Simulation:
                 node.pending_writes[op_id] = c
             else:
                 req = op_id.encode()
-                self._read_requests[req] = (c, key)
                 node.replica.read(req)
+                self._read_requests[req] = (c, key)
                 op = Op(c, False, None, self.now, INFINITY)
             self.client_op[c] = (op, node, op_id)
             self._schedule(self.opts.client_timeout_ticks * TICK, _CLIENT, (c, op_id))
