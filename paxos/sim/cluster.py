@@ -264,6 +264,8 @@ class Simulation:
             self.stats["events"] += 1
             self.trace.append((t, kind, payload))
             self._dispatch(kind, payload)
+            if self.stats["events"] % 256 == 0:
+                self._check_logs()  # committed entries never change or disappear (cheap checks run every step)
         self.now = end
 
     def _dispatch(self, kind: int, payload: Any) -> None:
@@ -444,6 +446,7 @@ class Simulation:
             node.restart()
             self._check_node(node)
             self._process(node)
+        self._check_logs()
 
     def _start_fault(self, kind: str) -> None:
         if not self.faults_on:
