@@ -181,7 +181,9 @@ class Replica:
             self._become_pre_candidate()
 
     def propose(self, data: bytes) -> int:
-        """Append a command; returns its index. It is chosen once it appears in committed_entries."""
+        """Append a command; returns its index i (its ballot is ``self.promised``). Entries keep the ballot
+        they were proposed in, so the proposal succeeded iff the committed entry at i carries that ballot;
+        if another one commits at i, it failed. After losing leadership it may still commit, or not."""
         self._check_proposal()
         index = self.log.last_index + 1
         self.log.append(Entry(index, self.promised, EntryKind.NORMAL, data))

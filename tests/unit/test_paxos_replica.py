@@ -455,3 +455,20 @@ def test_a_lease_holds_because_followers_keep_their_promise(factory: type[Replic
     leader.read(b"q")  # the lease still looks valid to r1 ...
     g.process("r1")
     assert g.reads["r1"][-1][1] < index  # ... and the read misses the acknowledged write
+
+
+def test_a_proposal_succeeded_iff_its_index_commits_with_its_ballot() -> None:
+    g = Group()
+    leader = g.elect("r1")
+    g.tick(2)
+    g.isolate("r1")
+    ballot, index = leader.promised, leader.propose(b"lost")  # never leaves r1
+    g.process("r1")
+    g.tick(4 * E, only=("r2", "r3"))
+    new = next(r for r in g.r.values() if r.role is Role.LEADER)
+    new.propose(b"winner")
+    g.process(new.id)
+    g.heal()
+    g.tick(3 * E)
+    committed = {e.index: e for e in g.applied["r1"]}
+    assert committed[index].ballot != ballot and b"lost" not in g.data("r1")
