@@ -39,6 +39,7 @@ from paxos.types import (
     ReadState,
     Ready,
     Snapshot,
+    Status,
 )
 
 # rng(lo, hi) returns an int in [lo, hi], both inclusive (random.Random.randint fits).
@@ -173,8 +174,16 @@ class Replica:
         else:
             self._tick_election()
 
+    def campaign(self) -> None:
+        """Start an election now (pre-vote first), as etcd's MsgHup. Ignored while this replica still
+        owes a leader its promise (``_in_lease``): campaigning then could end a lease early."""
+        if self.role is not Role.LEADER and self._promotable() and not self._in_lease():
+            self._become_pre_candidate()
+
     def propose(self, data: bytes) -> int:
-        """Append a command; returns its index. It is chosen once it appears in committed_entries."""
+        """Append a command; returns its index i (its ballot is ``self.promised``). Entries keep the ballot
+        they were proposed in, so the proposal succeeded iff the committed entry at i carries that ballot;
+        if another one commits at i, it failed. After losing leadership it may still commit, or not."""
         self._check_proposal()
         index = self.log.last_index + 1
         self.log.append(Entry(index, self.promised, EntryKind.NORMAL, data))
@@ -184,16 +193,18 @@ class Replica:
     def propose_replace(self, old_id: str, new_id: str) -> int:
         """Start replacing voter ``old_id`` by the (empty or lagging) replica ``new_id``. The new replica
         first joins as a learner; once it is within catchup_slack_entries of the log the leader commits a
-        joint configuration and then the final one. Returns the index of the first CONFIG entry."""
+        joint configuration and then the final one. Returns the index of the first CONFIG entry.
+        While the learner is still catching up, another call may redirect the replacement (say, to another
+        new replica because the chosen one died): learners never count, so swapping them is safe."""
         self._check_proposal()
         m = self.membership
-        if self._configs[-1][0] > self.commit or self._pending_conf_index > self.commit:
+        if self._configs[-1][0] > self.commit or self._pending_conf_index > self.commit or m.is_joint:
             raise ConfigChangeRejected("a membership change is already in progress")
-        if m.is_joint or m.learners:
-            raise ConfigChangeRejected("a membership change is already in progress")
+        if m.learners and (old_id, new_id) == (m.replacing, m.learners[0]):
+            raise ConfigChangeRejected(f"{new_id} is already catching up to replace {old_id}")
         if old_id not in m.voters:
             raise ConfigChangeRejected(f"{old_id} is not a voter")
-        if new_id in m.members or not new_id or "," in new_id or ";" in new_id:
+        if new_id in m.voters or new_id in m.outgoing or not new_id or "," in new_id or ";" in new_id:
             raise ConfigChangeRejected(f"{new_id!r} cannot join")
         return self._append_config(Membership(m.voters, learners=(new_id,), replacing=old_id))
 
@@ -218,6 +229,15 @@ class Replica:
         if self.role is not Role.LEADER or not self._lease_valid():
             return 0
         return self._lease_start() + self.cfg.lease_ticks - self.now
+
+    def status(self) -> Status:
+        return Status(
+            replica_id=self.id, group=self.cfg.group, role=self.role.value, leader_id=self.leader_id,
+            ballot=self.promised, commit=self.commit, applied=self.applied, last_index=self.log.last_index,
+            snapshot_index=self.log.offset, membership=self.membership,
+            lease_remaining_ticks=self.lease_remaining_ticks(),
+            progress=tuple((peer, pr.match) for peer, pr in self.progress.items()),
+        )
 
     def compact(self, index: int, snapshot_data: bytes) -> None:
         """The application has applied up to ``index`` and saved its state as ``snapshot_data``: the log
@@ -444,7 +464,10 @@ class Replica:
         return self.now - self._last_leader_contact < self.cfg.election_timeout_ticks
 
     def _handle_pre_prepare(self, msg: Message) -> None:
-        grant = msg.ballot > self.promised and not self._in_lease() and msg.commit >= self.log.offset
+        # A replica our configuration does not list (typically one removed while it was away) gets no
+        # pre-vote, so it cannot disrupt the group; the real PREPARE has no such check (liveness first).
+        grant = (msg.ballot > self.promised and not self._in_lease() and msg.commit >= self.log.offset
+                 and self.membership.can_vote(msg.frm))
         self._send(MessageType.PRE_PROMISE, msg.frm, ballot=msg.ballot, reject=not grant, hint=self.promised[0])
 
     def _handle_prepare(self, msg: Message) -> None:
@@ -505,8 +528,11 @@ class Replica:
             self._send(MessageType.PREPARE, peer, ballot=self.promised, commit=self._cand_base)
 
     def _check_election(self) -> None:
-        result = quorum.vote_result(self._election_membership(), self._granted, self._rejected)
-        if result is quorum.VoteResult.WON:
+        m = self._election_membership()
+        result = quorum.vote_result(m, self._granted, self._rejected)
+        if result is quorum.VoteResult.WON and not m.can_vote(self.id):
+            self._become_follower(self.promised, "")  # the log we would adopt has removed us
+        elif result is quorum.VoteResult.WON:
             self._become_leader()
         elif result is quorum.VoteResult.LOST:
             self._become_follower(self.promised, "")
@@ -592,8 +618,11 @@ class Replica:
             if pr.match < self.log.last_index or pr.match < self.commit:
                 if pr.state is ProgressState.PROBE:
                     pr.probe_sent = False
+                elif pr.state is ProgressState.SNAPSHOT:
+                    if self.now - pr.progress_tick >= self.cfg.snapshot_retry_ticks:
+                        pr.become_probe(pr.match + 1, self.now)  # the snapshot was lost: send it again
                 elif self.now - pr.progress_tick >= 2 * self.cfg.heartbeat_interval_ticks:
-                    # Stuck: an ACCEPT or snapshot was lost. Find the match again.
+                    # Stuck: an ACCEPT was lost. Find the match again.
                     pr.become_probe(pr.match + 1, self.now)
                 self._send_accept(msg.frm, pr)
 
@@ -763,4 +792,4 @@ class Replica:
         snapshot: Snapshot | None = None,
     ) -> None:
         self._msgs.append(Message(type, self.id, to, ballot, index, log_ballot, entries, commit, reject, hint,
-                                  ctx, snapshot))
+                                  ctx, snapshot, self.cfg.group))

@@ -105,7 +105,8 @@ class Message:
     rejected index; PREPARE/PRE_PREPARE: unused; PROMISE: the acceptor's last index and its ballot.
     ``commit``: the sender's commit index. ``hint``: on a rejected ACCEPT, the follower's last index.
     ``ctx``: the leader's tick when it sent the ACCEPT/HEARTBEAT, echoed in the reply (leases).
-    ``group`` is opaque to the core: the driver fills it to multiplex many groups on one connection."""
+    ``group`` is opaque to the core, which stamps every message it sends with ``Config.group``: the driver
+    uses it to route incoming messages of many groups sharing one connection."""
 
     type: MessageType
     frm: str
@@ -150,6 +151,24 @@ class Ready:
 
 
 @dataclass(frozen=True, slots=True)
+class Status:
+    """A replica's state at a glance, for metrics and ``ddb status``."""
+
+    replica_id: str
+    group: str
+    role: str
+    leader_id: str
+    ballot: Ballot
+    commit: int
+    applied: int
+    last_index: int
+    snapshot_index: int
+    membership: Membership
+    lease_remaining_ticks: int
+    progress: tuple[tuple[str, int], ...]  # leader only: (peer, matched index)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Static parameters of one replica. Ticks are the driver's unit of time (``tick()`` every tick_ms).
 
@@ -159,6 +178,7 @@ class Config:
 
     replica_id: str
     voters: tuple[str, ...]
+    group: str = ""
     election_timeout_ticks: int = 10
     heartbeat_interval_ticks: int = 2
     max_clock_drift: float = 0.05
@@ -167,6 +187,7 @@ class Config:
     max_uncommitted_entries: int = 4096
     max_committed_entries_per_ready: int = 1024
     catchup_slack_entries: int = 8
+    snapshot_retry_ticks: int = 50  # resend a snapshot not acknowledged within this (the driver streams it)
     check_quorum: bool = True
     lease_ticks: int = field(init=False)
     lease_wait_ticks: int = field(init=False)
@@ -188,6 +209,8 @@ class Config:
                      "max_committed_entries_per_ready"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.snapshot_retry_ticks < 1:
+            raise ValueError("snapshot_retry_ticks must be >= 1")
         if self.catchup_slack_entries < 0:
             raise ValueError("catchup_slack_entries must be >= 0")
         drift = self.max_clock_drift

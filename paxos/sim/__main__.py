@@ -16,11 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=1, help="first seed of --seeds")
     ap.add_argument("--seed", type=int, help="replay exactly this one seed")
     ap.add_argument("--replicas", type=int, default=3, choices=[3, 5])
+    ap.add_argument("--groups", type=int, default=1, help="replication groups sharing the machines")
     ap.add_argument("--steps", type=int, default=250, help="ticks of the faulty phase")
     ap.add_argument("--variant", choices=sorted(VARIANTS), help="run a deliberately BROKEN replica")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first failing seed")
     args = ap.parse_args(argv)
-    opts = SimOptions(replicas=args.replicas, ticks=args.steps)
+    opts = SimOptions(replicas=args.replicas, groups=args.groups, ticks=args.steps)
     if args.variant:
         opts.replica_factory = VARIANTS[args.variant]
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))

@@ -8,6 +8,9 @@ so a seed replays exactly. Fault model (TigerBeetle's VOPR in miniature):
 - clock drift: each replica ticks at its own rate within the configured bound;
 - membership replacement of a voter by a brand-new replica during the run; snapshots and log compaction.
 After the faulty phase the faults heal; the group must then make progress within a bounded number of ticks.
+
+Several groups may share the machines (``groups``), as partitions share storage nodes: a machine crash,
+restart or partition hits every group on it, and one fsync covers every group's pending writes there.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ class InvariantViolation(AssertionError):
 @dataclass
 class SimOptions:
     replicas: int = 3
+    groups: int = 1
     ticks: int = 250  # length of the faulty phase, in nominal ticks
-    heal_ticks: int = 400  # the bound within which a healed group must make progress
-    clients: int = 3
+    heal_ticks: int = 100  # the bound within which a healed group must make progress
+    clients: int = 4
+    client_timeout_ticks: int = 12
     keys: int = 2
     crashes: bool = True
     loss: bool = True
@@ -59,26 +64,34 @@ class SimOptions:
     config_overrides: dict[str, Any] = field(default_factory=dict)
 
 
+class Machine:
+    """A storage node: hosts one replica of several groups, shares one disk (page cache + fsync) and one
+    clock among them. Written data sits in the page cache until some fsync on this machine covers it."""
+
+    def __init__(self, machine_id: str) -> None:
+        self.id = machine_id
+        self.alive = True
+        self.rate = 1.0
+        self.nodes: list[Node] = []
+        self.buffered: list[tuple[Storage, Ready]] = []
+
+    def write(self, storage: Storage, rd: Ready) -> None:
+        self.buffered.append((storage, rd))
+        if rd.must_sync:
+            for st, pending in self.buffered:
+                st.apply(pending)
+            self.buffered.clear()
+
+
 class Storage:
-    """A replica's disk: what an fsync made durable, and writes still in the page cache (lost on crash)."""
+    """What an fsync made durable for one replica."""
 
     def __init__(self) -> None:
         self.hard_state = HardState()
         self.snapshot: Snapshot | None = None
         self.entries: list[Entry] = []  # after the snapshot
-        self.buffered: list[Ready] = []
 
-    def write(self, rd: Ready) -> None:
-        self.buffered.append(rd)
-        if rd.must_sync:
-            self.sync()
-
-    def sync(self) -> None:
-        for rd in self.buffered:
-            self._apply(rd)
-        self.buffered.clear()
-
-    def _apply(self, rd: Ready) -> None:
+    def apply(self, rd: Ready) -> None:
         if rd.snapshot is not None:
             self.snapshot = rd.snapshot
             self.entries = []
@@ -97,28 +110,29 @@ class Storage:
 
 
 class Node:
-    def __init__(self, sim: Simulation, node_id: str, voters: tuple[str, ...]) -> None:
+    """One replica of one group, hosted by a machine (same id as the replica)."""
+
+    def __init__(self, sim: Simulation, group: Group, node_id: str, voters: tuple[str, ...]) -> None:
         self.sim = sim
+        self.group = group
         self.id = node_id
         self.voters = voters
         self.storage = Storage()
         self.alive = True
         self.incarnation = 0
-        self.rate = 1.0
         self.kv: dict[str, str] = {}
         self.applied = 0
         self.max_commit = 0
         self.pending_writes: dict[str, int] = {}  # op id -> client
-        self.pending_reads: list[tuple[int, int, str]] = []  # (index, client, key)
+        self.pending_reads: list[tuple[int, int, str, str]] = []  # (index, client, key, op id)
         self.replica = self._make_replica(HardState(), None, [])
 
     def _make_replica(self, hs: HardState, snap: Snapshot | None, entries: list[Entry]) -> Replica:
-        cfg = Config(self.id, self.voters, **self.sim.config_kwargs)
+        cfg = Config(self.id, self.voters, group=self.group.name, **self.sim.config_kwargs)
         return self.sim.opts.replica_factory(cfg, self.sim.rng.randint, hs, snap, list(entries))
 
     def crash(self) -> None:
         self.alive = False
-        self.storage.buffered.clear()
         self.pending_writes.clear()
         self.pending_reads.clear()
 
@@ -132,6 +146,18 @@ class Node:
         self.max_commit = self.replica.commit
 
 
+class Group:
+    """One replication group and what the checks know about it."""
+
+    def __init__(self, name: str, keys: int) -> None:
+        self.name = name
+        self.nodes: dict[str, Node] = {}
+        self.chosen: dict[int, Entry] = {}
+        self.leaders: dict[Ballot, str] = {}
+        self.history: dict[str, list[Op]] = {f"{name}/k{i}": [] for i in range(keys)}
+        self.replace_done = False
+
+
 class Simulation:
     def __init__(self, seed: int, opts: SimOptions | None = None) -> None:
         self.seed = seed
@@ -142,7 +168,7 @@ class Simulation:
         self.config_kwargs: dict[str, Any] = dict(
             election_timeout_ticks=10, heartbeat_interval_ticks=2, max_clock_drift=0.05,
             max_entries_per_message=rng.choice([2, 8, 64]), max_inflight_messages=rng.choice([1, 4, 16]),
-            max_uncommitted_entries=256, catchup_slack_entries=4,
+            max_uncommitted_entries=256, catchup_slack_entries=4, snapshot_retry_ticks=rng.choice([5, 20]),
         )
         self.config_kwargs.update(o.config_overrides)
         drift_bound = self.config_kwargs["max_clock_drift"] * 0.95
@@ -152,12 +178,17 @@ class Simulation:
         self.events: list[tuple[int, int, int, Any]] = []
         self.seq = 0
         self.trace: deque[tuple[int, int, Any]] = deque(maxlen=o.trace_events)
-        self.nodes: dict[str, Node] = {}
+        self.machines: dict[str, Machine] = {}
+        self.groups = [Group(f"g{k}", o.keys) for k in range(o.groups)]
         for rid in ids:
-            node = Node(self, rid, ids)
+            machine = Machine(rid)
             if o.clock_drift:
-                node.rate = 1.0 + rng.uniform(-drift_bound, drift_bound)
-            self.nodes[rid] = node
+                machine.rate = 1.0 + rng.uniform(-drift_bound, drift_bound)
+            self.machines[rid] = machine
+            for g in self.groups:
+                node = Node(self, g, rid, ids)
+                g.nodes[rid] = node
+                machine.nodes.append(node)
             self._schedule(rng.randint(0, TICK), _TICK, rid)
         # network
         self.blocked: set[tuple[str, str]] = set()
@@ -166,21 +197,16 @@ class Simulation:
         self.delay_lo, self.delay_hi = 20, 300 if o.reordering else 20
         self.long_delay_p = 0.0
         self.faults_on = True
-        # checks
-        self.chosen: dict[int, Entry] = {}
-        self.leaders: dict[Ballot, str] = {}
-        self.history: dict[str, list[Op]] = {f"k{i}": [] for i in range(o.keys)}
         self.compact_every = rng.choice([5, 12, 40]) if o.compaction else 0
-        # clients: (op, node id, deadline, op id)
-        self.client_op: list[tuple[Op, str, str] | None] = [None] * o.clients
-        self.client_guess: list[str] = [rng.choice(ids) for _ in range(o.clients)]
+        # clients: (op, node, op id); each client's guess of each group's leader
+        self.client_op: list[tuple[Op, Node, str] | None] = [None] * o.clients
+        self.client_guess: list[dict[str, str]] = [{g.name: rng.choice(ids) for g in self.groups}
+                                                    for _ in range(o.clients)]
         self.client_seq = [0] * o.clients
         self.clients_on = True
         for c in range(o.clients):
             self._schedule(rng.randint(0, 5 * TICK), _CLIENT, (c, ""))
-        self._read_requests: dict[bytes, tuple[int, str]] = {}
-        self.replace_done = False
-        self.removed: set[str] = set()
+        self._read_requests: dict[bytes, tuple[int, str]] = {}  # request id -> (client, key)
         self.stats = {"events": 0, "messages": 0, "writes_ok": 0, "reads_ok": 0}
 
     # ------------------------------------------------------------------ scheduling
@@ -205,14 +231,16 @@ class Simulation:
             kinds += ["dup"]
         if o.long_delays:
             kinds += ["delay"]
-        n_faults = rng.randint(2, 8) if kinds else 0
+        n_faults = rng.randint(4, 12) if kinds else 0
         for _ in range(n_faults):
             at = rng.randint(10 * TICK, end)
             self.seq += 1
             heapq.heappush(self.events, (at, self.seq, _FAULT, rng.choice(kinds)))
-        if o.membership and rng.random() < 0.6:
-            self.seq += 1
-            heapq.heappush(self.events, (rng.randint(20 * TICK, end // 2 + 20 * TICK), self.seq, _REPLACE, 0))
+        for g in self.groups:
+            if o.membership and rng.random() < 0.6:
+                self.seq += 1
+                at = rng.randint(20 * TICK, end // 2 + 20 * TICK)
+                heapq.heappush(self.events, (at, self.seq, _REPLACE, g.name))
 
     # ------------------------------------------------------------------ run
 
@@ -236,41 +264,40 @@ class Simulation:
             self.stats["events"] += 1
             self.trace.append((t, kind, payload))
             self._dispatch(kind, payload)
+            if self.stats["events"] % 256 == 0:
+                self._check_logs()  # committed entries never change or disappear (cheap checks run every step)
         self.now = end
 
     def _dispatch(self, kind: int, payload: Any) -> None:
         if kind == _DELIVER:
             msg: Message = payload
-            node = self.nodes.get(msg.to)
+            node = self.group(msg.group).nodes.get(msg.to)
             if node is None or not node.alive or (msg.frm, msg.to) in self.blocked:
                 return
             node.replica.step(msg)
             self._process(node)
         elif kind == _TICK:
-            node = self.nodes[payload]
-            self._schedule(int(TICK / node.rate), _TICK, node.id)
-            if node.alive:
-                node.replica.tick()
-                self._process(node)
+            machine = self.machines[payload]
+            self._schedule(int(TICK / machine.rate), _TICK, machine.id)
+            if machine.alive:
+                for node in machine.nodes:
+                    node.replica.tick()
+                    self._process(node)
         elif kind == _CLIENT:
             self._client_step(payload)
         elif kind == _CRASH:
             self._crash(payload)
         elif kind == _RESTART:
-            node = self.nodes[payload]
-            if not node.alive:
-                node.restart()
-                if self.opts.clock_drift:
-                    bound = self.config_kwargs["max_clock_drift"] * 0.95
-                    node.rate = 1.0 + self.rng.uniform(-bound, bound)
-                self._check_node(node)
-                self._process(node)
+            self._restart(self.machines[payload])
         elif kind == _FAULT:
             self._start_fault(payload)
         elif kind == _HEAL_FAULT:
             self._end_fault(payload)
         elif kind == _REPLACE:
-            self._try_replace()
+            self._try_replace(self.group(payload))
+
+    def group(self, name: str) -> Group:
+        return self.groups[int(name[1:])]
 
     # ------------------------------------------------------------------ the driver loop (as a real driver)
 
@@ -278,7 +305,7 @@ class Simulation:
         r = node.replica
         while r.has_ready():
             rd = r.ready()
-            node.storage.write(rd)  # 1. persist (fsync if must_sync)
+            self.machines[node.id].write(node.storage, rd)  # 1. persist (fsync if must_sync)
             for m in rd.messages:  # 2. send
                 self._send(m)
             if rd.snapshot is not None:  # 3. install, then apply
@@ -291,7 +318,7 @@ class Simulation:
                 for rs in rd.read_states:
                     client, key = self._read_requests.pop(rs.request_id, (-1, ""))
                     if client >= 0:
-                        node.pending_reads.append((rs.index, client, key))
+                        node.pending_reads.append((rs.index, client, key, rs.request_id.decode()))
             r.advance(rd)  # 5.
             if self.compact_every and node.applied - r.log.offset >= self.compact_every:
                 r.compact(node.applied, json.dumps(node.kv, sort_keys=True).encode())
@@ -314,9 +341,9 @@ class Simulation:
     def _apply(self, node: Node, e: Entry) -> None:
         if e.index != node.applied + 1:
             raise InvariantViolation(f"{node.id} applied {e.index} after {node.applied}")
-        known = self.chosen.setdefault(e.index, e)
+        known = node.group.chosen.setdefault(e.index, e)
         if known != e:
-            raise InvariantViolation(f"slot {e.index}: {node.id} applied {_fmt_entry(e)} but {_fmt_entry(known)} was chosen")
+            raise InvariantViolation(f"{node.group.name} slot {e.index}: {node.id} applied {_fmt_entry(e)} but {_fmt_entry(known)} was chosen")
         node.applied = e.index
         if e.kind is EntryKind.NORMAL:
             op_id, key, value = e.data.decode().split("|")
@@ -328,22 +355,22 @@ class Simulation:
                     cur[0].ret = self.now
                     self.stats["writes_ok"] += 1
                     self.client_op[client] = None
-                    self._schedule(self.rng.randint(TICK, 5 * TICK), _CLIENT, (client, ""))
+                    self._schedule(self.rng.randint(TICK // 5, 3 * TICK), _CLIENT, (client, ""))
 
     def _serve_reads(self, node: Node) -> None:
         keep = []
-        for index, client, key in node.pending_reads:
+        for index, client, key, op_id in node.pending_reads:
             if index > node.applied:
-                keep.append((index, client, key))
+                keep.append((index, client, key, op_id))
                 continue
             cur = self.client_op[client]
-            if cur is not None and not cur[0].is_write and cur[1] == node.id:
+            if cur is not None and cur[2] == op_id:
                 cur[0].value = node.kv.get(key)
                 cur[0].ret = self.now
-                self.history[key].append(cur[0])
+                node.group.history[key].append(cur[0])
                 self.stats["reads_ok"] += 1
                 self.client_op[client] = None
-                self._schedule(self.rng.randint(TICK, 5 * TICK), _CLIENT, (client, ""))
+                self._schedule(self.rng.randint(TICK // 5, 3 * TICK), _CLIENT, (client, ""))
         node.pending_reads = keep
 
     # ------------------------------------------------------------------ clients
@@ -357,15 +384,20 @@ class Simulation:
                 return  # that operation finished in time
             # Timed out: a write's fate is unknown (it may still commit); a read had no effect.
             self.client_op[c] = None
-            self.client_guess[c] = rng.choice(sorted(self.nodes))
+            g = cur[1].group
+            self.client_guess[c][g.name] = rng.choice(sorted(g.nodes))
         elif cur is not None:
             return
         if not self.clients_on:
             return
-        key = f"k{rng.randrange(self.opts.keys)}"
-        node = self.nodes[self.client_guess[c]]
+        g = rng.choice(self.groups)
+        key = f"{g.name}/k{rng.randrange(self.opts.keys)}"
+        guess = self.client_guess[c]
+        if rng.random() < 0.1:
+            guess[g.name] = rng.choice(sorted(g.nodes))  # clients do not all agree on the leader
+        node = g.nodes[guess[g.name]]
         if not node.alive:
-            self.client_guess[c] = rng.choice(sorted(self.nodes))
+            guess[g.name] = rng.choice(sorted(g.nodes))
             self._schedule(TICK, _CLIENT, (c, ""))
             return
         self.client_seq[c] += 1
@@ -375,45 +407,62 @@ class Simulation:
             if is_write:
                 node.replica.propose(f"{op_id}|{key}|{op_id}".encode())
                 op = Op(c, True, op_id, self.now, INFINITY)
-                self.history[key].append(op)  # recorded at once: its fate may stay unknown
+                g.history[key].append(op)  # recorded at once: its fate may stay unknown
                 node.pending_writes[op_id] = c
             else:
                 req = op_id.encode()
-                self._read_requests[req] = (c, key)
                 node.replica.read(req)
+                self._read_requests[req] = (c, key)
                 op = Op(c, False, None, self.now, INFINITY)
-            self.client_op[c] = (op, node.id, op_id)
-            self._schedule(30 * TICK, _CLIENT, (c, op_id))
+            self.client_op[c] = (op, node, op_id)
+            self._schedule(self.opts.client_timeout_ticks * TICK, _CLIENT, (c, op_id))
             self._process(node)
         except PaxosError as exc:
             hint = getattr(exc, "leader_hint", "")
-            if hint and hint in self.nodes:
-                self.client_guess[c] = hint
+            if hint and hint in g.nodes:
+                guess[g.name] = hint
             elif not hint and type(exc).__name__ == "NotLeader":
-                self.client_guess[c] = rng.choice(sorted(self.nodes))
+                guess[g.name] = rng.choice(sorted(g.nodes))
             self._schedule(rng.randint(TICK // 2, 2 * TICK), _CLIENT, (c, ""))
 
     # ------------------------------------------------------------------ faults
 
-    def _crash(self, node_id: str) -> None:
-        node = self.nodes[node_id]
-        if node.alive:
-            node.crash()
+    def _crash(self, machine_id: str) -> None:
+        machine = self.machines[machine_id]
+        if machine.alive:
+            machine.alive = False
+            machine.buffered.clear()  # the page cache is gone
+            for node in machine.nodes:
+                node.crash()
+
+    def _restart(self, machine: Machine) -> None:
+        if machine.alive:
+            return
+        machine.alive = True
+        if self.opts.clock_drift:
+            bound = self.config_kwargs["max_clock_drift"] * 0.95
+            machine.rate = 1.0 + self.rng.uniform(-bound, bound)
+        for node in machine.nodes:
+            node.restart()
+            self._check_node(node)
+            self._process(node)
+        self._check_logs()
 
     def _start_fault(self, kind: str) -> None:
         if not self.faults_on:
             return
         rng = self.rng
-        ids = sorted(self.nodes)
+        ids = sorted(self.machines)
         duration = rng.randint(3 * TICK, 40 * TICK)
         if kind == "crash":
             victim = rng.choice(ids)
-            if self.nodes[victim].alive and sum(n.alive for n in self.nodes.values()) > 1:
+            if self.machines[victim].alive and sum(m.alive for m in self.machines.values()) > 1:
                 self._crash(victim)
                 self._schedule(duration, _RESTART, victim)
             return
         if kind == "isolate":
-            victim = rng.choice(ids)
+            leader = self._leader(rng.choice(self.groups))
+            victim = leader.id if leader is not None and rng.random() < 0.5 else rng.choice(ids)
             pairs = {(victim, o) for o in ids if o != victim} | {(o, victim) for o in ids if o != victim}
         elif kind == "oneway":
             a, b = rng.sample(ids, 2)
@@ -445,12 +494,12 @@ class Simulation:
         else:
             self.long_delay_p = 0.0
 
-    def _try_replace(self) -> None:
-        if self.replace_done or not self.faults_on:
+    def _try_replace(self, g: Group) -> None:
+        if g.replace_done or not self.faults_on:
             return
-        leader = self._leader()
+        leader = self._leader(g)
         if leader is None:
-            self._schedule(3 * TICK, _REPLACE, 0)
+            self._schedule(3 * TICK, _REPLACE, g.name)
             return
         m = leader.replica.membership
         old = self.rng.choice(sorted(m.voters))
@@ -458,104 +507,118 @@ class Simulation:
         try:
             leader.replica.propose_replace(old, new_id)
         except PaxosError:
-            self._schedule(3 * TICK, _REPLACE, 0)
+            self._schedule(3 * TICK, _REPLACE, g.name)
             return
         self.next_id += 1
-        node = Node(self, new_id, ())
-        node.rate = 1.0
-        self.nodes[new_id] = node
+        machine = Machine(new_id)  # a fresh machine hosting just this group's new replica
+        self.machines[new_id] = machine
+        node = Node(self, g, new_id, ())
+        g.nodes[new_id] = node
+        machine.nodes.append(node)
         self._schedule(self.rng.randint(0, TICK), _TICK, new_id)
-        self.replace_done = True
-        self.removed.add(old)
+        g.replace_done = True
         self._process(leader)
 
     def _heal_all(self) -> None:
         self.faults_on = False
         self.blocked.clear()
         self.loss = self.dup = self.long_delay_p = 0.0
-        for node in self.nodes.values():
-            if not node.alive:
-                node.restart()
-                self._process(node)
+        for machine in self.machines.values():
+            self._restart(machine)
         self.events = [ev for ev in self.events if ev[2] not in (_FAULT, _HEAL_FAULT, _RESTART, _CRASH, _REPLACE)]
         heapq.heapify(self.events)
 
-    def _leader(self) -> Node | None:
+    def _leader(self, g: Group) -> Node | None:
         best: Node | None = None
-        for node in self.nodes.values():
+        for node in g.nodes.values():
             if node.alive and node.replica.role is Role.LEADER:
                 if best is None or node.replica.promised > best.replica.promised:
                     best = node
         return best
 
+    @property
+    def nodes(self) -> list[Node]:
+        return [n for g in self.groups for n in g.nodes.values()]
+
     # ------------------------------------------------------------------ checks
 
     def _check_node(self, node: Node) -> None:
         r = node.replica
+        g = node.group
         if r.commit < node.max_commit:
-            raise InvariantViolation(f"{node.id} commit index went back from {node.max_commit} to {r.commit}")
+            raise InvariantViolation(
+                f"{g.name}: {node.id} commit index went back from {node.max_commit} to {r.commit}")
         if r.commit > node.max_commit:
             lo = max(node.max_commit, r.log.offset) + 1
             for e in r.log.slice(lo, r.commit + 1):
-                known = self.chosen.setdefault(e.index, e)
+                known = g.chosen.setdefault(e.index, e)
                 if known != e:
-                    raise InvariantViolation(
-                        f"slot {e.index}: {node.id} committed {_fmt_entry(e)} but {_fmt_entry(known)} was chosen")
+                    raise InvariantViolation(f"{g.name} slot {e.index}: {node.id} committed {_fmt_entry(e)} "
+                                             f"but {_fmt_entry(known)} was chosen")
             node.max_commit = r.commit
         if r.role is Role.LEADER:
-            holder = self.leaders.setdefault(r.promised, node.id)
+            holder = g.leaders.setdefault(r.promised, node.id)
             if holder != node.id:
-                raise InvariantViolation(f"two leaders in ballot {r.promised}: {holder} and {node.id}")
+                raise InvariantViolation(f"{g.name}: two leaders in ballot {r.promised}: {holder} and {node.id}")
 
     def _check_snapshot(self, node: Node, snap: Snapshot) -> None:
-        known = self.chosen.get(snap.index)
+        known = node.group.chosen.get(snap.index)
         if known is not None and known.ballot != snap.ballot:
-            raise InvariantViolation(f"{node.id} installed a snapshot at {snap.index} of another history")
+            raise InvariantViolation(f"{node.group.name}: {node.id} installed a snapshot at {snap.index} "
+                                     "of another history")
 
     def _check_logs(self) -> None:
         """Every replica's committed prefix (what is still in its log) is the chosen sequence."""
-        for node in self.nodes.values():
+        for node in self.nodes:
             r = node.replica
             if r.commit > r.log.offset:
                 for e in r.log.slice(r.log.offset + 1, r.commit + 1):
-                    if self.chosen.get(e.index, e) != e:
-                        raise InvariantViolation(f"{node.id} holds {_fmt_entry(e)} at committed slot {e.index}")
+                    if node.group.chosen.get(e.index, e) != e:
+                        raise InvariantViolation(f"{node.group.name}: {node.id} holds {_fmt_entry(e)} at "
+                                                 f"committed slot {e.index}")
 
     def _check_progress(self) -> None:
-        """Faults healed: within heal_ticks a fresh write must commit and every voter must apply it."""
+        """Faults healed: within heal_ticks, in every group, a fresh write must commit and every voter
+        must apply it."""
         start = self.now
         deadline = start + self.opts.heal_ticks * TICK
         self.clients_on = False
-        probe_index = 0
-        probe_node = None
+        probes: dict[str, tuple[Node, int]] = {}
+        done: set[str] = set()
         while self.now < deadline:
             self._run_until(self.now + TICK)
-            leader = self._leader()
-            if probe_index == 0 and leader is not None:
-                try:
-                    probe_index = leader.replica.propose(b"probe|probe|probe")
-                    probe_node = leader
-                    self._process(leader)
-                except PaxosError:
-                    pass
-            if probe_index and probe_node is not None:
-                if probe_node.replica.role is not Role.LEADER and probe_node.replica.commit < probe_index:
-                    probe_index = 0  # lost leadership before committing: try again
+            for g in self.groups:
+                if g.name in done:
                     continue
-                voters = self._current_voters()
-                if all(self.nodes[v].applied >= probe_index for v in voters if v in self.nodes):
-                    if all(c is None for c in self.client_op) or self.now > start + 40 * TICK:
-                        self._finish_clients()
-                        return
+                probe = probes.get(g.name)
+                if probe is None:
+                    leader = self._leader(g)
+                    if leader is not None:
+                        try:
+                            probes[g.name] = (leader, leader.replica.propose(b"probe|probe|probe"))
+                            self._process(leader)
+                        except PaxosError:
+                            pass
+                    continue
+                node, index = probe
+                if node.replica.role is not Role.LEADER and node.replica.commit < index:
+                    del probes[g.name]  # lost leadership before committing: try again
+                    continue
+                if all(g.nodes[v].applied >= index for v in self._current_voters(g) if v in g.nodes):
+                    done.add(g.name)
+            if len(done) == len(self.groups):
+                if all(c is None for c in self.client_op) or self.now > start + 40 * TICK:
+                    self._finish_clients()
+                    return
         state = ", ".join(
-            f"{n.id}:{n.replica.role.value} b={n.replica.promised} commit={n.replica.commit} "
-            f"applied={n.applied} alive={n.alive}" for n in self.nodes.values())
+            f"{n.group.name}/{n.id}:{n.replica.role.value} b={n.replica.promised} commit={n.replica.commit} "
+            f"applied={n.applied} alive={n.alive}" for n in self.nodes if n.group.name not in done)
         raise InvariantViolation(f"no progress within {self.opts.heal_ticks} ticks after healing: {state}")
 
-    def _current_voters(self) -> tuple[str, ...]:
-        best = max((n for n in self.nodes.values() if n.alive), key=lambda n: n.replica.commit)
+    def _current_voters(self, g: Group) -> tuple[str, ...]:
+        best = max((n for n in g.nodes.values() if n.alive), key=lambda n: n.replica.commit)
         m = best.replica.membership
-        return tuple(set(m.voters) | set(m.outgoing))
+        return tuple(sorted(set(m.voters) | set(m.outgoing)))
 
     def _finish_clients(self) -> None:
         for c, cur in enumerate(self.client_op):
@@ -563,10 +626,15 @@ class Simulation:
                 self.client_op[c] = None  # pending writes stay in the history with an unknown outcome
 
     def _check_history(self) -> None:
-        for key, ops in self.history.items():
-            ok, why = check_register(ops)
+        for key, ops in ((k, o) for g in self.groups for k, o in g.history.items()):
+            ok, _ = check_register(ops)
             if not ok:
-                raise InvariantViolation(f"history of {key} is not linearizable: {why}\n" + _fmt_history(ops))
+                op = _locate_violation(ops)
+                kind = "write" if op.is_write else "read"
+                raise InvariantViolation(
+                    f"history of {key} is not linearizable: it first breaks with client {op.client}'s {kind} "
+                    f"{op.value!r} invoked at t={op.call / TICK:.2f}; the operations around it:\n"
+                    + _fmt_history(ops, op))
 
     # ------------------------------------------------------------------ reporting
 
@@ -576,8 +644,8 @@ class Simulation:
         for t, kind, payload in self.trace:
             lines.append(f"  t={t / TICK:8.2f} {_EVENT_NAMES[kind]:8} {_fmt_payload(kind, payload)}")
         lines.append("replicas: " + "; ".join(
-            f"{n.id} {n.replica.role.value} b={n.replica.promised} commit={n.replica.commit} last={n.replica.log.last_index}"
-            f"{'' if n.alive else ' DOWN'}" for n in self.nodes.values()))
+            f"{n.group.name}/{n.id} {n.replica.role.value} b={n.replica.promised} commit={n.replica.commit} last={n.replica.log.last_index}"
+            f"{'' if n.alive else ' DOWN'}" for n in self.nodes))
         lines.append(f"replay: python -m paxos.sim --seed {self.seed}" + _variant_flag(self.opts))
         return "\n".join(lines)
 
@@ -587,6 +655,10 @@ def _variant_flag(opts: SimOptions) -> str:
     flags = f" --variant {name}" if name else ""
     if opts.replicas != 3:
         flags += f" --replicas {opts.replicas}"
+    if opts.groups != 1:
+        flags += f" --groups {opts.groups}"
+    if opts.ticks != SimOptions.ticks:
+        flags += f" --steps {opts.ticks}"
     return flags
 
 
@@ -602,14 +674,29 @@ def _fmt_payload(kind: int, payload: Any) -> str:
             extra = f" entries={m.entries[0].index}..{m.entries[-1].index}"
         if m.reject:
             extra += " REJECT"
-        return (f"{m.frm}->{m.to} {m.type.name} b={m.ballot[0]}.{m.ballot[1]} idx={m.index} "
+        return (f"{m.group}:{m.frm}->{m.to} {m.type.name} b={m.ballot[0]}.{m.ballot[1]} idx={m.index} "
                 f"commit={m.commit}{extra}")
     return str(payload)
 
 
-def _fmt_history(ops: list[Op]) -> str:
+def _locate_violation(ops: list[Op]) -> Op:
+    """The operation whose arrival first makes a prefix (by invocation time) non-linearizable."""
+    by_call = sorted(ops, key=lambda o: o.call)
+    lo, hi = 1, len(by_call)  # the first hi ops fail
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if check_register(by_call[:mid])[0]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return by_call[hi - 1]
+
+
+def _fmt_history(ops: list[Op], around: Op) -> str:
     lines = []
-    for op in sorted(ops, key=lambda o: o.call)[-20:]:
+    by_call = sorted(ops, key=lambda o: o.call)
+    i = next(k for k, o in enumerate(by_call) if o is around)
+    for op in by_call[max(0, i - 10) : i + 3]:
         ret = "?" if op.ret == INFINITY else f"{op.ret / TICK:.2f}"
         lines.append(f"    client {op.client} {'write' if op.is_write else 'read '} {op.value!r} "
                      f"[{op.call / TICK:.2f}, {ret}]")
