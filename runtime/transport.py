@@ -239,6 +239,7 @@ class _PeerLink:
                 await self._wakeup.wait()
                 continue
             channel = grpc.aio.insecure_channel(self.address, options=self.transport.channel_options)
+            established = False
             try:
                 open_stream = channel.stream_stream(
                     STREAM_METHOD, request_serializer=transport_pb2.Batch.SerializeToString,
@@ -248,6 +249,7 @@ class _PeerLink:
                 if call.done():
                     raise ConnectionError(f"stream closed at once: {await call.code()}")
                 self.connected = True
+                established = True
                 self.stats.connects += 1
                 backoff_ms = limits.reconnect_backoff_min_ms
                 log.info("peer connected", peer=self.peer, address=self.address)
@@ -261,7 +263,7 @@ class _PeerLink:
                 log.exception("peer link failed", peer=self.peer)
             finally:
                 await channel.close(grace=None)
-            self._disconnected(backoff_ms)
+            self._disconnected(backoff_ms, established)
             if self._closed:
                 return
             await asyncio.sleep(backoff_ms / 1000.0)
@@ -311,14 +313,16 @@ class _PeerLink:
         finally:
             self._wakeup.set()  # let the writer notice the stream is gone
 
-    def _disconnected(self, backoff_ms: int) -> None:
+    def _disconnected(self, backoff_ms: int, established: bool) -> None:
         if self.connected:
             self.stats.disconnects += 1
         self.connected = False
         self.down_until = self.transport.loop.time() + backoff_ms / 1000.0
         self.stats.dropped_peer_down += sum(1 for item in self.queue if item[2] == 0)
         self.queue.clear()
-        self._fail_pending("connection lost" if self.stats.connects else "cannot connect")
+        # Only a stream that was up can have carried the requests: if this attempt never connected,
+        # nothing was written and the caller may safely send them elsewhere.
+        self._fail_pending("connection lost" if established else "cannot connect")
 
     def _fail_pending(self, detail: str) -> None:
         pending, self.pending = self.pending, {}

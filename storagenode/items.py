@@ -56,8 +56,12 @@ def redirect(hint: str) -> Answer:
     return Answer({"redirect": hint})
 
 
-def unavailable(why: str) -> Answer:
-    return Answer({"unavailable": why})
+def unavailable(why: str, *, not_applied: bool = False) -> Answer:
+    """``not_applied``: the write was surely not proposed, so the router may send it elsewhere."""
+    body: dict[str, Any] = {"unavailable": why}
+    if not_applied:
+        body["not_applied"] = True
+    return Answer(body)
 
 
 Handler = Callable[["Hosted", dict[str, Any]], Awaitable[bytes]]
@@ -126,15 +130,16 @@ class ItemService:
             raise Answer({"stale": self.node.map_version})
         return data.storage_key(key, hash64)
 
-    async def _wait(self, future: asyncio.Future[Any], timeout_ms: int, what: str) -> Any:
+    async def _wait(self, future: asyncio.Future[Any], timeout_ms: int, what: str, *,
+                    not_applied: bool = False) -> Any:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout_ms / 1000.0)
         except TimeoutError:
-            raise unavailable(f"{what}: timed out") from None
+            raise unavailable(f"{what}: timed out", not_applied=not_applied) from None
         except NotLeader as exc:
             raise redirect(exc.leader_hint) from None
         except PaxosError as exc:
-            raise unavailable(f"{what}: {exc}") from None
+            raise unavailable(f"{what}: {exc}", not_applied=not_applied) from None
 
     async def _settle(self, hosted: Hosted, key: bytes) -> None:
         """Wait until this leader's pending write to ``key`` is applied, before answering from it."""
@@ -163,7 +168,7 @@ class ItemService:
         except NotLeader as exc:
             raise redirect(exc.leader_hint) from None
         if not barrier.done():
-            await self._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up")
+            await self._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
         old_raw = data.read_latest(skey)
         pending = data.has_pending(skey)
         mode = request.get("ReturnConsumedCapacity") or "NONE"
@@ -190,7 +195,7 @@ class ItemService:
         except NotLeader as exc:
             raise redirect(exc.leader_hint) from None
         except ProposalDropped:
-            raise unavailable("too many writes in flight on this partition") from None
+            raise unavailable("too many writes in flight on this partition", not_applied=True) from None
         data.note_proposed(proposal_id, [effect])
         hosted.last_proposal[skey] = future
         future.add_done_callback(lambda f: _forget(hosted.last_proposal, skey, f))

@@ -77,7 +77,8 @@ class Ddb:
             region_name="us-east-1",
             aws_access_key_id="anything",
             aws_secret_access_key="anything",
-            config=Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=2,
+            # total_max_attempts counts the first try; botocore's max_attempts would count retries only.
+            config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}, connect_timeout=2,
                           read_timeout=read_timeout_s, max_pool_connections=64),
         )
 

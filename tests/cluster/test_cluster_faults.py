@@ -189,7 +189,9 @@ class Writers:
         self.threads = [threading.Thread(target=self._run, args=(w,), daemon=True) for w in self.keys]
 
     def _run(self, writer: int) -> None:
-        client = self.ddb.client(attempts=2, read_timeout_s=5)
+        # No SDK retries: a retried ADD whose first attempt was applied would count twice (as on DynamoDB),
+        # and the bounds below count each attempt once.
+        client = self.ddb.client(attempts=1, read_timeout_s=5)
         version = 0
         deadline = time.monotonic() + 240
         while not self.stop.is_set() and time.monotonic() < deadline:
@@ -245,27 +247,34 @@ class Writers:
 
 
 def first_write_after(ddb: Ddb, table: str, keys: list[str], since: float, budget_s: float) -> float:
-    """Seconds from ``since`` until every key accepted a write again (probing with no SDK retries)."""
-    client = ddb.client(attempts=1, read_timeout_s=1.0)
-    pending = set(keys)
-    worst = 0.0
+    """Seconds from ``since`` until every key accepted a write again: one prober per key, no SDK retries."""
+    done: dict[str, float] = {}
     deadline = since + budget_s
-    while pending and time.monotonic() < deadline:
-        for key in sorted(pending):
+
+    def probe(key: str) -> None:
+        client = ddb.client(attempts=1, read_timeout_s=2.0)
+        while time.monotonic() < deadline:
             try:
                 client.put_item(TableName=table, Item={"pk": {"S": key}})
-                worst = max(worst, time.monotonic() - since)
-                pending.discard(key)
+                done[key] = time.monotonic() - since
+                return
             except (ClientError, BotoCoreError):
-                pass
-    assert not pending, f"keys still refusing writes after {budget_s}s: {sorted(pending)[:5]}"
-    return worst
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=probe, args=(key,), daemon=True) for key in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=budget_s + 5)
+    pending = sorted(set(keys) - set(done))
+    assert not pending, f"{len(pending)} keys still refusing writes after {budget_s}s: {pending[:5]}"
+    return max(done.values())
 
 
 def test_acknowledged_writes_survive_a_node_kill_then_an_az_kill(cluster: Ddb) -> None:
     c = cluster.client()
     create_table(c, "ledger")
-    probes = [f"probe-{i}" for i in range(48)]  # spread over every partition of the table
+    probes = [f"probe-{i}" for i in range(16)]  # spread over every partition of the table
     load = Writers(cluster, "ledger", writers=6, keys_per_writer=8)
     load.start()
     try:
@@ -278,29 +287,22 @@ def test_acknowledged_writes_survive_a_node_kill_then_an_az_kill(cluster: Ddb) -
         wait_for(lambda: load.ok > before + 100, 60, "writes after the node kill")
 
         t1 = time.monotonic()
-        cluster.kill("sn-b1", "sn-b2", "sn-b3")
+        cluster.kill("sn-a2", "sn-a3")  # the rest of sn-a1's AZ: now all of AZ a is down
         recovered_s = first_write_after(cluster, "ledger", probes, t1, budget_s=15)
         assert recovered_s < 3.0 + 1.0, f"partitions took {recovered_s:.2f}s to accept writes after an AZ kill"
         before = load.ok
-        wait_for(lambda: load.ok > before + 100, 60, "writes with AZ b down")
+        wait_for(lambda: load.ok > before + 100, 60, "writes with AZ a down")
     finally:
         load.finish()
     load.verify()
 
     # Restarted nodes catch up: every replica reaches the leader's commit index.
-    cluster.restart("sn-a1", "sn-b1", "sn-b2", "sn-b3")
+    cluster.restart("sn-a1", "sn-a2", "sn-a3")
 
     def caught_up() -> bool:
-        status = cluster.status()
-        parts = status.get("partitions") or []
-        if not parts:
-            return False
-        for part in parts:
-            replicas = part.get("replicas_status") or part.get("replicas") or []
-            lags = [r.get("lag", 1) for r in replicas if isinstance(r, dict)]
-            if not lags or max(lags) > 0:
-                return False
-        return True
+        parts = [p for p in cluster.status().get("partitions") or [] if p["table"] == "ledger"]
+        return bool(parts) and all(
+            set(p["lag"]) == set(p["replicas"]) and max(p["lag"].values()) == 0 for p in parts)
 
     wait_for(caught_up, 60, "restarted replicas to catch up", interval_s=1.0)
     load.verify()
@@ -331,9 +333,9 @@ def test_control_plane_leader_kill(cluster: Ddb) -> None:
     c = cluster.client()
     create_table(c, "meta")
     c.put_item(TableName="meta", Item={"pk": {"S": "x"}})
-    leader = wait_for(lambda: next((n["name"] for n in cluster.status()["nodes"]
-                                    if n["role"] == "control" and (n.get("health") or {}).get("status", {}).get("leader")
-                                    == n["name"]), None), 10, "the control-plane leader")
+    leader = wait_for(lambda: next((n["name"] for n in cluster.status()["nodes"] if n["role"] == "control"
+                                    and ((n.get("health") or {}).get("status") or {}).get("cp_role") == "leader"),
+                                   None), 10, "the control-plane leader")
     cluster.kill(leader)
     for i in range(20):  # data path unaffected
         c.put_item(TableName="meta", Item={"pk": {"S": f"during-{i}"}})
