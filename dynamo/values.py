@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from dynamo.errors import DynamoError, SerializationException, ValidationException
-from dynamo.numbers import is_normalized, normalize_number, not_a_number, parse_number
+from dynamo.numbers import is_normalized, normalize_number, not_a_number
 
 TYPES = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
 _TYPES = frozenset(TYPES)
@@ -485,6 +485,11 @@ def _find_wire_error(av: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ reading values
+#
+# Everything below takes values that were validated (by ``validate_value``, or stored after it): numbers
+# are read with a bare ``Decimal()`` (parse_number's checks would triple the cost of a comparison on the
+# hot path of conditions), and a binary's canonical base64 text stands for its bytes, so equal bytes are
+# equal text. Numbers need not be in normal form: "1.0" and "1" compare equal.
 
 
 def value_type(av: dict[str, Any]) -> str:
@@ -496,7 +501,12 @@ def value_type(av: dict[str, Any]) -> str:
 
 def number_value(av: dict[str, Any]) -> Decimal:
     """The exact number held by a validated N value."""
-    return parse_number(av["N"])
+    return Decimal(av["N"])
+
+
+def set_member_key(set_type: str, member: str) -> str | Decimal:
+    """What makes two members of a validated set the same member: an NS member's number, else its text."""
+    return Decimal(member) if set_type == "NS" else member
 
 
 def sort_key(av: dict[str, Any]) -> str | Decimal | bytes:
@@ -508,7 +518,7 @@ def sort_key(av: dict[str, Any]) -> str | Decimal | bytes:
     if tag == "S":
         return str(av["S"])
     if tag == "N":
-        return parse_number(av["N"])
+        return Decimal(av["N"])
     assert tag == "B", f"{tag} values have no order"
     return b64decode_value(av["B"])
 
@@ -528,7 +538,7 @@ def compare_values(a: dict[str, Any], b: dict[str, Any]) -> int | None:
     if ta == "S":
         return -1 if va < vb else 1
     if ta == "N":
-        da, db = parse_number(va), parse_number(vb)
+        da, db = Decimal(va), Decimal(vb)
         return (da > db) - (da < db)
     ba, bb = b64decode_value(va), b64decode_value(vb)
     return (ba > bb) - (ba < bb)
@@ -543,12 +553,18 @@ def values_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
     if ta in ("S", "B", "BOOL", "NULL"):
         return bool(va == vb)
     if ta == "N":
-        return va == vb or parse_number(va) == parse_number(vb)
+        return va == vb or Decimal(va) == Decimal(vb)
     if ta == "SS" or ta == "BS":
         return len(va) == len(vb) and set(va) == set(vb)
     if ta == "NS":
-        return len(va) == len(vb) and {parse_number(x) for x in va} == {parse_number(x) for x in vb}
+        return len(va) == len(vb) and {Decimal(x) for x in va} == {Decimal(x) for x in vb}
     if ta == "L":
         return len(va) == len(vb) and all(values_equal(x, y) for x, y in zip(va, vb, strict=True))
     assert ta == "M", ta
     return va.keys() == vb.keys() and all(values_equal(va[k], vb[k]) for k in va)
+
+
+def describe_value(av: dict[str, Any]) -> str:
+    """A scalar value as DynamoDB's messages show it: ``AttributeValue: {N:5}``."""
+    tag = value_type(av)
+    return f"AttributeValue: {{{tag}:{av[tag]}}}"

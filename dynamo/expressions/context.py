@@ -12,10 +12,35 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynamo.errors import ValidationException
-from dynamo.expressions._values import check_value
+from dynamo.values import validate_value
 
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
 _VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
+
+
+def check_expression_values(values: Mapping[str, Any]) -> Mapping[str, dict[str, Any]]:
+    """Validate ExpressionAttributeValues; answer them with every value in normal form (the same mapping
+    when nothing changed). A value's ValidationException names its placeholder, as DynamoDB words it; a
+    SerializationException (a JSON type the wire cannot hold) is raised as it is."""
+    if not isinstance(values, Mapping):
+        raise ValidationException("ExpressionAttributeValues must be a map")
+    if not values:
+        raise ValidationException("ExpressionAttributeValues must not be empty")
+    normal: dict[str, dict[str, Any]] | None = None
+    for key, value in values.items():
+        if not isinstance(key, str) or _VALUE_KEY.fullmatch(key) is None:
+            raise ValidationException(f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"')
+        try:
+            checked = validate_value(value)
+        except ValidationException as exc:
+            raise ValidationException(
+                f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}"
+            ) from exc
+        if checked is not value and normal is None:
+            normal = dict(values)
+        if normal is not None:
+            normal[key] = checked
+    return values if normal is None else normal
 
 
 class ExpressionContext:
@@ -37,16 +62,7 @@ class ExpressionContext:
                         f"ExpressionAttributeNames contains invalid value: Empty attribute name; for key {key}"
                     )
         if values is not None:
-            if not isinstance(values, Mapping):
-                raise ValidationException("ExpressionAttributeValues must be a map")
-            if not values:
-                raise ValidationException("ExpressionAttributeValues must not be empty")
-            for key, value in values.items():
-                if not isinstance(key, str) or _VALUE_KEY.fullmatch(key) is None:
-                    raise ValidationException(f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"')
-                why = check_value(value)
-                if why is not None:
-                    raise ValidationException(f"ExpressionAttributeValues contains invalid value: {why} for key {key}")
+            values = check_expression_values(values)
         self.names: Mapping[str, str] = names or {}
         self.values: Mapping[str, dict[str, Any]] = values or {}
         self.used_names: set[str] = set()

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynamo.errors import ValidationException
-from dynamo.expressions import _values as V
 from dynamo.expressions.keycond import key_condition_from_parts
 from dynamo.expressions.nodes import (
     Action,
@@ -33,6 +32,7 @@ from dynamo.expressions.nodes import (
     Update,
     Value,
 )
+from dynamo.values import SET_TYPES, compare_values, validate_value, value_type
 
 INVALID = "One or more parameter values were invalid: "
 COMPARISON_OPERATORS = (
@@ -80,22 +80,14 @@ def _enum_error(value: object, where: str, allowed: str) -> ValidationException:
     )
 
 
-def _checked_value(value: Any) -> dict[str, Any]:
-    why = V.check_value(value)
-    if why is not None:
-        raise ValidationException(why)
-    assert isinstance(value, dict)
-    return value
-
-
 def _operator_condition(name: str, operator: Any, values: list[Any], where: str) -> Condition:
     if operator not in COMPARISON_OPERATORS:
         raise _enum_error(operator, f"{where}.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
     arity = _ARITY.get(operator, 1)
     if (operator == "IN" and not values) or (operator != "IN" and len(values) != arity):
         raise ValidationException(f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator")
-    checked = [_checked_value(v) for v in values]
-    kinds = [V.type_of(v) for v in checked]
+    checked = [validate_value(v) for v in values]
+    kinds = [value_type(v) for v in checked]
     if operator in _SCALAR_ONLY:
         for kind in kinds:
             if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
@@ -120,9 +112,9 @@ def _operator_condition(name: str, operator: Any, values: list[Any], where: str)
     if operator == "IN":
         return In(path, operands)
     assert operator == "BETWEEN"
-    low_key, high_key = V.order_key(checked[0]), V.order_key(checked[1])
-    assert low_key is not None and high_key is not None
-    if low_key > high_key:
+    order = compare_values(checked[0], checked[1])
+    assert order is not None  # both of one scalar type, checked above
+    if order > 0:
         raise ValidationException(
             "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
         )
@@ -175,7 +167,7 @@ def legacy_expected_to_condition(expected: Mapping[str, Any] | None, conditional
                 if not has_value:
                     state = "null" if exists is None else "true"
                     raise ValidationException(f"{INVALID}Value must be provided when Exists is {state} for Attribute: {name}")
-                conditions.append(Compare(CompareOp.EQ, Path((name,)), Value(":Value", _checked_value(spec["Value"]))))
+                conditions.append(Compare(CompareOp.EQ, Path((name,)), Value(":Value", validate_value(spec["Value"]))))
             continue
         if exists is not None:
             raise ValidationException(f"{INVALID}Exists and ComparisonOperator cannot be used together for Attribute: {name}")
@@ -230,9 +222,9 @@ def legacy_key_conditions(
             raise ValidationException("Attempted conditional constraint is not an indexable operation")
         if len(values) != _ARITY.get(operator, 1):
             raise ValidationException(f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator")
-        checked = tuple(_checked_value(v) for v in values)
+        checked = tuple(validate_value(v) for v in values)
         for value in checked:
-            kind = V.type_of(value)
+            kind = value_type(value)
             if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
                 raise ValidationException(f"{INVALID}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
         parts.append((name, _KEY_OPS[operator], checked))
@@ -254,16 +246,16 @@ def legacy_attribute_updates(attribute_updates: Mapping[str, Any] | None) -> Upd
                 raise ValidationException(f"{INVALID}Only DELETE action is allowed when no attribute value is specified")
             actions.append(Action(ActionKind.REMOVE, path, None, legacy=True))
             continue
-        value = _checked_value(spec["Value"])
-        kind = V.type_of(value)
+        value = validate_value(spec["Value"])
+        kind = value_type(value)
         if action == "PUT":
             actions.append(Action(ActionKind.SET, path, Value(":Value", value), legacy=True))
         elif action == "ADD":
-            if kind not in ("N", "L") and kind not in V.SET_TYPES:
+            if kind not in ("N", "L") and kind not in SET_TYPES:
                 raise ValidationException(f"{INVALID}ADD action is not supported for the type {kind}")
             actions.append(Action(ActionKind.ADD, path, Value(":Value", value), legacy=True))
         else:
-            if kind not in V.SET_TYPES:
+            if kind not in SET_TYPES:
                 raise ValidationException(f"{INVALID}DELETE action with value is not supported for the type {kind}")
             actions.append(Action(ActionKind.DELETE, path, Value(":Value", value), legacy=True))
     return Update(tuple(actions))
