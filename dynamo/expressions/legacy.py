@@ -8,6 +8,7 @@ literal top-level names (no paths, no placeholders, no reserved words).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dynamo.errors import ValidationException
@@ -55,22 +56,41 @@ _SCALAR_ONLY = frozenset({"LT", "LE", "GT", "GE", "CONTAINS", "NOT_CONTAINS", "B
 _COMPARE = {"EQ": CompareOp.EQ, "NE": CompareOp.NE, "LT": CompareOp.LT, "LE": CompareOp.LE, "GT": CompareOp.GT, "GE": CompareOp.GE}
 _KEY_OPS = {"EQ": RangeOp.EQ, "LT": RangeOp.LT, "LE": RangeOp.LE, "GT": RangeOp.GT, "GE": RangeOp.GE,
             "BETWEEN": RangeOp.BETWEEN, "BEGINS_WITH": RangeOp.BEGINS_WITH}  # fmt: skip
-LEGACY_PARAMETERS = (
-    "AttributesToGet",
-    "AttributeUpdates",
-    "ConditionalOperator",
-    "Expected",
-    "KeyConditions",
-    "QueryFilter",
-    "ScanFilter",
-)
-EXPRESSION_PARAMETERS = (
-    "ConditionExpression",
-    "FilterExpression",
-    "KeyConditionExpression",
-    "ProjectionExpression",
-    "UpdateExpression",
-)
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterStyles:
+    """The expression parameters an operation takes and the legacy ones they replace, each in the order
+    DynamoDB lists them in its messages (dynalite's validations, pinned against the service)."""
+
+    expressions: tuple[str, ...]
+    legacy: tuple[str, ...] = ()
+
+
+_CONDITIONAL = ParameterStyles(("ConditionExpression",), ("Expected", "ConditionalOperator"))
+PARAMETER_STYLES: dict[str, ParameterStyles] = {
+    "PutItem": _CONDITIONAL,
+    "DeleteItem": _CONDITIONAL,
+    "UpdateItem": ParameterStyles(
+        ("UpdateExpression", "ConditionExpression"), ("AttributeUpdates", "Expected", "ConditionalOperator")
+    ),
+    "GetItem": ParameterStyles(("ProjectionExpression",), ("AttributesToGet",)),
+    "BatchGetItem": ParameterStyles(("ProjectionExpression",), ("AttributesToGet",)),
+    "Query": ParameterStyles(
+        ("ProjectionExpression", "FilterExpression", "KeyConditionExpression"),
+        ("AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"),
+    ),
+    "Scan": ParameterStyles(
+        ("ProjectionExpression", "FilterExpression"), ("AttributesToGet", "ScanFilter", "ConditionalOperator")
+    ),
+    # TransactWriteItems' actions take expressions only.
+    "ConditionCheck": ParameterStyles(("ConditionExpression",)),
+    "Put": ParameterStyles(("ConditionExpression",)),
+    "Delete": ParameterStyles(("ConditionExpression",)),
+    "Update": ParameterStyles(("UpdateExpression", "ConditionExpression")),
+}
+LEGACY_PARAMETERS = tuple(sorted({p for styles in PARAMETER_STYLES.values() for p in styles.legacy}))
+EXPRESSION_PARAMETERS = tuple(sorted({p for styles in PARAMETER_STYLES.values() for p in styles.expressions}))
 
 
 def _enum_error(value: object, where: str, allowed: str) -> ValidationException:
@@ -277,17 +297,32 @@ def attributes_to_get_projection(names: Any) -> Projection:
 
 
 def check_no_mixing(request: Mapping[str, Any], op: str) -> None:
-    """Refuse a request that mixes legacy and expression parameters, or that gives placeholders without
-    any expression. ``op`` is the operation name (kept for messages specific to an operation)."""
-    legacy = [p for p in LEGACY_PARAMETERS if request.get(p) is not None]
-    expressions = [p for p in EXPRESSION_PARAMETERS if request.get(p) is not None]
-    if legacy and expressions:
+    """Refuse a request of operation ``op`` (or of a TransactWriteItems action: ``"Put"``, ...) that mixes
+    legacy and expression parameters, or that gives placeholders without an expression to use them."""
+    styles = PARAMETER_STYLES[op]
+    expressions = [p for p in styles.expressions if request.get(p) is not None]
+    if expressions:
+        legacy = [p for p in styles.legacy if request.get(p) is not None]
+        # KeyConditions with a FilterExpression but no KeyConditionExpression is not mixing (as DynamoDB).
+        if "KeyConditions" in legacy and request.get("KeyConditionExpression") is None:
+            legacy.remove("KeyConditions")
+        if legacy:
+            raise ValidationException(
+                "Can not use both expression and non-expression parameters in the same request: "
+                f"Non-expression parameters: {{{', '.join(legacy)}}} "
+                f"Expression parameters: {{{', '.join(expressions)}}}"
+            )
+    elif request.get("ExpressionAttributeNames") is not None:
+        raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+    # Values can serve every expression but a projection; the message names those that are missing.
+    takes_values = [p for p in styles.expressions if p != "ProjectionExpression"]
+    if (
+        takes_values
+        and request.get("ExpressionAttributeValues") is not None
+        and all(request.get(p) is None for p in takes_values)
+    ):
+        verb = "are" if len(takes_values) > 1 else "is"
         raise ValidationException(
-            "Can not use both expression and non-expression parameters in the same request: "
-            f"Non-expression parameters: {{{', '.join(legacy)}}} Expression parameters: {{{', '.join(expressions)}}}"
+            "ExpressionAttributeValues can only be specified when using expressions: "
+            f"{' and '.join(takes_values)} {verb} null"
         )
-    if not expressions:
-        if request.get("ExpressionAttributeNames") is not None:
-            raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-        if request.get("ExpressionAttributeValues") is not None:
-            raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")

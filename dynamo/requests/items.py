@@ -26,7 +26,7 @@ from dynamo.requests.common import (
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE,
     SELECT,
     TABLE_NAME,
-    check_expression_mixing,
+    check_expression_parameters,
     check_legacy_values,
 )
 from dynamo.requests.shapes import RequestSpec, boolean, integer, item, string, struct
@@ -41,7 +41,7 @@ def _check_return_values_old_only(request: dict[str, Any]) -> None:
 
 def _check_put_item(request: dict[str, Any]) -> None:
     _check_return_values_old_only(request)
-    check_expression_mixing(request, ("Expected", "ConditionalOperator"), ("ConditionExpression",))
+    check_expression_parameters(request, "PutItem")
     check_legacy_values(request, "Expected")
     attributes.validate_item(request["Item"])
 
@@ -67,7 +67,7 @@ PUT_ITEM = RequestSpec(
 
 def _check_delete_item(request: dict[str, Any]) -> None:
     _check_return_values_old_only(request)
-    check_expression_mixing(request, ("Expected", "ConditionalOperator"), ("ConditionExpression",))
+    check_expression_parameters(request, "DeleteItem")
     check_legacy_values(request, "Expected")
     attributes.validate_key(request["Key"])
 
@@ -92,7 +92,7 @@ DELETE_ITEM = RequestSpec(
 
 
 def _check_get_item(request: dict[str, Any]) -> None:
-    check_expression_mixing(request, ("AttributesToGet",), ("ProjectionExpression",))
+    check_expression_parameters(request, "GetItem")
     attributes.validate_key(request["Key"])
 
 
@@ -112,11 +112,7 @@ GET_ITEM = RequestSpec(
 
 
 def _check_update_item(request: dict[str, Any]) -> None:
-    check_expression_mixing(
-        request,
-        ("AttributeUpdates", "Expected", "ConditionalOperator"),
-        ("UpdateExpression", "ConditionExpression"),
-    )
+    check_expression_parameters(request, "UpdateItem")
     check_legacy_values(request, "Expected")
     for update in (request.get("AttributeUpdates") or {}).values():
         if isinstance(update, dict) and update.get("Value") is not None:
@@ -167,15 +163,13 @@ def _check_select(request: dict[str, Any], projection_names: tuple[str, ...], sp
 
 
 def _check_query(request: dict[str, Any]) -> None:
+    # Parameter styles first: DynamoDB reports stray ExpressionAttributeValues before a missing key
+    # condition (dynalite's query tests, run against the service).
+    check_expression_parameters(request, "Query")
     if "KeyConditions" not in request and "KeyConditionExpression" not in request:
         raise ValidationException(
             "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
         )
-    check_expression_mixing(
-        request,
-        ("AttributesToGet", "KeyConditions", "QueryFilter", "ConditionalOperator"),
-        ("ProjectionExpression", "KeyConditionExpression", "FilterExpression"),
-    )
     _check_select(request, ("AttributesToGet", "ProjectionExpression"), "1 validation error detected: ")
     check_legacy_values(request, "KeyConditions", "QueryFilter")
     if "ExclusiveStartKey" in request:
@@ -225,11 +219,7 @@ def _check_scan(request: dict[str, Any]) -> None:
             "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
             f"Segment: {segment} is not less than TotalSegments: {total}"
         )
-    check_expression_mixing(
-        request,
-        ("AttributesToGet", "ScanFilter", "ConditionalOperator"),
-        ("ProjectionExpression", "FilterExpression"),
-    )
+    check_expression_parameters(request, "Scan")
     _check_select(request, ("AttributesToGet", "ProjectionExpression"), "")
     check_legacy_values(request, "ScanFilter")
     if "ExclusiveStartKey" in request:
