@@ -29,9 +29,23 @@ from dynamo.requests.common import (
     check_expression_parameters,
     check_legacy_values,
 )
-from dynamo.requests.shapes import RequestSpec, boolean, integer, item, string, struct
+from dynamo.requests.shapes import RequestSpec, Shape, boolean, integer, item, string, struct
 
 MAX_TOTAL_SEGMENTS = 1_000_000
+
+# Runs of fields the single-item writes share, in DynamoDB's field order (its order for aggregated errors).
+_WRITE_OPTIONS: tuple[tuple[str, Shape], ...] = (
+    ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
+    ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
+    ("ReturnValues", string(enum=RETURN_VALUES)),
+    ("TableName", TABLE_NAME),
+)
+_CONDITION: tuple[tuple[str, Shape], ...] = (
+    ("ConditionExpression", string()),
+    ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
+    ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
+    ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+)
 
 
 def _check_return_values_old_only(request: dict[str, Any]) -> None:
@@ -50,16 +64,10 @@ PUT_ITEM = RequestSpec(
     struct(
         "PutItemInput",
         ("Expected", EXPECTED),
-        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
-        ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-        ("ReturnValues", string(enum=RETURN_VALUES)),
-        ("TableName", TABLE_NAME),
+        *_WRITE_OPTIONS,
         ("Item", item(not_null=True)),
         ("ConditionalOperator", CONDITIONAL_OPERATOR),
-        ("ConditionExpression", string()),
-        ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
-        ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
-        ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+        *_CONDITION,
     ),
     semantic=(_check_put_item,),
 )
@@ -76,16 +84,10 @@ DELETE_ITEM = RequestSpec(
     struct(
         "DeleteItemInput",
         ("Expected", EXPECTED),
-        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
-        ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-        ("ReturnValues", string(enum=RETURN_VALUES)),
-        ("TableName", TABLE_NAME),
+        *_WRITE_OPTIONS,
         ("Key", KEY),
         ("ConditionalOperator", CONDITIONAL_OPERATOR),
-        ("ConditionExpression", string()),
-        ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
-        ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
-        ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+        *_CONDITION,
     ),
     semantic=(_check_delete_item,),
 )
@@ -125,17 +127,11 @@ UPDATE_ITEM = RequestSpec(
         "UpdateItemInput",
         ("Expected", EXPECTED),
         ("AttributeUpdates", ATTRIBUTE_UPDATES),
-        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
-        ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-        ("ReturnValues", string(enum=RETURN_VALUES)),
-        ("TableName", TABLE_NAME),
+        *_WRITE_OPTIONS,
         ("Key", KEY),
         ("ConditionalOperator", CONDITIONAL_OPERATOR),
         ("UpdateExpression", string()),
-        ("ConditionExpression", string()),
-        ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
-        ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
-        ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+        *_CONDITION,
     ),
     semantic=(_check_update_item,),
 )
