@@ -19,6 +19,7 @@ alternator's tests; see tests/unit/test_values.py.
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -82,12 +83,18 @@ def _scalar_name(value: object) -> str:
     return "STRING_VALUE"
 
 
-def _wrong_string(value: object) -> SerializationException:
+def wire_type_error(value: object, java_type: str) -> SerializationException:
+    """The reader's error for a JSON value where a ``java.lang.<java_type>`` scalar (``"String"``,
+    ``"Long"``, ``"Boolean"``...) is expected. Every JSON decimal (even ``1.0``) is a DECIMAL_VALUE token."""
     if isinstance(value, list):
-        return SerializationException("Unrecognized collection type class java.lang.String")
+        return SerializationException(f"Unrecognized collection type class java.lang.{java_type}")
     if isinstance(value, dict):
         return SerializationException(MSG_STRUCT_NOT_EXPECTED)
-    return SerializationException(f"{_scalar_name(value)} cannot be converted to String")
+    return SerializationException(f"{_scalar_name(value)} cannot be converted to {java_type}")
+
+
+def _wrong_string(value: object) -> SerializationException:
+    return wire_type_error(value, "String")
 
 
 def _wrong_blob(value: object) -> SerializationException:
@@ -99,13 +106,9 @@ def _wrong_blob(value: object) -> SerializationException:
 
 
 def _wrong_boolean(value: object) -> SerializationException:
-    if isinstance(value, list):
-        return SerializationException("Unrecognized collection type class java.lang.Boolean")
-    if isinstance(value, dict):
-        return SerializationException(MSG_STRUCT_NOT_EXPECTED)
     if isinstance(value, str):
         return SerializationException(MSG_BAD_BOOLEAN_TEXT)
-    return SerializationException(f"{_scalar_name(value)} cannot be converted to Boolean")
+    return wire_type_error(value, "Boolean")
 
 
 def _wrong_list(value: object) -> SerializationException:
@@ -124,6 +127,14 @@ def _wrong_value(value: object) -> SerializationException:
     if isinstance(value, list):
         return SerializationException(MSG_AV_LIST)
     return SerializationException(MSG_UNEXPECTED_VALUE)
+
+
+def _absent_or(v: object, wrong: Callable[[object], SerializationException]) -> DynamoError:
+    """A member given as JSON null is no member at all (the value is empty); any other JSON type that does
+    not fit is the reader's error."""
+    if v is None:
+        return ValidationException(MSG_EMPTY_VALUE)
+    return wrong(v)
 
 
 def _at(err: DynamoError, step: str) -> DynamoError:
@@ -240,35 +251,27 @@ def _value(av: Any, depth: int) -> dict[str, Any]:
     if tag == "S":
         if type(v) is str:
             return av
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_string(v)
+        raise _absent_or(v, _wrong_string)
     if tag == "N":
         if type(v) is str:
             if is_normalized(v):
                 return av
             return {"N": normalize_number(v)}
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_string(v)
+        raise _absent_or(v, _wrong_string)
     if tag == "M":
         if type(v) is dict:
             if depth >= MAX_NESTING_DEPTH:
                 raise ValidationException(MSG_NESTING)
             new_map = _map(v, depth + 1)
             return av if new_map is v else {"M": new_map}
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_map(v)
+        raise _absent_or(v, _wrong_map)
     if tag == "L":
         if type(v) is list:
             if depth >= MAX_NESTING_DEPTH:
                 raise ValidationException(MSG_NESTING)
             new_list = _list(v, depth + 1)
             return av if new_list is v else {"L": new_list}
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_list(v)
+        raise _absent_or(v, _wrong_list)
     if tag == "BOOL":
         if type(v) is bool:
             return av
@@ -283,9 +286,7 @@ def _value(av: Any, depth: int) -> dict[str, Any]:
         if type(v) is str:
             _check_base64(v)
             return av
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_blob(v)
+        raise _absent_or(v, _wrong_blob)
     if tag == "SS":
         return _string_set(av, v)
     if tag == "NS":
@@ -352,9 +353,7 @@ def _list(items: list[Any], depth: int) -> list[Any]:
 def _set_members(v: Any) -> list[Any]:
     if type(v) is list:
         return v
-    if v is None:
-        raise ValidationException(MSG_EMPTY_VALUE)
-    raise _wrong_list(v)
+    raise _absent_or(v, _wrong_list)
 
 
 def _collection_text(members: list[str]) -> str:

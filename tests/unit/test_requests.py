@@ -50,6 +50,8 @@ def message(operation: str, body: Any) -> str:
         (23, "NUMBER_VALUE cannot be converted to String"),
         (2147483648, "NUMBER_VALUE cannot be converted to String"),
         (34.56, "DECIMAL_VALUE cannot be converted to String"),
+        # JSON 1.0 is a decimal token to the reader, as in an AttributeValue (dynamo.values).
+        (1.0, "DECIMAL_VALUE cannot be converted to String"),
         ([], "Unrecognized collection type class java.lang.String"),
         ({}, "Start of structure or map found where not expected"),
     ],
