@@ -23,7 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from dynamo.errors import DynamoError, SerializationException, ValidationException
+from dynamo.errors import INVALID_PARAMETERS, DynamoError, SerializationException, ValidationException
 from dynamo.numbers import is_normalized, normalize_number, not_a_number
 
 TYPES = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
@@ -37,20 +37,19 @@ SET_TYPES = frozenset(("SS", "NS", "BS"))
 MAX_NESTING_DEPTH = 32
 MAX_ATTRIBUTE_NAME_BYTES = 65535
 
-_INVALID = "One or more parameter values were invalid: "
 MSG_EMPTY_VALUE = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
 MSG_MANY_TYPES = "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
-MSG_NULL_FALSE = _INVALID + "Null attribute value types must have the value of true"
-MSG_EMPTY_SS = _INVALID + "An string set  may not be empty"  # sic: two spaces
-MSG_EMPTY_NS = _INVALID + "An number set  may not be empty"
-MSG_EMPTY_BS = _INVALID + "Binary sets should not be empty"
+MSG_NULL_FALSE = INVALID_PARAMETERS + "Null attribute value types must have the value of true"
+MSG_EMPTY_SS = INVALID_PARAMETERS + "An string set  may not be empty"  # sic: two spaces
+MSG_EMPTY_NS = INVALID_PARAMETERS + "An number set  may not be empty"
+MSG_EMPTY_BS = INVALID_PARAMETERS + "Binary sets should not be empty"
 MSG_NS_DUPLICATES = "Input collection contains duplicates"
 MSG_NESTING = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
 MSG_EMPTY_NAME = "Empty attribute name"
 MSG_NAME_TOO_LONG = "Attribute name is too large, must be less than 65536 bytes"
 # A null inside a set: DynamoDB's wording for these is not pinned by any public test.
-MSG_SS_NULL_MEMBER = _INVALID + "An string set may not have a empty string as a member"
-MSG_BS_NULL_MEMBER = _INVALID + "Binary sets may not contain null or empty values"
+MSG_SS_NULL_MEMBER = INVALID_PARAMETERS + "An string set may not have a empty string as a member"
+MSG_BS_NULL_MEMBER = INVALID_PARAMETERS + "Binary sets may not contain null or empty values"
 
 # Wire-type (deserialisation) messages, as Coral's JSON reader words them.
 _AV_CLASS = "com.amazonaws.dynamodb.v20120810.AttributeValue"
@@ -371,7 +370,7 @@ def _string_set(av: dict[str, Any], v: Any) -> dict[str, Any]:
         raise ValidationException(MSG_EMPTY_SS)
     if len(set(members)) != len(members):
         raise ValidationException(
-            f"{_INVALID}Input collection {_collection_text(members)} contains duplicates."
+            f"{INVALID_PARAMETERS}Input collection {_collection_text(members)} contains duplicates."
         )
     return av
 
@@ -412,7 +411,7 @@ def _binary_set(av: dict[str, Any], v: Any) -> dict[str, Any]:
     # Canonical base64 (checked above) makes equal bytes equal text.
     if len(set(members)) != len(members):
         raise ValidationException(
-            f"{_INVALID}Input collection {_collection_text(members)}of type BS contains duplicates."  # sic
+            f"{INVALID_PARAMETERS}Input collection {_collection_text(members)}of type BS contains duplicates."  # sic
         )
     return av
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamo.errors import ValidationException
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
 from dynamo.expressions.context import ExpressionContext
 from dynamo.expressions.nodes import (
     And,
@@ -45,7 +45,7 @@ _FLIPPED = {
     CompareOp.GE: CompareOp.LE,
 }
 MSG_NOT_SUPPORTED = "Query key condition not supported"
-MSG_TYPE = "One or more parameter values were invalid: Condition parameter type does not match schema type"
+MSG_TYPE = INVALID_PARAMETERS + "Condition parameter type does not match schema type"
 
 
 def _fail(message: str) -> ValidationException:

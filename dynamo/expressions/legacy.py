@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dynamo.errors import ValidationException
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
 from dynamo.expressions.keycond import key_condition_from_parts
 from dynamo.expressions.nodes import (
     Action,
@@ -35,7 +35,6 @@ from dynamo.expressions.nodes import (
 )
 from dynamo.values import SET_TYPES, compare_values, validate_value, value_type
 
-INVALID = "One or more parameter values were invalid: "
 COMPARISON_OPERATORS = (
     "IN",
     "NULL",
@@ -105,15 +104,15 @@ def _operator_condition(name: str, operator: Any, values: list[Any], where: str)
         raise _enum_error(operator, f"{where}.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
     arity = _ARITY.get(operator, 1)
     if (operator == "IN" and not values) or (operator != "IN" and len(values) != arity):
-        raise ValidationException(f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator")
+        raise ValidationException(f"{INVALID_PARAMETERS}Invalid number of argument(s) for the {operator} ComparisonOperator")
     checked = [validate_value(v) for v in values]
     kinds = [value_type(v) for v in checked]
     if operator in _SCALAR_ONLY:
         for kind in kinds:
             if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
-                raise ValidationException(f"{INVALID}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+                raise ValidationException(f"{INVALID_PARAMETERS}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
         if len(set(kinds)) > 1:
-            raise ValidationException(f"{INVALID}AttributeValues inside AttributeValueList must be of same type")
+            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValues inside AttributeValueList must be of same type")
     path = Path((name,))
     operands = tuple(Value(f":{operator}", v) for v in checked)
     if operator == "NULL":
@@ -147,7 +146,7 @@ def _combine(conditions: list[Condition], conditional_operator: Any, count: int)
             raise _enum_error(conditional_operator, "conditionalOperator", "OR, AND")
         if count < 2:
             raise ValidationException(
-                f"{INVALID}ConditionalOperator can only be used when Filter or Expected has two or more elements"
+                f"{INVALID_PARAMETERS}ConditionalOperator can only be used when Filter or Expected has two or more elements"
             )
     if not conditions:
         return Literal(True)
@@ -173,27 +172,27 @@ def legacy_expected_to_condition(expected: Mapping[str, Any] | None, conditional
         has_value, has_list = "Value" in spec, "AttributeValueList" in spec
         exists = spec.get("Exists")
         if has_value and has_list:
-            raise ValidationException(f"{INVALID}Value and AttributeValueList cannot be used together for Attribute: {name}")
+            raise ValidationException(f"{INVALID_PARAMETERS}Value and AttributeValueList cannot be used together for Attribute: {name}")
         if operator is None:
             if has_list:
                 raise ValidationException(
-                    f"{INVALID}AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
+                    f"{INVALID_PARAMETERS}AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
                 )
             if exists is False:
                 if has_value:
-                    raise ValidationException(f"{INVALID}Value cannot be used when Exists is false for Attribute: {name}")
+                    raise ValidationException(f"{INVALID_PARAMETERS}Value cannot be used when Exists is false for Attribute: {name}")
                 conditions.append(Function("attribute_not_exists", (Path((name,)),)))
             else:
                 if not has_value:
                     state = "null" if exists is None else "true"
-                    raise ValidationException(f"{INVALID}Value must be provided when Exists is {state} for Attribute: {name}")
+                    raise ValidationException(f"{INVALID_PARAMETERS}Value must be provided when Exists is {state} for Attribute: {name}")
                 conditions.append(Compare(CompareOp.EQ, Path((name,)), Value(":Value", validate_value(spec["Value"]))))
             continue
         if exists is not None:
-            raise ValidationException(f"{INVALID}Exists and ComparisonOperator cannot be used together for Attribute: {name}")
+            raise ValidationException(f"{INVALID_PARAMETERS}Exists and ComparisonOperator cannot be used together for Attribute: {name}")
         values = [spec["Value"]] if has_value else spec.get("AttributeValueList") or []
         if not isinstance(values, list):
-            raise ValidationException(f"{INVALID}AttributeValueList must be a list for Attribute: {name}")
+            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
         conditions.append(_operator_condition(name, operator, values, "expected"))
     return _combine(conditions, conditional_operator, len(expected))
 
@@ -214,7 +213,7 @@ def legacy_filter_to_condition(
             )
         values = spec.get("AttributeValueList") or []
         if not isinstance(values, list):
-            raise ValidationException(f"{INVALID}AttributeValueList must be a list for Attribute: {name}")
+            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
         conditions.append(_operator_condition(name, operator, values, where))
     return _combine(conditions, conditional_operator, len(filters))
 
@@ -237,16 +236,16 @@ def legacy_key_conditions(
             raise _enum_error(operator, f"keyConditions.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
         values = spec.get("AttributeValueList") or []
         if not isinstance(values, list):
-            raise ValidationException(f"{INVALID}AttributeValueList must be a list for Attribute: {name}")
+            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
         if operator not in _KEY_OPS:
             raise ValidationException("Attempted conditional constraint is not an indexable operation")
         if len(values) != _ARITY.get(operator, 1):
-            raise ValidationException(f"{INVALID}Invalid number of argument(s) for the {operator} ComparisonOperator")
+            raise ValidationException(f"{INVALID_PARAMETERS}Invalid number of argument(s) for the {operator} ComparisonOperator")
         checked = tuple(validate_value(v) for v in values)
         for value in checked:
             kind = value_type(value)
             if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
-                raise ValidationException(f"{INVALID}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+                raise ValidationException(f"{INVALID_PARAMETERS}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
         parts.append((name, _KEY_OPS[operator], checked))
     return key_condition_from_parts(parts, hash_name, range_name, hash_type, range_type)
 
@@ -263,7 +262,7 @@ def legacy_attribute_updates(attribute_updates: Mapping[str, Any] | None) -> Upd
         path = Path((name,))
         if "Value" not in spec:
             if action != "DELETE":
-                raise ValidationException(f"{INVALID}Only DELETE action is allowed when no attribute value is specified")
+                raise ValidationException(f"{INVALID_PARAMETERS}Only DELETE action is allowed when no attribute value is specified")
             actions.append(Action(ActionKind.REMOVE, path, None, legacy=True))
             continue
         value = validate_value(spec["Value"])
@@ -272,11 +271,11 @@ def legacy_attribute_updates(attribute_updates: Mapping[str, Any] | None) -> Upd
             actions.append(Action(ActionKind.SET, path, Value(":Value", value), legacy=True))
         elif action == "ADD":
             if kind not in ("N", "L") and kind not in SET_TYPES:
-                raise ValidationException(f"{INVALID}ADD action is not supported for the type {kind}")
+                raise ValidationException(f"{INVALID_PARAMETERS}ADD action is not supported for the type {kind}")
             actions.append(Action(ActionKind.ADD, path, Value(":Value", value), legacy=True))
         else:
             if kind not in SET_TYPES:
-                raise ValidationException(f"{INVALID}DELETE action with value is not supported for the type {kind}")
+                raise ValidationException(f"{INVALID_PARAMETERS}DELETE action with value is not supported for the type {kind}")
             actions.append(Action(ActionKind.DELETE, path, Value(":Value", value), legacy=True))
     return Update(tuple(actions))
 
@@ -289,10 +288,10 @@ def attributes_to_get_projection(names: Any) -> Projection:
             "Member must have length greater than or equal to 1"
         )
     if not all(isinstance(n, str) and n for n in names):
-        raise ValidationException(f"{INVALID}AttributesToGet must contain non-empty attribute names")
+        raise ValidationException(f"{INVALID_PARAMETERS}AttributesToGet must contain non-empty attribute names")
     if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)
-        raise ValidationException(f"{INVALID}Duplicate value in attribute name: {duplicate}")
+        raise ValidationException(f"{INVALID_PARAMETERS}Duplicate value in attribute name: {duplicate}")
     return Projection(tuple(Path((n,)) for n in names))
 
 

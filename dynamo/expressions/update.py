@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamo.errors import ValidationException
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
 from dynamo.expressions.evaluate import get_path
 from dynamo.expressions.nodes import (
     Action,
@@ -33,12 +33,12 @@ from dynamo.values import SET_TYPES, number_value, set_member_key, value_type
 MSG_INVALID_PATH = "The document path provided in the update expression is invalid for update"
 MSG_MISSING = "The provided expression refers to an attribute that does not exist in the item"
 MSG_DATA_TYPE = "An operand in the update expression has an incorrect data type"
-MSG_LEGACY_TYPE = "One or more parameter values were invalid: Type mismatch for attribute to update"
+MSG_LEGACY_TYPE = INVALID_PARAMETERS + "Type mismatch for attribute to update"
 
 
 def _key_error(name: str) -> ValidationException:
     return ValidationException(
-        f"One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+        f"{INVALID_PARAMETERS}Cannot update attribute {name}. This attribute is part of the key"
     )
 
 

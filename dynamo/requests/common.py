@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamo.errors import ValidationException
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
 from dynamo.expressions.legacy import COMPARISON_OPERATORS, check_no_mixing
 from dynamo.requests import attributes
 from dynamo.requests.shapes import (
@@ -130,7 +130,7 @@ ATTRIBUTE_UPDATES = map_of(
 
 
 def invalid(message: str) -> ValidationException:
-    return ValidationException("One or more parameter values were invalid: " + message)
+    return ValidationException(INVALID_PARAMETERS + message)
 
 
 def check_expression_parameters(request: dict[str, Any], operation: str) -> None:

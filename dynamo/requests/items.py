@@ -28,6 +28,7 @@ from dynamo.requests.common import (
     TABLE_NAME,
     check_expression_parameters,
     check_legacy_values,
+    invalid,
 )
 from dynamo.requests.shapes import RequestSpec, Shape, boolean, integer, item, string, struct
 
@@ -152,10 +153,7 @@ def _check_select(request: dict[str, Any], projection_names: tuple[str, ...], sp
         what = "ProjectionExpression" if "ProjectionExpression" in projected else "AttributesToGet"
         raise ValidationException(f"Cannot specify the {what} when choosing to get {select}")
     if select == "ALL_PROJECTED_ATTRIBUTES" and "IndexName" not in request:
-        raise ValidationException(
-            "One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is not allowed "
-            "when querying a table"
-        )
+        raise invalid("Select type ALL_PROJECTED_ATTRIBUTES is not allowed when querying a table")
 
 
 def _check_query(request: dict[str, Any]) -> None:
