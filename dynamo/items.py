@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamo.errors import INVALID_PARAMETERS, ValidationException
-from dynamo.size import utf8_length
-from dynamo.values import b64_length
+from dynamo.size import value_size
+from dynamo.values import SCALAR_TYPES
 
-KEY_TYPES = frozenset(("S", "N", "B"))
+KEY_TYPES = SCALAR_TYPES  # a key attribute is an S, N or B
 MAX_HASH_KEY_BYTES = 2048
 MAX_RANGE_KEY_BYTES = 1024
 
@@ -79,13 +79,12 @@ class IndexSchema:
 
 
 def key_value_bytes(av: dict[str, Any]) -> int:
-    """The size a key value counts against the key limits: UTF-8 bytes of S, raw bytes of B, digits of N."""
+    """The size a key value counts against the key limits: S and B as the item size counts them (UTF-8
+    bytes, raw bytes), N by the length of its text."""
     ((tag, v),) = av.items()
-    if tag == "S":
-        return utf8_length(v)
-    if tag == "B":
-        return b64_length(v)
-    return len(v)
+    if tag == "N":
+        return len(v)
+    return value_size(av)
 
 
 def _check_key_value(name: str, tag: str, value: str, is_hash: bool, av: dict[str, Any]) -> None:
