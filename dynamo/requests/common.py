@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dynamo.errors import INVALID_PARAMETERS, ValidationException
+from dynamo.expressions.context import check_expression_names, check_expression_value_keys
 from dynamo.expressions.legacy import COMPARISON_OPERATORS, check_no_mixing
 from dynamo.requests import attributes
 from dynamo.requests.shapes import (
@@ -136,16 +137,16 @@ def invalid(message: str) -> ValidationException:
 def check_expression_parameters(request: dict[str, Any], operation: str) -> None:
     """DynamoDB refuses a request that mixes the legacy parameters with expressions, or gives placeholders
     without an expression (``operation`` as ``dynamo.expressions.legacy.PARAMETER_STYLES`` names it), and
-    empty or invalid placeholder maps."""
+    placeholder maps that are empty or hold invalid keys, names or values (the same rules
+    ``ExpressionContext`` applies)."""
     check_no_mixing(request, operation)
     names = request.get("ExpressionAttributeNames")
+    if names is not None:
+        check_expression_names(names)
     values = request.get("ExpressionAttributeValues")
-    if names is not None and not names:
-        raise ValidationException("ExpressionAttributeNames must not be empty")
-    if values is not None and not values:
-        raise ValidationException("ExpressionAttributeValues must not be empty")
-    if values:
-        attributes.validate_expression_values(values)
+    if values is not None:
+        check_expression_value_keys(values)
+        attributes.validate_expression_values(values)  # normalises them in place
 
 
 def check_legacy_values(request: dict[str, Any], *names: str) -> None:

@@ -541,6 +541,15 @@ def test_expression_values_without_expression() -> None:
     assert message("GetItem", body) == "ExpressionAttributeNames can only be specified when using expressions"
 
 
+def test_placeholder_maps_are_checked_as_expressions_check_them() -> None:
+    body = {"TableName": "abc", "Key": {"pk": {"S": "x"}}, "UpdateExpression": "SET #a = :v"}
+    names = {**body, "ExpressionAttributeNames": {"a": "x"}, "ExpressionAttributeValues": {":v": {"S": "u"}}}
+    assert message("UpdateItem", names) == 'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'
+    # Every key is checked before any value (dynalite's order, pinned against the service).
+    values = {**body, "ExpressionAttributeValues": {":v": {"SS": []}, "w": {"S": "u"}}}
+    assert message("UpdateItem", values) == 'ExpressionAttributeValues contains invalid key: Syntax error; key: "w"'
+
+
 def test_mixing_lists_parameters_in_dynamodb_order() -> None:
     legacy = {
         "AttributesToGet": ["a"],
