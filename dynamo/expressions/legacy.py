@@ -33,7 +33,7 @@ from dynamo.expressions.nodes import (
     Update,
     Value,
 )
-from dynamo.values import SET_TYPES, compare_values, validate_value, value_type
+from dynamo.values import SCALAR_TYPES, SET_TYPES, compare_values, validate_value, value_type
 
 COMPARISON_OPERATORS = (
     "IN",
@@ -99,18 +99,35 @@ def _enum_error(value: object, where: str, allowed: str) -> ValidationException:
     )
 
 
-def _operator_condition(name: str, operator: Any, values: list[Any], where: str) -> Condition:
+def _check_operator(operator: Any, where: str, name: str) -> None:
     if operator not in COMPARISON_OPERATORS:
         raise _enum_error(operator, f"{where}.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
+
+
+def _value_list(values: Any, name: str) -> list[Any]:
+    if not isinstance(values, list):
+        raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
+    return values
+
+
+def _check_scalar_operands(operator: str, kinds: list[str]) -> None:
+    """Ordering, containment and range operators take S, N or B values (BEGINS_WITH: S or B)."""
+    for kind in kinds:
+        if kind not in SCALAR_TYPES or (operator == "BEGINS_WITH" and kind == "N"):
+            raise ValidationException(
+                f"{INVALID_PARAMETERS}ComparisonOperator {operator} is not valid for {kind} AttributeValue type"
+            )
+
+
+def _operator_condition(name: str, operator: Any, values: list[Any], where: str) -> Condition:
+    _check_operator(operator, where, name)
     arity = _ARITY.get(operator, 1)
     if (operator == "IN" and not values) or (operator != "IN" and len(values) != arity):
         raise ValidationException(f"{INVALID_PARAMETERS}Invalid number of argument(s) for the {operator} ComparisonOperator")
     checked = [validate_value(v) for v in values]
     kinds = [value_type(v) for v in checked]
     if operator in _SCALAR_ONLY:
-        for kind in kinds:
-            if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
-                raise ValidationException(f"{INVALID_PARAMETERS}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+        _check_scalar_operands(operator, kinds)
         if len(set(kinds)) > 1:
             raise ValidationException(f"{INVALID_PARAMETERS}AttributeValues inside AttributeValueList must be of same type")
     path = Path((name,))
@@ -190,9 +207,7 @@ def legacy_expected_to_condition(expected: Mapping[str, Any] | None, conditional
             continue
         if exists is not None:
             raise ValidationException(f"{INVALID_PARAMETERS}Exists and ComparisonOperator cannot be used together for Attribute: {name}")
-        values = [spec["Value"]] if has_value else spec.get("AttributeValueList") or []
-        if not isinstance(values, list):
-            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
+        values = [spec["Value"]] if has_value else _value_list(spec.get("AttributeValueList") or [], name)
         conditions.append(_operator_condition(name, operator, values, "expected"))
     return _combine(conditions, conditional_operator, len(expected))
 
@@ -211,9 +226,7 @@ def legacy_filter_to_condition(
                 f"1 validation error detected: Value null at '{where}.{name}.member.comparisonOperator' "
                 "failed to satisfy constraint: Member must not be null"
             )
-        values = spec.get("AttributeValueList") or []
-        if not isinstance(values, list):
-            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
+        values = _value_list(spec.get("AttributeValueList") or [], name)
         conditions.append(_operator_condition(name, operator, values, where))
     return _combine(conditions, conditional_operator, len(filters))
 
@@ -232,20 +245,14 @@ def legacy_key_conditions(
     for name, spec in key_conditions.items():
         spec = _mapping(spec, f"keyConditions.{name}.member")
         operator = spec.get("ComparisonOperator")
-        if operator not in COMPARISON_OPERATORS:
-            raise _enum_error(operator, f"keyConditions.{name}.member.comparisonOperator", ", ".join(COMPARISON_OPERATORS))
-        values = spec.get("AttributeValueList") or []
-        if not isinstance(values, list):
-            raise ValidationException(f"{INVALID_PARAMETERS}AttributeValueList must be a list for Attribute: {name}")
+        _check_operator(operator, "keyConditions", name)
+        values = _value_list(spec.get("AttributeValueList") or [], name)
         if operator not in _KEY_OPS:
             raise ValidationException("Attempted conditional constraint is not an indexable operation")
         if len(values) != _ARITY.get(operator, 1):
             raise ValidationException(f"{INVALID_PARAMETERS}Invalid number of argument(s) for the {operator} ComparisonOperator")
         checked = tuple(validate_value(v) for v in values)
-        for value in checked:
-            kind = value_type(value)
-            if kind not in ("S", "N", "B") or (operator == "BEGINS_WITH" and kind == "N"):
-                raise ValidationException(f"{INVALID_PARAMETERS}ComparisonOperator {operator} is not valid for {kind} AttributeValue type")
+        _check_scalar_operands(operator, [value_type(value) for value in checked])
         parts.append((name, _KEY_OPS[operator], checked))
     return key_condition_from_parts(parts, hash_name, range_name, hash_type, range_type)
 
