@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynamo.errors import ValidationException
-from dynamo.values import validate_value
+from dynamo.values import find_item_wire_error, validate_value
 
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
 _VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
@@ -53,13 +53,18 @@ def invalid_expression_value(key: str, exc: ValidationException) -> ValidationEx
 
 def check_expression_values(values: Mapping[str, Any]) -> Mapping[str, dict[str, Any]]:
     """Validate ExpressionAttributeValues; answer them with every value in normal form (the same mapping
-    when nothing changed). A SerializationException (a JSON type the wire cannot hold) is raised as it is."""
+    when nothing changed). A SerializationException (a JSON type the wire cannot hold, in any value) wins
+    over a ValidationException and is raised as it is."""
     check_expression_value_keys(values)
     normal: dict[str, dict[str, Any]] | None = None
     for key, value in values.items():
         try:
             checked = validate_value(value)
         except ValidationException as exc:
+            # The whole request is read before anything is validated: a wire-type error in any value wins.
+            wire = find_item_wire_error(dict(values))
+            if wire is not None:
+                raise wire from None
             raise invalid_expression_value(key, exc) from exc
         if checked is not value and normal is None:
             normal = dict(values)

@@ -350,6 +350,8 @@ def test_context_values_follow_the_shared_value_rules() -> None:
     )
     with pytest.raises(SerializationException):
         ExpressionContext(None, {":v": {"N": 5}})
+    with pytest.raises(SerializationException):  # read before anything is validated
+        ExpressionContext(None, {":a": {"SS": []}, ":b": {"S": 5}})
     given = {":v": {"N": "1.50"}, ":w": {"S": "x"}}
     ctx = ExpressionContext(None, given)
     assert ctx.values == {":v": {"N": "1.5"}, ":w": {"S": "x"}}
