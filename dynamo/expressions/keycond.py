@@ -25,7 +25,7 @@ from dynamo.expressions.nodes import (
 )
 from dynamo.expressions.parser import parse_condition_text
 from dynamo.expressions.resolve import resolve_condition
-from dynamo.values import compare_values, describe_value, value_type
+from dynamo.values import value_type
 
 KIND = "KeyConditionExpression"
 MAX_KEY_CONDITIONS = 2
@@ -134,14 +134,6 @@ def key_condition_from_parts(
         kind = value_type(value)
         if range_type is not None and kind != range_type:
             raise ValidationException(MSG_TYPE)
-    if range_op is RangeOp.BETWEEN:
-        low, high = range_values
-        order = compare_values(low, high)
-        if order is not None and order > 0:
-            raise _fail(
-                "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
-                f"lower bound operand: {describe_value(low)}, upper bound operand: {describe_value(high)}"
-            )
     return KeyCondition(hash_values[0], range_op, range_values)
 
 

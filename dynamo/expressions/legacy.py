@@ -119,17 +119,31 @@ def _check_scalar_operands(operator: str, kinds: list[str]) -> None:
             )
 
 
-def _operator_condition(name: str, operator: Any, values: list[Any], where: str) -> Condition:
+def _checked_operands(name: str, operator: Any, values: list[Any], where: str) -> list[dict[str, Any]]:
+    """The operands of one legacy condition (Expected, QueryFilter, ScanFilter or KeyConditions entry),
+    validated as DynamoDB validates every such condition."""
     _check_operator(operator, where, name)
     arity = _ARITY.get(operator, 1)
     if (operator == "IN" and not values) or (operator != "IN" and len(values) != arity):
         raise ValidationException(f"{INVALID_PARAMETERS}Invalid number of argument(s) for the {operator} ComparisonOperator")
     checked = [validate_value(v) for v in values]
-    kinds = [value_type(v) for v in checked]
     if operator in _SCALAR_ONLY:
+        kinds = [value_type(v) for v in checked]
         _check_scalar_operands(operator, kinds)
         if len(set(kinds)) > 1:
             raise ValidationException(f"{INVALID_PARAMETERS}AttributeValues inside AttributeValueList must be of same type")
+    if operator == "BETWEEN":
+        order = compare_values(checked[0], checked[1])
+        assert order is not None  # both of one scalar type, checked above
+        if order > 0:
+            raise ValidationException(
+                "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+            )
+    return checked
+
+
+def _operator_condition(name: str, operator: Any, values: list[Any], where: str) -> Condition:
+    checked = _checked_operands(name, operator, values, where)
     path = Path((name,))
     operands = tuple(Value(f":{operator}", v) for v in checked)
     if operator == "NULL":
@@ -148,12 +162,6 @@ def _operator_condition(name: str, operator: Any, values: list[Any], where: str)
     if operator == "IN":
         return In(path, operands)
     assert operator == "BETWEEN"
-    order = compare_values(checked[0], checked[1])
-    assert order is not None  # both of one scalar type, checked above
-    if order > 0:
-        raise ValidationException(
-            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
-        )
     return Between(path, operands[0], operands[1])
 
 
@@ -245,13 +253,12 @@ def legacy_key_conditions(
     for name, spec in key_conditions.items():
         spec = _mapping(spec, f"keyConditions.{name}.member")
         operator = spec.get("ComparisonOperator")
-        _check_operator(operator, "keyConditions", name)
         values = _value_list(spec.get("AttributeValueList") or [], name)
+        # Every condition's operands first (dynalite's query tests: a reversed BETWEEN gets the legacy
+        # message), then what only a key condition asks.
+        checked = tuple(_checked_operands(name, operator, values, "keyConditions"))
         if operator not in _KEY_OPS:
             raise ValidationException("Attempted conditional constraint is not an indexable operation")
-        if len(values) != _ARITY.get(operator, 1):
-            raise ValidationException(f"{INVALID_PARAMETERS}Invalid number of argument(s) for the {operator} ComparisonOperator")
-        checked = tuple(validate_value(v) for v in values)
         _check_scalar_operands(operator, [value_type(value) for value in checked])
         parts.append((name, _KEY_OPS[operator], checked))
     return key_condition_from_parts(parts, hash_name, range_name, hash_type, range_type)

@@ -163,6 +163,16 @@ def test_legacy_key_conditions() -> None:
              "d": {"AttributeValueList": [N(1)], "ComparisonOperator": "EQ"}},
             "Conditions can be of length 1 or 2 only",
         ),  # fmt: skip
+        # Legacy wording for a reversed BETWEEN, not the expression's (dynalite's query tests).
+        (
+            {"p": {"AttributeValueList": [S("x")], "ComparisonOperator": "EQ"},
+             "c": {"AttributeValueList": [S("b"), S("a")], "ComparisonOperator": "BETWEEN"}},
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
+        ),  # fmt: skip
+        (
+            {"p": {"AttributeValueList": [S("b"), N(1)], "ComparisonOperator": "IN"}},
+            "One or more parameter values were invalid: AttributeValues inside AttributeValueList must be of same type",
+        ),
     ],
 )
 def test_legacy_key_condition_errors(conditions: dict[str, Any], message: str) -> None:
