@@ -12,6 +12,9 @@ from typing import Any, ClassVar
 _DDB = "com.amazonaws.dynamodb.v20120810#"
 _CORAL = "com.amazon.coral.service#"
 
+# The prefix DynamoDB puts on most ValidationExceptions about a request's values.
+INVALID_PARAMETERS = "One or more parameter values were invalid: "
+
 
 class DynamoError(Exception):
     """Base of every error a DynamoDB client may receive."""

@@ -15,20 +15,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dynamo.errors import ValidationException
-from dynamo.size import utf8_length
-from dynamo.values import b64_length
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
+from dynamo.size import value_size
+from dynamo.values import SCALAR_TYPES
 
-KEY_TYPES = frozenset(("S", "N", "B"))
+KEY_TYPES = SCALAR_TYPES  # a key attribute is an S, N or B
 MAX_HASH_KEY_BYTES = 2048
 MAX_RANGE_KEY_BYTES = 1024
 
-_INVALID = "One or more parameter values were invalid: "
 _NOT_VALID = "One or more parameter values are not valid. "
 MSG_KEY_SCHEMA_MISMATCH = "The provided key element does not match the schema"
-MSG_HASH_KEY_TOO_LARGE = _INVALID + "Size of hashkey has exceeded the maximum size limit of2048 bytes"  # sic
+MSG_HASH_KEY_TOO_LARGE = INVALID_PARAMETERS + "Size of hashkey has exceeded the maximum size limit of2048 bytes"  # sic
 MSG_RANGE_KEY_TOO_LARGE = (
-    _INVALID + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes"
+    INVALID_PARAMETERS + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes"
 )
 
 
@@ -80,13 +79,12 @@ class IndexSchema:
 
 
 def key_value_bytes(av: dict[str, Any]) -> int:
-    """The size a key value counts against the key limits: UTF-8 bytes of S, raw bytes of B, digits of N."""
+    """The size a key value counts against the key limits: S and B as the item size counts them (UTF-8
+    bytes, raw bytes), N by the length of its text."""
     ((tag, v),) = av.items()
-    if tag == "S":
-        return utf8_length(v)
-    if tag == "B":
-        return b64_length(v)
-    return len(v)
+    if tag == "N":
+        return len(v)
+    return value_size(av)
 
 
 def _check_key_value(name: str, tag: str, value: str, is_hash: bool, av: dict[str, Any]) -> None:
@@ -121,13 +119,13 @@ def extract_key(
         if av is None:
             if batch_write:
                 raise ValidationException(MSG_KEY_SCHEMA_MISMATCH)
-            raise ValidationException(f"{_INVALID}Missing the key {name} in the item")
+            raise ValidationException(f"{INVALID_PARAMETERS}Missing the key {name} in the item")
         ((tag, value),) = av.items()
         if tag != expected:
             if batch_write:
                 raise ValidationException(MSG_KEY_SCHEMA_MISMATCH)
             raise ValidationException(
-                f"{_INVALID}Type mismatch for key {name} expected: {expected} actual: {tag}"
+                f"{INVALID_PARAMETERS}Type mismatch for key {name} expected: {expected} actual: {tag}"
             )
         _check_key_value(name, tag, value, is_hash, av)
         key[name] = av
@@ -171,7 +169,7 @@ def check_index_keys(
             ((tag, _value),) = av.items()
             if tag != expected:
                 raise ValidationException(
-                    f"{_INVALID}Type mismatch for Index Key {name} Expected: {expected} Actual: {tag} "
+                    f"{INVALID_PARAMETERS}Type mismatch for Index Key {name} Expected: {expected} Actual: {tag} "
                     f"IndexName: {index.name}"
                 )
     for index in ordered:

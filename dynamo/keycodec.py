@@ -29,7 +29,6 @@ takes raw bytes.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
@@ -37,6 +36,7 @@ from enum import Enum
 
 from dynamo.errors import ValidationException
 from dynamo.numbers import MIN_EXPONENT, check_decimal, format_number, parse_number
+from dynamo.values import b64decode_value
 
 TABLE_ID_BYTES = 4
 HASH_BYTES = 8
@@ -182,13 +182,10 @@ def decode_string(data: bytes, offset: int = 0) -> tuple[str, int]:
 
 
 def binary_value(value: str | bytes) -> bytes:
-    """The raw bytes of a B value given as base64 text (the item's form) or already as bytes."""
+    """The raw bytes of a validated B value given as base64 text (the item's form) or already as bytes."""
     if isinstance(value, bytes):
         return value
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValidationException("Invalid Binary value: not valid base64") from exc
+    return b64decode_value(value)
 
 
 def encode_key_value(key_type: str, value: str | bytes | Decimal) -> bytes:

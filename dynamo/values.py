@@ -19,11 +19,12 @@ alternator's tests; see tests/unit/test_values.py.
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from dynamo.errors import DynamoError, SerializationException, ValidationException
-from dynamo.numbers import is_normalized, normalize_number, not_a_number, parse_number
+from dynamo.errors import INVALID_PARAMETERS, DynamoError, SerializationException, ValidationException
+from dynamo.numbers import is_normalized, normalize_number, not_a_number
 
 TYPES = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
 _TYPES = frozenset(TYPES)
@@ -36,20 +37,19 @@ SET_TYPES = frozenset(("SS", "NS", "BS"))
 MAX_NESTING_DEPTH = 32
 MAX_ATTRIBUTE_NAME_BYTES = 65535
 
-_INVALID = "One or more parameter values were invalid: "
 MSG_EMPTY_VALUE = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
 MSG_MANY_TYPES = "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
-MSG_NULL_FALSE = _INVALID + "Null attribute value types must have the value of true"
-MSG_EMPTY_SS = _INVALID + "An string set  may not be empty"  # sic: two spaces
-MSG_EMPTY_NS = _INVALID + "An number set  may not be empty"
-MSG_EMPTY_BS = _INVALID + "Binary sets should not be empty"
+MSG_NULL_FALSE = INVALID_PARAMETERS + "Null attribute value types must have the value of true"
+MSG_EMPTY_SS = INVALID_PARAMETERS + "An string set  may not be empty"  # sic: two spaces
+MSG_EMPTY_NS = INVALID_PARAMETERS + "An number set  may not be empty"
+MSG_EMPTY_BS = INVALID_PARAMETERS + "Binary sets should not be empty"
 MSG_NS_DUPLICATES = "Input collection contains duplicates"
 MSG_NESTING = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
 MSG_EMPTY_NAME = "Empty attribute name"
 MSG_NAME_TOO_LONG = "Attribute name is too large, must be less than 65536 bytes"
 # A null inside a set: DynamoDB's wording for these is not pinned by any public test.
-MSG_SS_NULL_MEMBER = _INVALID + "An string set may not have a empty string as a member"
-MSG_BS_NULL_MEMBER = _INVALID + "Binary sets may not contain null or empty values"
+MSG_SS_NULL_MEMBER = INVALID_PARAMETERS + "An string set may not have a empty string as a member"
+MSG_BS_NULL_MEMBER = INVALID_PARAMETERS + "Binary sets may not contain null or empty values"
 
 # Wire-type (deserialisation) messages, as Coral's JSON reader words them.
 _AV_CLASS = "com.amazonaws.dynamodb.v20120810.AttributeValue"
@@ -82,12 +82,18 @@ def _scalar_name(value: object) -> str:
     return "STRING_VALUE"
 
 
-def _wrong_string(value: object) -> SerializationException:
+def wire_type_error(value: object, java_type: str) -> SerializationException:
+    """The reader's error for a JSON value where a ``java.lang.<java_type>`` scalar (``"String"``,
+    ``"Long"``, ``"Boolean"``...) is expected. Every JSON decimal (even ``1.0``) is a DECIMAL_VALUE token."""
     if isinstance(value, list):
-        return SerializationException("Unrecognized collection type class java.lang.String")
+        return SerializationException(f"Unrecognized collection type class java.lang.{java_type}")
     if isinstance(value, dict):
         return SerializationException(MSG_STRUCT_NOT_EXPECTED)
-    return SerializationException(f"{_scalar_name(value)} cannot be converted to String")
+    return SerializationException(f"{_scalar_name(value)} cannot be converted to {java_type}")
+
+
+def _wrong_string(value: object) -> SerializationException:
+    return wire_type_error(value, "String")
 
 
 def _wrong_blob(value: object) -> SerializationException:
@@ -99,13 +105,9 @@ def _wrong_blob(value: object) -> SerializationException:
 
 
 def _wrong_boolean(value: object) -> SerializationException:
-    if isinstance(value, list):
-        return SerializationException("Unrecognized collection type class java.lang.Boolean")
-    if isinstance(value, dict):
-        return SerializationException(MSG_STRUCT_NOT_EXPECTED)
     if isinstance(value, str):
         return SerializationException(MSG_BAD_BOOLEAN_TEXT)
-    return SerializationException(f"{_scalar_name(value)} cannot be converted to Boolean")
+    return wire_type_error(value, "Boolean")
 
 
 def _wrong_list(value: object) -> SerializationException:
@@ -124,6 +126,14 @@ def _wrong_value(value: object) -> SerializationException:
     if isinstance(value, list):
         return SerializationException(MSG_AV_LIST)
     return SerializationException(MSG_UNEXPECTED_VALUE)
+
+
+def _absent_or(v: object, wrong: Callable[[object], SerializationException]) -> DynamoError:
+    """A member given as JSON null is no member at all (the value is empty); any other JSON type that does
+    not fit is the reader's error."""
+    if v is None:
+        return ValidationException(MSG_EMPTY_VALUE)
+    return wrong(v)
 
 
 def _at(err: DynamoError, step: str) -> DynamoError:
@@ -240,35 +250,27 @@ def _value(av: Any, depth: int) -> dict[str, Any]:
     if tag == "S":
         if type(v) is str:
             return av
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_string(v)
+        raise _absent_or(v, _wrong_string)
     if tag == "N":
         if type(v) is str:
             if is_normalized(v):
                 return av
             return {"N": normalize_number(v)}
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_string(v)
+        raise _absent_or(v, _wrong_string)
     if tag == "M":
         if type(v) is dict:
             if depth >= MAX_NESTING_DEPTH:
                 raise ValidationException(MSG_NESTING)
             new_map = _map(v, depth + 1)
             return av if new_map is v else {"M": new_map}
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_map(v)
+        raise _absent_or(v, _wrong_map)
     if tag == "L":
         if type(v) is list:
             if depth >= MAX_NESTING_DEPTH:
                 raise ValidationException(MSG_NESTING)
             new_list = _list(v, depth + 1)
             return av if new_list is v else {"L": new_list}
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_list(v)
+        raise _absent_or(v, _wrong_list)
     if tag == "BOOL":
         if type(v) is bool:
             return av
@@ -283,9 +285,7 @@ def _value(av: Any, depth: int) -> dict[str, Any]:
         if type(v) is str:
             _check_base64(v)
             return av
-        if v is None:
-            raise ValidationException(MSG_EMPTY_VALUE)
-        raise _wrong_blob(v)
+        raise _absent_or(v, _wrong_blob)
     if tag == "SS":
         return _string_set(av, v)
     if tag == "NS":
@@ -352,9 +352,7 @@ def _list(items: list[Any], depth: int) -> list[Any]:
 def _set_members(v: Any) -> list[Any]:
     if type(v) is list:
         return v
-    if v is None:
-        raise ValidationException(MSG_EMPTY_VALUE)
-    raise _wrong_list(v)
+    raise _absent_or(v, _wrong_list)
 
 
 def _collection_text(members: list[str]) -> str:
@@ -372,7 +370,7 @@ def _string_set(av: dict[str, Any], v: Any) -> dict[str, Any]:
         raise ValidationException(MSG_EMPTY_SS)
     if len(set(members)) != len(members):
         raise ValidationException(
-            f"{_INVALID}Input collection {_collection_text(members)} contains duplicates."
+            f"{INVALID_PARAMETERS}Input collection {_collection_text(members)} contains duplicates."
         )
     return av
 
@@ -413,7 +411,7 @@ def _binary_set(av: dict[str, Any], v: Any) -> dict[str, Any]:
     # Canonical base64 (checked above) makes equal bytes equal text.
     if len(set(members)) != len(members):
         raise ValidationException(
-            f"{_INVALID}Input collection {_collection_text(members)}of type BS contains duplicates."  # sic
+            f"{INVALID_PARAMETERS}Input collection {_collection_text(members)}of type BS contains duplicates."  # sic
         )
     return av
 
@@ -485,6 +483,11 @@ def _find_wire_error(av: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ reading values
+#
+# Everything below takes values that were validated (by ``validate_value``, or stored after it): numbers
+# are read with a bare ``Decimal()`` (parse_number's checks would triple the cost of a comparison on the
+# hot path of conditions), and a binary's canonical base64 text stands for its bytes, so equal bytes are
+# equal text. Numbers need not be in normal form: "1.0" and "1" compare equal.
 
 
 def value_type(av: dict[str, Any]) -> str:
@@ -496,7 +499,12 @@ def value_type(av: dict[str, Any]) -> str:
 
 def number_value(av: dict[str, Any]) -> Decimal:
     """The exact number held by a validated N value."""
-    return parse_number(av["N"])
+    return Decimal(av["N"])
+
+
+def set_member_key(set_type: str, member: str) -> str | Decimal:
+    """What makes two members of a validated set the same member: an NS member's number, else its text."""
+    return Decimal(member) if set_type == "NS" else member
 
 
 def sort_key(av: dict[str, Any]) -> str | Decimal | bytes:
@@ -508,7 +516,7 @@ def sort_key(av: dict[str, Any]) -> str | Decimal | bytes:
     if tag == "S":
         return str(av["S"])
     if tag == "N":
-        return parse_number(av["N"])
+        return Decimal(av["N"])
     assert tag == "B", f"{tag} values have no order"
     return b64decode_value(av["B"])
 
@@ -528,7 +536,7 @@ def compare_values(a: dict[str, Any], b: dict[str, Any]) -> int | None:
     if ta == "S":
         return -1 if va < vb else 1
     if ta == "N":
-        da, db = parse_number(va), parse_number(vb)
+        da, db = Decimal(va), Decimal(vb)
         return (da > db) - (da < db)
     ba, bb = b64decode_value(va), b64decode_value(vb)
     return (ba > bb) - (ba < bb)
@@ -543,12 +551,18 @@ def values_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
     if ta in ("S", "B", "BOOL", "NULL"):
         return bool(va == vb)
     if ta == "N":
-        return va == vb or parse_number(va) == parse_number(vb)
+        return va == vb or Decimal(va) == Decimal(vb)
     if ta == "SS" or ta == "BS":
         return len(va) == len(vb) and set(va) == set(vb)
     if ta == "NS":
-        return len(va) == len(vb) and {parse_number(x) for x in va} == {parse_number(x) for x in vb}
+        return len(va) == len(vb) and {Decimal(x) for x in va} == {Decimal(x) for x in vb}
     if ta == "L":
         return len(va) == len(vb) and all(values_equal(x, y) for x, y in zip(va, vb, strict=True))
     assert ta == "M", ta
     return va.keys() == vb.keys() and all(values_equal(va[k], vb[k]) for k in va)
+
+
+def describe_value(av: dict[str, Any]) -> str:
+    """A scalar value as DynamoDB's messages show it: ``AttributeValue: {N:5}``."""
+    tag = value_type(av)
+    return f"AttributeValue: {{{tag}:{av[tag]}}}"

@@ -30,7 +30,8 @@ Public API:
   ``legacy_filter_to_condition(filter, conditional_operator, *, where="scanFilter"|"queryFilter")``,
   ``legacy_key_conditions(key_conditions, hash_name, range_name)``,
   ``legacy_attribute_updates(attribute_updates)``, ``attributes_to_get_projection(names)``,
-  ``check_no_mixing(request, op)``.
+  ``check_no_mixing(request, op)`` (``op`` a key of ``legacy.PARAMETER_STYLES``: an operation, or a
+  TransactWriteItems action such as ``"Put"``).
 * ``top_level_names(condition | projection | update) -> frozenset[str]``: the top-level attributes a
   resolved tree reads or writes (e.g. to refuse key attributes in a Query filter).
 

@@ -12,10 +12,65 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynamo.errors import ValidationException
-from dynamo.expressions._values import check_value
+from dynamo.values import find_item_wire_error, validate_value
 
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
 _VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
+
+
+def check_expression_names(names: Mapping[str, Any]) -> None:
+    """Raise DynamoDB's error unless ExpressionAttributeNames is a non-empty map of ``#name`` keys to
+    non-empty attribute names."""
+    if not isinstance(names, Mapping):
+        raise ValidationException("ExpressionAttributeNames must be a map")
+    if not names:
+        raise ValidationException("ExpressionAttributeNames must not be empty")
+    for key, name in names.items():
+        if not isinstance(key, str) or _NAME_KEY.fullmatch(key) is None:
+            raise ValidationException(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
+        if not isinstance(name, str) or not name:
+            raise ValidationException(
+                f"ExpressionAttributeNames contains invalid value: Empty attribute name; for key {key}"
+            )
+
+
+def check_expression_value_keys(values: Mapping[str, Any]) -> None:
+    """Raise DynamoDB's error unless ExpressionAttributeValues is a non-empty map with ``:name`` keys. Every
+    key is checked before any value (dynalite's order, pinned against the service)."""
+    if not isinstance(values, Mapping):
+        raise ValidationException("ExpressionAttributeValues must be a map")
+    if not values:
+        raise ValidationException("ExpressionAttributeValues must not be empty")
+    for key in values:
+        if not isinstance(key, str) or _VALUE_KEY.fullmatch(key) is None:
+            raise ValidationException(f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"')
+
+
+def invalid_expression_value(key: str, exc: ValidationException) -> ValidationException:
+    """A value's ValidationException as DynamoDB words it inside ExpressionAttributeValues."""
+    return ValidationException(f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}")
+
+
+def check_expression_values(values: Mapping[str, Any]) -> Mapping[str, dict[str, Any]]:
+    """Validate ExpressionAttributeValues; answer them with every value in normal form (the same mapping
+    when nothing changed). A SerializationException (a JSON type the wire cannot hold, in any value) wins
+    over a ValidationException and is raised as it is."""
+    check_expression_value_keys(values)
+    normal: dict[str, dict[str, Any]] | None = None
+    for key, value in values.items():
+        try:
+            checked = validate_value(value)
+        except ValidationException as exc:
+            # The whole request is read before anything is validated: a wire-type error in any value wins.
+            wire = find_item_wire_error(dict(values))
+            if wire is not None:
+                raise wire from None
+            raise invalid_expression_value(key, exc) from exc
+        if checked is not value and normal is None:
+            normal = dict(values)
+        if normal is not None:
+            normal[key] = checked
+    return values if normal is None else normal
 
 
 class ExpressionContext:
@@ -25,28 +80,9 @@ class ExpressionContext:
 
     def __init__(self, names: Mapping[str, Any] | None = None, values: Mapping[str, Any] | None = None) -> None:
         if names is not None:
-            if not isinstance(names, Mapping):
-                raise ValidationException("ExpressionAttributeNames must be a map")
-            if not names:
-                raise ValidationException("ExpressionAttributeNames must not be empty")
-            for key, name in names.items():
-                if not isinstance(key, str) or _NAME_KEY.fullmatch(key) is None:
-                    raise ValidationException(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
-                if not isinstance(name, str) or not name:
-                    raise ValidationException(
-                        f"ExpressionAttributeNames contains invalid value: Empty attribute name; for key {key}"
-                    )
+            check_expression_names(names)
         if values is not None:
-            if not isinstance(values, Mapping):
-                raise ValidationException("ExpressionAttributeValues must be a map")
-            if not values:
-                raise ValidationException("ExpressionAttributeValues must not be empty")
-            for key, value in values.items():
-                if not isinstance(key, str) or _VALUE_KEY.fullmatch(key) is None:
-                    raise ValidationException(f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"')
-                why = check_value(value)
-                if why is not None:
-                    raise ValidationException(f"ExpressionAttributeValues contains invalid value: {why} for key {key}")
+            values = check_expression_values(values)
         self.names: Mapping[str, str] = names or {}
         self.values: Mapping[str, dict[str, Any]] = values or {}
         self.used_names: set[str] = set()

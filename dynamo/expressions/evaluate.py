@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamo.expressions import _values as V
 from dynamo.expressions.nodes import (
     And,
     Between,
@@ -28,6 +27,8 @@ from dynamo.expressions.nodes import (
     PathElement,
     Value,
 )
+from dynamo.size import value_size
+from dynamo.values import SET_TYPES, b64decode_value, compare_values, set_member_key, value_type, values_equal
 
 
 def get_path(item: Item | None, elements: tuple[PathElement, ...]) -> dict[str, Any] | None:
@@ -58,24 +59,35 @@ def operand_value(operand: Operand, item: Item | None) -> dict[str, Any] | None:
         inner = operand_value(operand.args[0], item)
         if inner is None:
             return None
-        size = V.size(inner)
+        size = size_function(inner)
         return None if size is None else {"N": str(size)}
     raise AssertionError(f"operand not allowed in a condition: {operand!r}")
+
+
+def size_function(value: dict[str, Any]) -> int | None:
+    """DynamoDB's size(): bytes of S and B (as the item size counts them), elements of sets, L and M; None
+    for N, BOOL and NULL."""
+    kind = value_type(value)
+    if kind == "S" or kind == "B":
+        return value_size(value)
+    if kind in SET_TYPES or kind == "L" or kind == "M":
+        return len(value[kind])
+    return None
 
 
 def _ordered(op: CompareOp, a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     if a is None or b is None:
         return False
-    ka, kb = V.order_key(a), V.order_key(b)
-    if ka is None or kb is None or ka[0] != kb[0]:
+    order = compare_values(a, b)
+    if order is None:
         return False
     if op is CompareOp.LT:
-        return bool(ka[1] < kb[1])
+        return order < 0
     if op is CompareOp.LE:
-        return bool(ka[1] <= kb[1])
+        return order <= 0
     if op is CompareOp.GT:
-        return bool(ka[1] > kb[1])
-    return bool(ka[1] >= kb[1])
+        return order > 0
+    return order >= 0
 
 
 def _function(node: Function, item: Item | None) -> bool:
@@ -89,25 +101,32 @@ def _function(node: Function, item: Item | None) -> bool:
     if first is None or second is None:
         return False
     if name == "attribute_type":
-        return V.type_of(first) == second.get("S")
-    kind = V.type_of(first)
+        return value_type(first) == second.get("S")
+    kind = value_type(first)
     if name == "begins_with":
-        if kind != V.type_of(second):
+        if kind != value_type(second):
             return False
         if kind == "S":
             return bool(first["S"].startswith(second["S"]))
         if kind == "B":
-            return V.decode_binary(first["B"]).startswith(V.decode_binary(second["B"]))
+            return b64decode_value(first["B"]).startswith(b64decode_value(second["B"]))
         return False
     assert name == "contains", name
     if kind == "S":
-        return V.type_of(second) == "S" and second["S"] in first["S"]
+        return value_type(second) == "S" and second["S"] in first["S"]
     if kind == "B":
-        return V.type_of(second) == "B" and V.decode_binary(second["B"]) in V.decode_binary(first["B"])
-    if kind in V.SET_TYPES:
-        return V.set_contains(kind, first[kind], second)
+        return value_type(second) == "B" and b64decode_value(second["B"]) in b64decode_value(first["B"])
+    if kind in SET_TYPES:
+        # A set holds only scalars of its own type: SS holds S, NS holds N, BS holds B.
+        member_type = kind[0]
+        if value_type(second) != member_type:
+            return False
+        if kind != "NS":
+            return bool(second[member_type] in first[kind])  # canonical base64: equal bytes, equal text
+        wanted = set_member_key(kind, second[member_type])
+        return any(set_member_key(kind, member) == wanted for member in first[kind])
     if kind == "L":
-        return any(V.equal(element, second) for element in first["L"])
+        return any(values_equal(element, second) for element in first["L"])
     return False
 
 
@@ -118,9 +137,9 @@ def evaluate(condition: Condition, item: Item | None) -> bool:
         right = operand_value(condition.right, item)
         op = condition.op
         if op is CompareOp.EQ:
-            return left is not None and right is not None and V.equal(left, right)
+            return left is not None and right is not None and values_equal(left, right)
         if op is CompareOp.NE:
-            return left is None or right is None or not V.equal(left, right)
+            return left is None or right is None or not values_equal(left, right)
         return _ordered(op, left, right)
     if isinstance(condition, And):
         return evaluate(condition.left, item) and evaluate(condition.right, item)
@@ -141,7 +160,7 @@ def evaluate(condition: Condition, item: Item | None) -> bool:
             return False
         for choice in condition.choices:
             other = operand_value(choice, item)
-            if other is not None and V.equal(value, other):
+            if other is not None and values_equal(value, other):
                 return True
         return False
     assert isinstance(condition, Literal)

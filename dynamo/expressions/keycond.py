@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamo.errors import ValidationException
-from dynamo.expressions import _values as V
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
 from dynamo.expressions.context import ExpressionContext
 from dynamo.expressions.nodes import (
     And,
@@ -26,6 +25,7 @@ from dynamo.expressions.nodes import (
 )
 from dynamo.expressions.parser import parse_condition_text
 from dynamo.expressions.resolve import resolve_condition
+from dynamo.values import value_type
 
 KIND = "KeyConditionExpression"
 MAX_KEY_CONDITIONS = 2
@@ -45,7 +45,7 @@ _FLIPPED = {
     CompareOp.GE: CompareOp.LE,
 }
 MSG_NOT_SUPPORTED = "Query key condition not supported"
-MSG_TYPE = "One or more parameter values were invalid: Condition parameter type does not match schema type"
+MSG_TYPE = INVALID_PARAMETERS + "Condition parameter type does not match schema type"
 
 
 def _fail(message: str) -> ValidationException:
@@ -123,7 +123,7 @@ def key_condition_from_parts(
     hash_op, hash_values = by_name.pop(hash_name)
     if hash_op is not RangeOp.EQ:
         raise ValidationException(MSG_NOT_SUPPORTED)
-    if hash_type is not None and V.type_of(hash_values[0]) != hash_type:
+    if hash_type is not None and value_type(hash_values[0]) != hash_type:
         raise ValidationException(MSG_TYPE)
     if not by_name:
         return KeyCondition(hash_values[0])
@@ -131,17 +131,9 @@ def key_condition_from_parts(
     if range_name is None or other != range_name:
         raise ValidationException(f"Query condition missed key schema element: {range_name or other}")
     for value in range_values:
-        kind = V.type_of(value)
+        kind = value_type(value)
         if range_type is not None and kind != range_type:
             raise ValidationException(MSG_TYPE)
-    if range_op is RangeOp.BETWEEN:
-        low, high = range_values
-        low_key, high_key = V.order_key(low), V.order_key(high)
-        if low_key is not None and high_key is not None and low_key[0] == high_key[0] and low_key > high_key:
-            raise _fail(
-                "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
-                f"lower bound operand: {V.describe(low)}, upper bound operand: {V.describe(high)}"
-            )
     return KeyCondition(hash_values[0], range_op, range_values)
 
 

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from dynamo.keycodec import KeyOp
+
 AttributeValue: TypeAlias = dict[str, Any]
 Item: TypeAlias = dict[str, AttributeValue]
 PathElement: TypeAlias = str | int
@@ -166,14 +168,8 @@ class Update:
 # ---- KeyConditionExpression ----
 
 
-class RangeOp(enum.Enum):
-    EQ = "EQ"
-    LT = "LT"
-    LE = "LE"
-    GT = "GT"
-    GE = "GE"
-    BETWEEN = "BETWEEN"
-    BEGINS_WITH = "BEGINS_WITH"
+# The sort-key operators are the storage side's (a Query is a key range): one enum, under its old name here.
+RangeOp: TypeAlias = KeyOp
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dynamo.errors import ValidationException
-from dynamo.expressions import _values as V
 from dynamo.expressions.context import ExpressionContext
 from dynamo.expressions.nodes import (
     Action,
@@ -35,10 +34,24 @@ from dynamo.expressions.nodes import (
     Update,
     Value,
 )
+from dynamo.values import SET_TYPES, TYPES, compare_values, describe_value, value_type
 
 VALID_TYPE_NAMES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
 _ORDERED = frozenset({"N", "S", "B"})
 _ORDERING_OPS = frozenset({CompareOp.LT, CompareOp.LE, CompareOp.GT, CompareOp.GE})
+# DynamoDB's long type names, in the ADD and DELETE operand messages.
+_LONG_TYPE_NAMES = {
+    "S": "STRING",
+    "N": "NUMBER",
+    "B": "BINARY",
+    "SS": "STRING SET",
+    "NS": "NUMBER SET",
+    "BS": "BINARY SET",
+    "M": "MAP",
+    "L": "LIST",
+    "NULL": "NULL",
+    "BOOL": "BOOLEAN",
+}
 
 
 class _Resolver:
@@ -76,7 +89,7 @@ class _Resolver:
     def check_call(self, call: Call) -> None:
         if call.name == "size" and call.args and isinstance(call.args[0], Value):
             assert call.args[0].value is not None
-            kind = V.type_of(call.args[0].value)
+            kind = value_type(call.args[0].value)
             if kind in ("N", "BOOL", "NULL"):
                 raise self.bad_operand("size", kind)
 
@@ -90,7 +103,7 @@ class _Resolver:
     def constant_type(self, operand: Operand) -> str | None:
         if isinstance(operand, Value):
             assert operand.value is not None
-            return V.type_of(operand.value)
+            return value_type(operand.value)
         return None
 
     # ---- conditions ----
@@ -137,12 +150,11 @@ class _Resolver:
         if isinstance(node.low, Value) and isinstance(node.high, Value):
             low, high = node.low.value, node.high.value
             assert low is not None and high is not None
-            bounds = f"lower bound operand: {V.describe(low)}, upper bound operand: {V.describe(high)}"
-            if V.type_of(low) != V.type_of(high):
+            bounds = f"lower bound operand: {describe_value(low)}, upper bound operand: {describe_value(high)}"
+            order = compare_values(low, high)
+            if order is None:
                 raise self.fail(f"The BETWEEN operator requires same data type for lower and upper bounds; {bounds}")
-            low_key, high_key = V.order_key(low), V.order_key(high)
-            assert low_key is not None and high_key is not None
-            if low_key > high_key:
+            if order > 0:
                 raise self.fail(
                     f"The BETWEEN operator requires upper bound to be greater than or equal to lower bound; {bounds}"
                 )
@@ -154,11 +166,11 @@ class _Resolver:
             if not isinstance(kind_operand, Value):
                 raise self.bad_operand(name, "PATH" if isinstance(kind_operand, Path) else "FUNCTION")
             assert kind_operand.value is not None
-            kind = V.type_of(kind_operand.value)
+            kind = value_type(kind_operand.value)
             if kind != "S":
                 raise self.bad_operand(name, kind)
             type_name = kind_operand.value["S"]
-            if type_name not in V.TYPES:
+            if type_name not in TYPES:
                 raise self.fail(f"Invalid attribute type name found; type: {type_name}, valid types: {VALID_TYPE_NAMES}")
         elif name == "begins_with":
             for arg in node.args:
@@ -182,11 +194,11 @@ class _Resolver:
         elif action.kind in (ActionKind.ADD, ActionKind.DELETE) and not action.legacy:
             kind = self.constant_type(value)
             assert kind is not None
-            allowed = V.SET_TYPES if action.kind is ActionKind.DELETE else V.SET_TYPES | {"N"}
+            allowed = SET_TYPES if action.kind is ActionKind.DELETE else SET_TYPES | {"N"}
             if kind not in allowed:
                 raise self.fail(
                     f"Incorrect operand type for operator or function; operator: {action.kind.value}, "
-                    f"operand type: {V.LONG_NAMES[kind]}"
+                    f"operand type: {_LONG_TYPE_NAMES[kind]}"
                 )
         return Action(action.kind, path, value, action.legacy)
 

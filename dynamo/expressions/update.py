@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamo.errors import ValidationException
-from dynamo.expressions import _values as V
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
 from dynamo.expressions.evaluate import get_path
 from dynamo.expressions.nodes import (
     Action,
@@ -29,16 +28,17 @@ from dynamo.expressions.nodes import (
 )
 from dynamo.expressions.project import project_paths
 from dynamo.numbers import add, format_number, subtract
+from dynamo.values import SET_TYPES, number_value, set_member_key, value_type
 
 MSG_INVALID_PATH = "The document path provided in the update expression is invalid for update"
 MSG_MISSING = "The provided expression refers to an attribute that does not exist in the item"
 MSG_DATA_TYPE = "An operand in the update expression has an incorrect data type"
-MSG_LEGACY_TYPE = "One or more parameter values were invalid: Type mismatch for attribute to update"
+MSG_LEGACY_TYPE = INVALID_PARAMETERS + "Type mismatch for attribute to update"
 
 
 def _key_error(name: str) -> ValidationException:
     return ValidationException(
-        f"One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+        f"{INVALID_PARAMETERS}Cannot update attribute {name}. This attribute is part of the key"
     )
 
 
@@ -54,10 +54,10 @@ def _set_value(operand: Operand, item: Item | None) -> dict[str, Any]:
     if isinstance(operand, Arith):
         left = _set_value(operand.left, item)
         right = _set_value(operand.right, item)
-        if V.type_of(left) != "N" or V.type_of(right) != "N":
+        if value_type(left) != "N" or value_type(right) != "N":
             raise ValidationException(MSG_DATA_TYPE)
         combine = add if operand.op == "+" else subtract
-        return {"N": format_number(combine(V.number(left), V.number(right)))}
+        return {"N": format_number(combine(number_value(left), number_value(right)))}
     assert isinstance(operand, Call)
     if operand.name == "if_not_exists":
         first = operand.args[0]
@@ -67,7 +67,7 @@ def _set_value(operand: Operand, item: Item | None) -> dict[str, Any]:
     assert operand.name == "list_append", operand.name
     left = _set_value(operand.args[0], item)
     right = _set_value(operand.args[1], item)
-    if V.type_of(left) != "L" or V.type_of(right) != "L":
+    if value_type(left) != "L" or value_type(right) != "L":
         raise ValidationException(MSG_DATA_TYPE)
     return {"L": [*left["L"], *right["L"]]}
 
@@ -84,7 +84,7 @@ class _Writer:
         """A copy of an attribute value whose container (M dict or L list) this update may mutate."""
         if id(value) in self.fresh:
             return value
-        kind = V.type_of(value)
+        kind = value_type(value)
         inner = value[kind]
         copy = {kind: dict(inner) if kind == "M" else list(inner)}
         self.fresh.add(id(copy))
@@ -165,17 +165,17 @@ class _Writer:
 def _add(existing: dict[str, Any] | None, operand: dict[str, Any], legacy: bool) -> dict[str, Any]:
     if existing is None:
         return operand
-    kind, other = V.type_of(existing), V.type_of(operand)
+    kind, other = value_type(existing), value_type(operand)
     mismatch = ValidationException(MSG_LEGACY_TYPE if legacy else MSG_DATA_TYPE)
     if kind != other:
         raise mismatch
     if kind == "N":
-        return {"N": format_number(add(V.number(existing), V.number(operand)))}
-    if kind in V.SET_TYPES:
+        return {"N": format_number(add(number_value(existing), number_value(operand)))}
+    if kind in SET_TYPES:
         merged = list(existing[kind])
-        present = {V.set_key(kind, e) for e in merged}
+        present = {set_member_key(kind, e) for e in merged}
         for element in operand[kind]:
-            key = V.set_key(kind, element)
+            key = set_member_key(kind, element)
             if key not in present:
                 present.add(key)
                 merged.append(element)
@@ -186,11 +186,11 @@ def _add(existing: dict[str, Any] | None, operand: dict[str, Any], legacy: bool)
 
 
 def _delete(existing: dict[str, Any], operand: dict[str, Any], legacy: bool) -> dict[str, Any] | None:
-    kind = V.type_of(existing)
-    if kind != V.type_of(operand) or kind not in V.SET_TYPES:
+    kind = value_type(existing)
+    if kind != value_type(operand) or kind not in SET_TYPES:
         raise ValidationException(MSG_LEGACY_TYPE if legacy else MSG_DATA_TYPE)
-    removed = {V.set_key(kind, e) for e in operand[kind]}
-    kept = [e for e in existing[kind] if V.set_key(kind, e) not in removed]
+    removed = {set_member_key(kind, e) for e in operand[kind]}
+    kept = [e for e in existing[kind] if set_member_key(kind, e) not in removed]
     return {kind: kept} if kept else None
 
 

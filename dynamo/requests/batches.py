@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dynamo.errors import ValidationException
+from dynamo.expressions.legacy import check_no_mixing
 from dynamo.requests import attributes
 from dynamo.requests.common import (
     ATTRIBUTES_TO_GET,
@@ -17,7 +18,7 @@ from dynamo.requests.common import (
     RETURN_ITEM_COLLECTION_METRICS,
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE,
     TABLE_NAME,
-    check_expression_mixing,
+    check_expression_parameters,
 )
 from dynamo.requests.shapes import RequestSpec, boolean, item, list_of, map_of, string, struct
 
@@ -41,16 +42,11 @@ _KEYS_AND_ATTRIBUTES = struct(
 def _check_batch_get(request: dict[str, Any]) -> None:
     entries = request["RequestItems"].values()
     # The legacy and expression projections may not be mixed even across tables.
-    legacy = any("AttributesToGet" in entry for entry in entries)
-    expression = any("ProjectionExpression" in entry for entry in entries)
-    if legacy and expression:
-        raise ValidationException(
-            "Can not use both expression and non-expression parameters in the same request: "
-            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
-        )
+    projections = {name: True for entry in entries for name in ("AttributesToGet", "ProjectionExpression") if name in entry}
+    check_no_mixing(projections, "BatchGetItem")
     total = 0
     for entry in entries:
-        check_expression_mixing(entry, ("AttributesToGet",), ("ProjectionExpression",))
+        check_expression_parameters(entry, "BatchGetItem")
         seen: set[bytes] = set()
         for key in entry["Keys"]:
             attributes.validate_key(key)
@@ -226,8 +222,7 @@ def _check_transact_write(request: dict[str, Any]) -> None:
         if len(present) != 1:
             raise ValidationException("TransactItems can only contain one of Check, Put, Update or Delete")
         action = entry[present[0]]
-        expressions = ("ConditionExpression", "UpdateExpression")
-        check_expression_mixing(action, (), expressions)
+        check_expression_parameters(action, present[0])
         if "Item" in action:
             attributes.validate_item(action["Item"])
         else:

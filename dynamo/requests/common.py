@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from dynamo.errors import ValidationException
+from dynamo.errors import INVALID_PARAMETERS, ValidationException
+from dynamo.expressions.context import check_expression_names, check_expression_value_keys
+from dynamo.expressions.legacy import COMPARISON_OPERATORS, check_no_mixing
 from dynamo.requests import attributes
 from dynamo.requests.shapes import (
     attribute_value,
@@ -40,22 +41,6 @@ TABLE_CLASSES = ("STANDARD", "STANDARD_INFREQUENT_ACCESS")
 # Enum sets are listed in DynamoDB's own order: it prints them in its messages.
 RETURN_VALUES = ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW")
 SELECT = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
-COMPARISON_OPERATORS = (
-    "IN",
-    "NULL",
-    "BETWEEN",
-    "LT",
-    "NOT_CONTAINS",
-    "EQ",
-    "GT",
-    "NOT_NULL",
-    "NE",
-    "LE",
-    "BEGINS_WITH",
-    "GE",
-    "CONTAINS",
-)
-
 KEY_SCHEMA_ELEMENT = struct(
     "KeySchemaElement",
     ("AttributeName", ATTRIBUTE_NAME),
@@ -146,37 +131,22 @@ ATTRIBUTE_UPDATES = map_of(
 
 
 def invalid(message: str) -> ValidationException:
-    return ValidationException("One or more parameter values were invalid: " + message)
+    return ValidationException(INVALID_PARAMETERS + message)
 
 
-def check_expression_mixing(
-    request: dict[str, Any], legacy: Iterable[str], expressions: Iterable[str]
-) -> None:
-    """DynamoDB refuses a request that mixes the legacy parameters with expressions, and refuses names and
-    values that no expression uses."""
-    used_legacy = [name for name in legacy if name in request]
-    used_expressions = [name for name in expressions if name in request]
-    if used_legacy and used_expressions:
-        raise ValidationException(
-            "Can not use both expression and non-expression parameters in the same request: "
-            f"Non-expression parameters: {{{', '.join(used_legacy)}}} "
-            f"Expression parameters: {{{', '.join(used_expressions)}}}"
-        )
+def check_expression_parameters(request: dict[str, Any], operation: str) -> None:
+    """DynamoDB refuses a request that mixes the legacy parameters with expressions, or gives placeholders
+    without an expression (``operation`` as ``dynamo.expressions.legacy.PARAMETER_STYLES`` names it), and
+    placeholder maps that are empty or hold invalid keys, names or values (the same rules
+    ``ExpressionContext`` applies)."""
+    check_no_mixing(request, operation)
     names = request.get("ExpressionAttributeNames")
+    if names is not None:
+        check_expression_names(names)
     values = request.get("ExpressionAttributeValues")
-    if not used_expressions:
-        if names is not None:
-            raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-        if values is not None:
-            raise ValidationException(
-                "ExpressionAttributeValues can only be specified when using expressions"
-            )
-    if names is not None and not names:
-        raise ValidationException("ExpressionAttributeNames must not be empty")
-    if values is not None and not values:
-        raise ValidationException("ExpressionAttributeValues must not be empty")
-    if values:
-        attributes.validate_expression_values(values)
+    if values is not None:
+        check_expression_value_keys(values)
+        attributes.validate_expression_values(values)  # normalises them in place
 
 
 def check_legacy_values(request: dict[str, Any], *names: str) -> None:

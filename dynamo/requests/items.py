@@ -26,12 +26,27 @@ from dynamo.requests.common import (
     RETURN_VALUES_ON_CONDITION_CHECK_FAILURE,
     SELECT,
     TABLE_NAME,
-    check_expression_mixing,
+    check_expression_parameters,
     check_legacy_values,
+    invalid,
 )
-from dynamo.requests.shapes import RequestSpec, boolean, integer, item, string, struct
+from dynamo.requests.shapes import RequestSpec, Shape, boolean, integer, item, string, struct
 
 MAX_TOTAL_SEGMENTS = 1_000_000
+
+# Runs of fields the single-item writes share, in DynamoDB's field order (its order for aggregated errors).
+_WRITE_OPTIONS: tuple[tuple[str, Shape], ...] = (
+    ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
+    ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
+    ("ReturnValues", string(enum=RETURN_VALUES)),
+    ("TableName", TABLE_NAME),
+)
+_CONDITION: tuple[tuple[str, Shape], ...] = (
+    ("ConditionExpression", string()),
+    ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
+    ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
+    ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+)
 
 
 def _check_return_values_old_only(request: dict[str, Any]) -> None:
@@ -41,7 +56,7 @@ def _check_return_values_old_only(request: dict[str, Any]) -> None:
 
 def _check_put_item(request: dict[str, Any]) -> None:
     _check_return_values_old_only(request)
-    check_expression_mixing(request, ("Expected", "ConditionalOperator"), ("ConditionExpression",))
+    check_expression_parameters(request, "PutItem")
     check_legacy_values(request, "Expected")
     attributes.validate_item(request["Item"])
 
@@ -50,16 +65,10 @@ PUT_ITEM = RequestSpec(
     struct(
         "PutItemInput",
         ("Expected", EXPECTED),
-        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
-        ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-        ("ReturnValues", string(enum=RETURN_VALUES)),
-        ("TableName", TABLE_NAME),
+        *_WRITE_OPTIONS,
         ("Item", item(not_null=True)),
         ("ConditionalOperator", CONDITIONAL_OPERATOR),
-        ("ConditionExpression", string()),
-        ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
-        ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
-        ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+        *_CONDITION,
     ),
     semantic=(_check_put_item,),
 )
@@ -67,7 +76,7 @@ PUT_ITEM = RequestSpec(
 
 def _check_delete_item(request: dict[str, Any]) -> None:
     _check_return_values_old_only(request)
-    check_expression_mixing(request, ("Expected", "ConditionalOperator"), ("ConditionExpression",))
+    check_expression_parameters(request, "DeleteItem")
     check_legacy_values(request, "Expected")
     attributes.validate_key(request["Key"])
 
@@ -76,23 +85,17 @@ DELETE_ITEM = RequestSpec(
     struct(
         "DeleteItemInput",
         ("Expected", EXPECTED),
-        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
-        ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-        ("ReturnValues", string(enum=RETURN_VALUES)),
-        ("TableName", TABLE_NAME),
+        *_WRITE_OPTIONS,
         ("Key", KEY),
         ("ConditionalOperator", CONDITIONAL_OPERATOR),
-        ("ConditionExpression", string()),
-        ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
-        ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
-        ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+        *_CONDITION,
     ),
     semantic=(_check_delete_item,),
 )
 
 
 def _check_get_item(request: dict[str, Any]) -> None:
-    check_expression_mixing(request, ("AttributesToGet",), ("ProjectionExpression",))
+    check_expression_parameters(request, "GetItem")
     attributes.validate_key(request["Key"])
 
 
@@ -112,11 +115,7 @@ GET_ITEM = RequestSpec(
 
 
 def _check_update_item(request: dict[str, Any]) -> None:
-    check_expression_mixing(
-        request,
-        ("AttributeUpdates", "Expected", "ConditionalOperator"),
-        ("UpdateExpression", "ConditionExpression"),
-    )
+    check_expression_parameters(request, "UpdateItem")
     check_legacy_values(request, "Expected")
     for update in (request.get("AttributeUpdates") or {}).values():
         if isinstance(update, dict) and update.get("Value") is not None:
@@ -129,17 +128,11 @@ UPDATE_ITEM = RequestSpec(
         "UpdateItemInput",
         ("Expected", EXPECTED),
         ("AttributeUpdates", ATTRIBUTE_UPDATES),
-        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
-        ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-        ("ReturnValues", string(enum=RETURN_VALUES)),
-        ("TableName", TABLE_NAME),
+        *_WRITE_OPTIONS,
         ("Key", KEY),
         ("ConditionalOperator", CONDITIONAL_OPERATOR),
         ("UpdateExpression", string()),
-        ("ConditionExpression", string()),
-        ("ExpressionAttributeNames", EXPRESSION_ATTRIBUTE_NAMES),
-        ("ExpressionAttributeValues", EXPRESSION_ATTRIBUTE_VALUES),
-        ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+        *_CONDITION,
     ),
     semantic=(_check_update_item,),
 )
@@ -160,22 +153,17 @@ def _check_select(request: dict[str, Any], projection_names: tuple[str, ...], sp
         what = "ProjectionExpression" if "ProjectionExpression" in projected else "AttributesToGet"
         raise ValidationException(f"Cannot specify the {what} when choosing to get {select}")
     if select == "ALL_PROJECTED_ATTRIBUTES" and "IndexName" not in request:
-        raise ValidationException(
-            "One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is not allowed "
-            "when querying a table"
-        )
+        raise invalid("Select type ALL_PROJECTED_ATTRIBUTES is not allowed when querying a table")
 
 
 def _check_query(request: dict[str, Any]) -> None:
+    # Parameter styles first: DynamoDB reports stray ExpressionAttributeValues before a missing key
+    # condition (dynalite's query tests, run against the service).
+    check_expression_parameters(request, "Query")
     if "KeyConditions" not in request and "KeyConditionExpression" not in request:
         raise ValidationException(
             "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
         )
-    check_expression_mixing(
-        request,
-        ("AttributesToGet", "KeyConditions", "QueryFilter", "ConditionalOperator"),
-        ("ProjectionExpression", "KeyConditionExpression", "FilterExpression"),
-    )
     _check_select(request, ("AttributesToGet", "ProjectionExpression"), "1 validation error detected: ")
     check_legacy_values(request, "KeyConditions", "QueryFilter")
     if "ExclusiveStartKey" in request:
@@ -225,11 +213,7 @@ def _check_scan(request: dict[str, Any]) -> None:
             "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
             f"Segment: {segment} is not less than TotalSegments: {total}"
         )
-    check_expression_mixing(
-        request,
-        ("AttributesToGet", "ScanFilter", "ConditionalOperator"),
-        ("ProjectionExpression", "FilterExpression"),
-    )
+    check_expression_parameters(request, "Scan")
     _check_select(request, ("AttributesToGet", "ProjectionExpression"), "")
     check_legacy_values(request, "ScanFilter")
     if "ExclusiveStartKey" in request:

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any
 
 from dynamo.errors import SerializationException, ValidationException
+from dynamo.values import MSG_STRUCT_NOT_EXPECTED, MSG_UNEXPECTED_FIELD, MSG_UNEXPECTED_VALUE, wire_type_error
 
 MAX_REPORTED_ERRORS = 10
 _MODEL_PACKAGE = "com.amazonaws.dynamodb.v20120810."
@@ -183,35 +184,12 @@ def item(*, not_null: bool = False) -> Shape:
 # ---- pass 1: types ---------------------------------------------------------------------------------------
 
 
-def _serialization(message: str) -> SerializationException:
-    return SerializationException(message)
-
-
-def _number_class(value: int | float) -> str:
-    if isinstance(value, float) and not value.is_integer():
-        return "DECIMAL_VALUE"
-    return "NUMBER_VALUE"
-
-
-def _scalar_kind_error(value: Any, target: str) -> SerializationException:
-    """The Java deserializer's words for a JSON value that cannot become a ``target`` scalar."""
-    if isinstance(value, bool):
-        return _serialization(f"{'TRUE' if value else 'FALSE'}_VALUE cannot be converted to {target}")
-    if isinstance(value, int | float):
-        return _serialization(f"{_number_class(value)} cannot be converted to {target}")
-    if isinstance(value, str):
-        return _serialization(f"STRING_VALUE cannot be converted to {target}")
-    if isinstance(value, list):
-        return _serialization(f"Unrecognized collection type class java.lang.{target}")
-    return _serialization("Start of structure or map found where not expected")
-
-
 def check_types(data: Any, shape: Shape) -> dict[str, Any]:
     """Check a whole request body (a JSON object) against its struct shape; return the cleaned copy."""
     assert shape.kind is Kind.STRUCT
     if not isinstance(data, dict):
         # A body that is valid JSON but not an object: DynamoDB cannot start deserialising the request.
-        raise _serialization("Start of list found where not expected" if isinstance(data, list) else "")
+        raise SerializationException("Start of list found where not expected" if isinstance(data, list) else "")
     return _check_struct_fields(data, shape)
 
 
@@ -232,16 +210,16 @@ def _check_type(value: Any, shape: Shape) -> Any:
     if kind is Kind.STRING:
         if isinstance(value, str):
             return value
-        raise _scalar_kind_error(value, "String")
+        raise wire_type_error(value, "String")
     if kind is Kind.LONG or kind is Kind.INTEGER:
         if isinstance(value, bool):
-            raise _scalar_kind_error(value, kind.value)
+            raise wire_type_error(value, kind.value)
         if isinstance(value, int):
             return value
         if isinstance(value, float):
             # The deserializer truncates a JSON decimal given for an integer field.
             return int(value // 1)
-        raise _scalar_kind_error(value, kind.value)
+        raise wire_type_error(value, kind.value)
     if kind is Kind.BOOLEAN:
         if isinstance(value, bool):
             return value
@@ -250,19 +228,15 @@ def _check_type(value: Any, shape: Shape) -> Any:
             lowered = value.lower()
             if lowered in ("true", "false"):
                 return lowered == "true"
-            raise _serialization(f"'{value.upper()}' can not be converted to an Boolean")
-        if isinstance(value, int | float):
-            raise _serialization(f"{_number_class(value)} cannot be converted to Boolean")
-        if isinstance(value, list):
-            raise _serialization("Unrecognized collection type class java.lang.Boolean")
-        raise _serialization("Start of structure or map found where not expected")
+            raise SerializationException(f"'{value.upper()}' can not be converted to an Boolean")
+        raise wire_type_error(value, "Boolean")
     if kind is Kind.LIST:
         if isinstance(value, list):
             assert shape.member is not None
             return [None if member is None else _check_type(member, shape.member) for member in value]
         if isinstance(value, dict):
-            raise _serialization("Start of structure or map found where not expected")
-        raise _serialization("Unexpected field type")
+            raise SerializationException(MSG_STRUCT_NOT_EXPECTED)
+        raise SerializationException(MSG_UNEXPECTED_FIELD)
     if kind is Kind.MAP:
         if isinstance(value, dict):
             assert shape.member is not None
@@ -277,19 +251,19 @@ def _check_type(value: Any, shape: Shape) -> Any:
                 for key, member in value.items()
             }
         if isinstance(value, list):
-            raise _serialization(
+            raise SerializationException(
                 f"Unrecognized collection type java.util.Map<java.lang.String, {shape.model_name}>"
             )
-        raise _serialization("Unexpected field type")
+        raise SerializationException(MSG_UNEXPECTED_FIELD)
     if kind is Kind.STRUCT or kind is Kind.ATTRIBUTE_VALUE:
         if isinstance(value, dict):
             if kind is Kind.ATTRIBUTE_VALUE:
                 return value
             return _check_struct_fields(value, shape)
         if isinstance(value, list):
-            raise _serialization(f"Unrecognized collection type class {_MODEL_PACKAGE}{shape.model_name}")
-        raise _serialization(
-            "Unexpected value type in payload" if shape.value_struct else "Unexpected field type"
+            raise SerializationException(f"Unrecognized collection type class {_MODEL_PACKAGE}{shape.model_name}")
+        raise SerializationException(
+            MSG_UNEXPECTED_VALUE if shape.value_struct else MSG_UNEXPECTED_FIELD
         )
     raise AssertionError(f"unhandled shape kind {kind}")  # pragma: no cover
 

@@ -32,22 +32,11 @@ MAX_GLOBAL_SECONDARY_INDEXES = 20
 MAX_LIST_TABLES_LIMIT = 100
 ACCOUNT_ID = "000000000000"
 
-LOCAL_SECONDARY_INDEX = struct(
-    "LocalSecondaryIndex",
-    ("IndexName", INDEX_NAME_NOT_NULL),
-    ("KeySchema", KEY_SCHEMA),
-    ("Projection", PROJECTION),
-    value=True,
-)
-GLOBAL_SECONDARY_INDEX = struct(
-    "GlobalSecondaryIndex",
-    ("IndexName", INDEX_NAME_NOT_NULL),
-    ("KeySchema", KEY_SCHEMA),
-    ("Projection", PROJECTION),
-    ("ProvisionedThroughput", PROVISIONED_THROUGHPUT),
-    ("OnDemandThroughput", ON_DEMAND_THROUGHPUT),
-    value=True,
-)
+# Field runs the index shapes share, in DynamoDB's order.
+_INDEX_KEYS = (("IndexName", INDEX_NAME_NOT_NULL), ("KeySchema", KEY_SCHEMA), ("Projection", PROJECTION))
+_INDEX_THROUGHPUT = (("ProvisionedThroughput", PROVISIONED_THROUGHPUT), ("OnDemandThroughput", ON_DEMAND_THROUGHPUT))
+LOCAL_SECONDARY_INDEX = struct("LocalSecondaryIndex", *_INDEX_KEYS, value=True)
+GLOBAL_SECONDARY_INDEX = struct("GlobalSecondaryIndex", *_INDEX_KEYS, *_INDEX_THROUGHPUT, value=True)
 
 # Field order is DynamoDB's: it decides the order of aggregated validation messages.
 CREATE_TABLE_SHAPE = struct(
@@ -103,17 +92,15 @@ def _check_definitions(request: dict[str, Any]) -> None:
         seen.add(name)
 
 
-def _check_key_schema(key_schema: list[dict[str, Any]], definitions: list[str]) -> None:
-    keys = _names(key_schema)
-    if len(keys) == 2 and (
-        any(key not in definitions for key in keys) or (keys[0] == keys[1] and len(definitions) == 1)
-    ):
-        raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
-    if len(keys) == 1 and keys[0] not in definitions:
-        raise invalid(
-            "Some index key attributes are not defined in AttributeDefinitions. "
-            f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(definitions)}]"
-        )
+def _undefined_keys(keys: list[str], definitions: list[str]) -> ValidationException:
+    return invalid(
+        "Some index key attributes are not defined in AttributeDefinitions. "
+        f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(definitions)}]"
+    )
+
+
+def _check_key_roles(key_schema: list[dict[str, Any]], keys: list[str]) -> None:
+    """The key elements' names and types, after their definitions were checked (table and index alike)."""
     if len(keys) == 2 and keys[0] == keys[1]:
         raise ValidationException(
             "Both the Hash Key and the Range Key element in the KeySchema have the same name"
@@ -124,21 +111,22 @@ def _check_key_schema(key_schema: list[dict[str, Any]], definitions: list[str]) 
         raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
 
 
+def _check_key_schema(key_schema: list[dict[str, Any]], definitions: list[str]) -> None:
+    keys = _names(key_schema)
+    if len(keys) == 2 and (
+        any(key not in definitions for key in keys) or (keys[0] == keys[1] and len(definitions) == 1)
+    ):
+        raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
+    if len(keys) == 1 and keys[0] not in definitions:
+        raise _undefined_keys(keys, definitions)
+    _check_key_roles(key_schema, keys)
+
+
 def _check_index_common(index: dict[str, Any], definitions: list[str]) -> None:
     keys = _names(index["KeySchema"])
     if any(key not in definitions for key in keys):
-        raise invalid(
-            "Some index key attributes are not defined in AttributeDefinitions. "
-            f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(definitions)}]"
-        )
-    if len(keys) == 2 and keys[0] == keys[1]:
-        raise ValidationException(
-            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
-        )
-    if index["KeySchema"][0]["KeyType"] != "HASH":
-        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    if len(keys) == 2 and index["KeySchema"][1]["KeyType"] != "RANGE":
-        raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
+        raise _undefined_keys(keys, definitions)
+    _check_key_roles(index["KeySchema"], keys)
 
 
 def _check_projection(index: dict[str, Any]) -> None:
@@ -264,24 +252,9 @@ _GSI_UPDATE = struct(
     "GlobalSecondaryIndexUpdate",
     (
         "Update",
-        struct(
-            "UpdateGlobalSecondaryIndexAction",
-            ("IndexName", INDEX_NAME_NOT_NULL),
-            ("ProvisionedThroughput", PROVISIONED_THROUGHPUT),
-            ("OnDemandThroughput", ON_DEMAND_THROUGHPUT),
-        ),
+        struct("UpdateGlobalSecondaryIndexAction", ("IndexName", INDEX_NAME_NOT_NULL), *_INDEX_THROUGHPUT),
     ),
-    (
-        "Create",
-        struct(
-            "CreateGlobalSecondaryIndexAction",
-            ("IndexName", INDEX_NAME_NOT_NULL),
-            ("KeySchema", KEY_SCHEMA),
-            ("Projection", PROJECTION),
-            ("ProvisionedThroughput", PROVISIONED_THROUGHPUT),
-            ("OnDemandThroughput", ON_DEMAND_THROUGHPUT),
-        ),
-    ),
+    ("Create", struct("CreateGlobalSecondaryIndexAction", *_INDEX_KEYS, *_INDEX_THROUGHPUT)),
     ("Delete", struct("DeleteGlobalSecondaryIndexAction", ("IndexName", INDEX_NAME_NOT_NULL))),
     value=True,
 )

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamo.errors import ValidationException
+from dynamo.errors import SerializationException, ValidationException
 from dynamo.expressions import (
     MAX_EXPRESSION_BYTES,
     MAX_IN_OPERANDS,
@@ -338,6 +338,26 @@ def test_context_validation(names: Any, values: Any, message: str) -> None:
     with pytest.raises(ValidationException) as info:
         ExpressionContext(names, values)
     assert info.value.message == message
+
+
+def test_context_values_follow_the_shared_value_rules() -> None:
+    """ExpressionAttributeValues go through dynamo.values: same messages, normal form, wire-type errors."""
+    with pytest.raises(ValidationException) as info:
+        ExpressionContext(None, {":v": {"BS": []}})
+    assert info.value.message == (
+        "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: "
+        "Binary sets should not be empty for key :v"
+    )
+    with pytest.raises(SerializationException):
+        ExpressionContext(None, {":v": {"N": 5}})
+    with pytest.raises(SerializationException):  # read before anything is validated
+        ExpressionContext(None, {":a": {"SS": []}, ":b": {"S": 5}})
+    given = {":v": {"N": "1.50"}, ":w": {"S": "x"}}
+    ctx = ExpressionContext(None, given)
+    assert ctx.values == {":v": {"N": "1.5"}, ":w": {"S": "x"}}
+    assert given[":v"] == {"N": "1.50"}  # the caller's mapping is not changed
+    normal = {":v": {"N": "1.5"}}
+    assert ExpressionContext(None, normal).values is normal
 
 
 def test_reserved_words() -> None:

@@ -14,6 +14,7 @@ from dynamo.expressions import (
     legacy_key_conditions,
     parse_key_condition,
 )
+from dynamo.keycodec import KeyOp
 
 
 def S(x: str) -> dict[str, Any]:
@@ -25,6 +26,12 @@ def N(x: int) -> dict[str, Any]:
 
 
 VALUES = {":p": S("x"), ":c": N(3), ":d": N(7), ":s": S("ab")}
+
+
+def test_range_op_is_the_key_codec_operator() -> None:
+    # A parsed key condition's operator goes straight to keycodec.sort_key_range.
+    assert RangeOp is KeyOp
+    assert kc("p = :p AND c BETWEEN :c AND :d").range_op is KeyOp.BETWEEN
 
 
 def kc(text: str, values: dict[str, Any] | None = None, names: dict[str, str] | None = None, **types: str) -> KeyCondition:
@@ -156,6 +163,16 @@ def test_legacy_key_conditions() -> None:
              "d": {"AttributeValueList": [N(1)], "ComparisonOperator": "EQ"}},
             "Conditions can be of length 1 or 2 only",
         ),  # fmt: skip
+        # Legacy wording for a reversed BETWEEN, not the expression's (dynalite's query tests).
+        (
+            {"p": {"AttributeValueList": [S("x")], "ComparisonOperator": "EQ"},
+             "c": {"AttributeValueList": [S("b"), S("a")], "ComparisonOperator": "BETWEEN"}},
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
+        ),  # fmt: skip
+        (
+            {"p": {"AttributeValueList": [S("b"), N(1)], "ComparisonOperator": "IN"}},
+            "One or more parameter values were invalid: AttributeValues inside AttributeValueList must be of same type",
+        ),
     ],
 )
 def test_legacy_key_condition_errors(conditions: dict[str, Any], message: str) -> None:

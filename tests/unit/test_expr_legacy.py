@@ -201,12 +201,16 @@ def test_check_no_mixing() -> None:
     with pytest.raises(ValidationException) as info:
         check_no_mixing({"AttributeUpdates": {}, "Expected": {}, "UpdateExpression": "SET a = :v", "ConditionExpression": "x"}, "UpdateItem")
     assert info.value.message.endswith(
-        "Non-expression parameters: {AttributeUpdates, Expected} Expression parameters: {ConditionExpression, UpdateExpression}"
+        "Non-expression parameters: {AttributeUpdates, Expected} Expression parameters: {UpdateExpression, ConditionExpression}"
     )
     with pytest.raises(ValidationException, match="^ExpressionAttributeNames can only be specified when using expressions$"):
         check_no_mixing({"ExpressionAttributeNames": {"#a": "a"}}, "GetItem")
-    with pytest.raises(ValidationException, match="^ExpressionAttributeValues can only be specified when using expressions$"):
+    with pytest.raises(ValidationException) as info:
         check_no_mixing({"ExpressionAttributeValues": {":a": N(1)}, "Expected": {}}, "PutItem")
+    assert info.value.message == (
+        "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null"
+    )
+    check_no_mixing({"KeyConditions": {}, "FilterExpression": "a = :v"}, "Query")  # not mixing, as DynamoDB
 
 
 def test_top_level_names() -> None:

@@ -50,6 +50,8 @@ def message(operation: str, body: Any) -> str:
         (23, "NUMBER_VALUE cannot be converted to String"),
         (2147483648, "NUMBER_VALUE cannot be converted to String"),
         (34.56, "DECIMAL_VALUE cannot be converted to String"),
+        # JSON 1.0 is a decimal token to the reader, as in an AttributeValue (dynamo.values).
+        (1.0, "DECIMAL_VALUE cannot be converted to String"),
         ([], "Unrecognized collection type class java.lang.String"),
         ({}, "Start of structure or map found where not expected"),
     ],
@@ -517,12 +519,58 @@ def test_mixing_expressions_and_legacy_parameters() -> None:
 
 
 def test_expression_values_without_expression() -> None:
+    # DynamoDB names the expressions that could have used the values (dynalite's tests, run on the service).
     body = {"TableName": "abc", "Item": {"pk": {"S": "x"}}, "ExpressionAttributeValues": {":v": {"S": "u"}}}
-    assert (
-        message("PutItem", body) == "ExpressionAttributeValues can only be specified when using expressions"
+    assert message("PutItem", body) == (
+        "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null"
+    )
+    body = {"TableName": "abc", "Key": {"pk": {"S": "x"}}, "ExpressionAttributeValues": {":v": {"S": "u"}}}
+    assert message("UpdateItem", body) == (
+        "ExpressionAttributeValues can only be specified when using expressions: "
+        "UpdateExpression and ConditionExpression are null"
+    )
+    body = {"TableName": "abc", "ProjectionExpression": "a", "ExpressionAttributeValues": {":v": {"S": "u"}}}
+    assert message("Query", body) == (
+        "ExpressionAttributeValues can only be specified when using expressions: "
+        "FilterExpression and KeyConditionExpression are null"
+    )
+    assert message("Scan", body) == (
+        "ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null"
     )
     body = {"TableName": "abc", "Key": {"pk": {"S": "x"}}, "ExpressionAttributeNames": {"#n": "a"}}
     assert message("GetItem", body) == "ExpressionAttributeNames can only be specified when using expressions"
+
+
+def test_placeholder_maps_are_checked_as_expressions_check_them() -> None:
+    body = {"TableName": "abc", "Key": {"pk": {"S": "x"}}, "UpdateExpression": "SET #a = :v"}
+    names = {**body, "ExpressionAttributeNames": {"a": "x"}, "ExpressionAttributeValues": {":v": {"S": "u"}}}
+    assert message("UpdateItem", names) == 'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'
+    # Every key is checked before any value (dynalite's order, pinned against the service).
+    values = {**body, "ExpressionAttributeValues": {":v": {"SS": []}, "w": {"S": "u"}}}
+    assert message("UpdateItem", values) == 'ExpressionAttributeValues contains invalid key: Syntax error; key: "w"'
+
+
+def test_mixing_lists_parameters_in_dynamodb_order() -> None:
+    legacy = {
+        "AttributesToGet": ["a"],
+        "QueryFilter": {"a": {"ComparisonOperator": "NULL"}},
+        "ConditionalOperator": "OR",
+    }
+    expressions = {"ProjectionExpression": "a", "FilterExpression": "a = :v", "KeyConditionExpression": "p = :v"}
+    body = {"TableName": "abc", **legacy, **expressions, "ExpressionAttributeValues": {":v": {"S": "u"}}}
+    key_conditions = {"p": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "u"}]}}
+    assert message("Query", {**body, "KeyConditions": key_conditions}) == (
+        "Can not use both expression and non-expression parameters in the same request: "
+        "Non-expression parameters: {AttributesToGet, QueryFilter, ConditionalOperator, KeyConditions} "
+        "Expression parameters: {ProjectionExpression, FilterExpression, KeyConditionExpression}"
+    )
+    # KeyConditions without a KeyConditionExpression is not counted as mixing.
+    del body["KeyConditionExpression"]
+    assert message("Query", {**body, "KeyConditions": key_conditions}) == (
+        "Can not use both expression and non-expression parameters in the same request: "
+        "Non-expression parameters: {AttributesToGet, QueryFilter, ConditionalOperator} "
+        "Expression parameters: {ProjectionExpression, FilterExpression}"
+    )
 
 
 def test_query_needs_a_key_condition() -> None:

@@ -440,6 +440,28 @@ def test_reading_helpers() -> None:
     assert values.sort_key({"S": "x"}) == "x"
     with pytest.raises(AssertionError):
         values.sort_key({"BOOL": True})
+    assert values.set_member_key("NS", "1.50") == values.set_member_key("NS", "1.5")
+    assert values.set_member_key("SS", "a") == "a"
+    assert values.describe_value({"N": "5"}) == "AttributeValue: {N:5}"
+    # Numbers need not be in normal form to compare (items built before validation, legacy callers).
+    assert values.compare_values({"N": "1.0"}, {"N": "1"}) == 0
+    assert values.values_equal({"NS": ["1.0", "2"]}, {"NS": ["2", "1"]})
+
+
+@pytest.mark.parametrize(
+    ("value", "java_type", "message"),
+    [
+        (1.0, "String", "DECIMAL_VALUE cannot be converted to String"),
+        (7, "Long", "NUMBER_VALUE cannot be converted to Long"),
+        (True, "Integer", "TRUE_VALUE cannot be converted to Integer"),
+        ([], "Boolean", "Unrecognized collection type class java.lang.Boolean"),
+        ({}, "String", "Start of structure or map found where not expected"),
+    ],
+)
+def test_wire_type_error(value: object, java_type: str, message: str) -> None:
+    error = values.wire_type_error(value, java_type)
+    assert isinstance(error, SerializationException)
+    assert error.message == message
 
 
 @given(st.binary(max_size=20))
