@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dynamo import values
-from dynamo.errors import ValidationException
+from dynamo.expressions.context import check_expression_values
 
 
 def _replace(target: dict[str, Any], normalised: dict[str, Any]) -> None:
@@ -36,11 +36,7 @@ def validate_key(key: dict[str, Any]) -> None:
 
 
 def validate_expression_values(expression_values: dict[str, Any]) -> None:
-    """ExpressionAttributeValues, with DynamoDB's wording naming the placeholder."""
-    for placeholder, value in expression_values.items():
-        try:
-            validate_value(value)
-        except ValidationException as exc:
-            raise ValidationException(
-                f"ExpressionAttributeValues contains invalid value: {exc.message} for key {placeholder}"
-            ) from exc
+    """ExpressionAttributeValues, with DynamoDB's wording naming the placeholder; normalised in place."""
+    normalised = check_expression_values(expression_values)
+    if normalised is not expression_values:
+        expression_values.update(normalised)
