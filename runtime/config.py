@@ -214,7 +214,7 @@ class AdminPolicy:
     split_size_bytes: int = 10 * 1000**3
     split_heat_fraction: float = 0.8  # of the per-partition limit, sustained...
     split_heat_window_s: float = 30.0  # ...this long, triggers a split by heat
-    partitions_per_new_table: int = 1
+    partitions_per_new_table: int = 4  # spread a new table over the nodes from the start
     partition_max_rcu: int = 3000
     partition_max_wcu: int = 1000
 
