@@ -90,4 +90,9 @@ async def load_records(clients: list[Client], bodies: Bodies, records: int, valu
             if on_progress is not None:
                 on_progress(len(chunk))
 
-    await asyncio.gather(*(worker(c) for c in clients))
+    try:
+        async with asyncio.TaskGroup() as group:  # one failed batch stops the others
+            for client in clients:
+                group.create_task(worker(client))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
