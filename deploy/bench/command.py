@@ -36,10 +36,13 @@ WORKLOAD_NAMES = ("a", "b", "c", "d", "e", "f", "put", "get", "query")
               help="Run against --endpoint (if it serves) and then each installed peer in turn; print ratios")
 @click.option("--peers", "peer_names", default=None,
               help="With --compare: comma-separated peers [default: every installed one of moto,dynalite,ddblocal]")
+@click.option("--warmup", "warmup_s", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Seconds of the workload run first and not recorded (JIT, caches)")
 @click.option("--no-timeline", is_flag=True, help="Leave the per-second table out of the printed report")
 def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_s: float | None, clients: int,
           consistent: bool, value_bytes: int, client_kind: str, table: str, no_load: bool, seed: int,
-          json_path: Path | None, compare: bool, peer_names: str | None, no_timeline: bool) -> None:
+          json_path: Path | None, compare: bool, peer_names: str | None, warmup_s: float,
+          no_timeline: bool) -> None:
     """Measure throughput and latency (p50/p95/p99/p99.9, per second) of any DynamoDB-API endpoint.
 
     \b
@@ -57,5 +60,5 @@ def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_
         consistent=consistent, value_bytes=value_bytes, client=client_kind, table=table, load=not no_load,
         seed=seed, json_path=json_path, compare=compare,
         peers=tuple(p.strip() for p in peer_names.split(",") if p.strip()) if peer_names else None,
-        timeline=not no_timeline)
+        timeline=not no_timeline, warmup_s=warmup_s)
     main(options)

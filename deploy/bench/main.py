@@ -47,6 +47,7 @@ class BenchOptions:
     compare: bool = False
     peers: tuple[str, ...] | None = None
     timeline: bool = True
+    warmup_s: float = 0.0
     target: str = "endpoint"
 
 
@@ -104,6 +105,10 @@ async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
                 await client.connect()
             clients = list(http_clients)
         chooser = Chooser(workload, options.records, rng, options.ops)
+        if options.warmup_s > 0:
+            # Unrecorded: JIT compilers (DynamoDB Local's JVM), caches and connection pools settle first.
+            with console.status(f"warming up for {options.warmup_s:.0f} s"):
+                await run(clients, chooser, bodies, values, RunLimits(duration_s=options.warmup_s))
         limits = RunLimits(ops=options.ops) if options.ops is not None else RunLimits(duration_s=options.duration_s)
         with Live(console=console, transient=True, refresh_per_second=2) as live:
             result = await run(clients, chooser, bodies, values, limits,

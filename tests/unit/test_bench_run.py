@@ -299,6 +299,14 @@ async def test_a_duration_bound_run_stops_on_time(trivial_server: ServerThread) 
     assert 0.9 < report["elapsed_s"] < 2.0 and report["ops"] > 100 and report["errors"] == 0
 
 
+async def test_warmup_is_not_recorded(fake: tuple[FakeDynamo, ServerThread]) -> None:
+    dynamo, server = fake
+    report = await bench_once(BenchOptions(endpoint=server.endpoint, workload="get", records=50, ops=100,
+                                           duration_s=None, clients=2, warmup_s=0.3), QUIET)
+    assert report["ops"] == 100 and report["latency"]["count"] == 100
+    assert dynamo.calls["GetItem"] > 100
+
+
 async def test_boto3_client_runs_the_same_workload(fake: tuple[FakeDynamo, ServerThread]) -> None:
     _, server = fake
     report = await bench_once(BenchOptions(endpoint=server.endpoint, workload="a", records=100, ops=60,
