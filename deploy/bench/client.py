@@ -206,8 +206,8 @@ class BotoClient:
     """boto3's low-level client, called from a thread pool; errors come back as DynamoDB error bodies."""
 
     def __init__(self, endpoint: Endpoint, threads: int, region: str = "us-east-1") -> None:
-        import boto3
-        from botocore.config import Config
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
 
         self._client: Any = boto3.client(
             "dynamodb", endpoint_url=endpoint.url, region_name=region, aws_access_key_id="ddb",
@@ -216,7 +216,7 @@ class BotoClient:
         self._methods: dict[str, Any] = {}
 
     def _call_sync(self, target: str, body: bytes) -> tuple[int, bytes]:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
         method = self._methods.get(target)
         if method is None:

@@ -67,7 +67,7 @@ class Zipfian:
         self._eta = self._eta_for(item_count)
 
     def _eta_for(self, item_count: int) -> float:
-        return (1.0 - (2.0 / item_count) ** (1.0 - self.theta)) / (1.0 - self._zeta2 / self._zetan)
+        return float((1.0 - (2.0 / item_count) ** (1.0 - self.theta)) / (1.0 - self._zeta2 / self._zetan))
 
     @property
     def item_count(self) -> int:
