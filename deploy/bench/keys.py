@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from functools import lru_cache
 
 ZIPFIAN_CONSTANT = 0.99
 # YCSB's ScrambledZipfianGenerator draws from a zipfian over 10^10 items whose zeta it ships precomputed
@@ -32,6 +33,7 @@ def fnv64(value: int) -> int:
     return hashval & ((1 << 63) - 1)
 
 
+@lru_cache(maxsize=1 << 18)
 def key_name(record: int) -> str:
     """YCSB's hashed key name (``orderedinserts=false``): records land all over the key space."""
     return f"user{fnv64(record)}"

@@ -20,7 +20,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from deploy.bench import peers as peer_servers
 from deploy.bench.bodies import Bodies, value_pool
 from deploy.bench.client import BenchClientError, BotoClient, Client, Endpoint, HttpClient
-from deploy.bench.histogram import Summary
 from deploy.bench.loader import LoadError, load_records, prepare_table
 from deploy.bench.report import RunInfo, render, render_comparison, to_json
 from deploy.bench.runner import Recorder, RunLimits, run
@@ -60,16 +59,16 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
-def _progress_line(recorder: Recorder, elapsed_s: float, options: BenchOptions) -> str:
-    last = recorder.seconds[-2] if len(recorder.seconds) >= 2 else None
-    rate = f"{last.ok:,} ops/s" if last is not None else "-"
-    p99 = f"p99 {Summary.of(last.histogram).p99_ms:.2f} ms" if last is not None and last.ok else ""
+def _progress_line(recorder: Recorder, now_ns: int, options: BenchOptions) -> str:
+    elapsed_s = (now_ns - recorder.start_ns) / 1e9
+    last = recorder.completed_second(now_ns)
+    rate = f"last second {last[0]:,} ops/s, p99 {last[1]:.2f} ms" if last is not None else ""
     if options.ops is not None:
         bound = f"{recorder.ok + recorder.failed:,}/{options.ops:,} ops"
     else:
         bound = f"{elapsed_s:.0f}/{options.duration_s:.0f} s, {recorder.ok:,} ops"
     errors = f", [red]{recorder.failed:,} errors[/]" if recorder.failed else ""
-    return f"[bold]{options.target}[/] {options.workload}: {bound}, last second {rate} {p99}{errors}"
+    return f"[bold]{options.target}[/] {options.workload}: {bound}; {rate}{errors}"
 
 
 async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
@@ -112,7 +111,7 @@ async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
         limits = RunLimits(ops=options.ops) if options.ops is not None else RunLimits(duration_s=options.duration_s)
         with Live(console=console, transient=True, refresh_per_second=2) as live:
             result = await run(clients, chooser, bodies, values, limits,
-                               lambda rec, elapsed: live.update(_progress_line(rec, elapsed, options)))
+                               lambda rec, now_ns: live.update(_progress_line(rec, now_ns, options)))
     finally:
         for client in http_clients:
             await client.close()

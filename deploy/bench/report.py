@@ -54,6 +54,8 @@ def to_json(info: RunInfo, result: RunResult) -> dict[str, Any]:
         "value_bytes": info.value_bytes, "item_bytes": info.item_bytes, "load": load,
         "elapsed_s": round(result.elapsed_s, 3), "ops": recorder.ok, "errors": recorder.failed,
         "cancelled": result.cancelled, "ops_per_s": round(recorder.ok / elapsed, 1),
+        "client_cpu_percent": round(100.0 * result.client_cpu_s / elapsed, 1),
+        "client_cpu_us_per_op": round(1e6 * result.client_cpu_s / max(1, recorder.ok + recorder.failed), 1),
         "latency": Summary.of(total).to_json(), "by_op": by_op,
         "errors_by_type": {f"{op.value} {name}": n for (op, name), n in sorted(
             recorder.errors.items(), key=lambda kv: -kv[1])},
@@ -91,6 +93,10 @@ def render(console: Console, report: dict[str, Any], timeline: bool = True) -> N
                   f"p50 {_ms(report['latency']['p50_ms'])} ms, p99 {_ms(report['latency']['p99_ms'])} ms, "
                   f"p99.9 {_ms(report['latency']['p99.9_ms'])} ms, {report['errors']:,} errors"
                   + (f", {report['cancelled']} operations cancelled at the end" if report["cancelled"] else ""))
+    console.print(f"client: {report['client_cpu_percent']:.0f} % of a core, "
+                  f"{report['client_cpu_us_per_op']:.0f} µs of CPU per operation"
+                  + (" [yellow](near a full core: the client may be the bottleneck)[/]"
+                     if report["client_cpu_percent"] > 85 else ""))
     if report["errors_by_type"]:
         console.print("errors: " + ", ".join(f"{name} x{n:,}" for name, n in report["errors_by_type"].items()))
     if timeline and report["timeline"]:

@@ -35,35 +35,69 @@ class Second:
 
 
 class Recorder:
-    """What the clients did, by operation type and by second since the start."""
+    """What the clients did, by operation type and by second since the start.
+
+    While the run goes, a success costs one list append: latencies are kept raw per second and per
+    operation, and go into the HDR histograms (``by_op``, ``seconds``) when ``finish`` is called, so the
+    client spends its time sending requests.
+    """
 
     def __init__(self, ops: list[Op], start_ns: int) -> None:
         self.start_ns = start_ns
-        self.by_op: dict[Op, HdrHistogram] = {op: new_histogram(3) for op in ops}
+        self.ops = ops
+        self._raw: list[dict[Op, list[int]]] = [{op: [] for op in ops}]
+        self._raw_errors: list[int] = [0]
+        self._index = 0
+        self._current = self._raw[0]
         self.errors: Counter[tuple[Op, str]] = Counter()
-        self.seconds: list[Second] = []
         self.ok = 0
         self.failed = 0
+        self.by_op: dict[Op, HdrHistogram] = {}
+        self.seconds: list[Second] = []
 
-    def _second(self, end_ns: int) -> Second:
+    def _second(self, end_ns: int) -> int:
         index = (end_ns - self.start_ns) // 1_000_000_000
-        seconds = self.seconds
-        while len(seconds) <= index:
-            seconds.append(Second())
-        return seconds[index]
+        if index != self._index:
+            while len(self._raw) <= index:
+                self._raw.append({op: [] for op in self.ops})
+                self._raw_errors.append(0)
+            self._index = index
+            self._current = self._raw[index]
+        return index
 
     def success(self, op: Op, start_ns: int, end_ns: int) -> None:
-        latency_us = clamp_us((end_ns - start_ns) // 1000)
-        self.by_op[op].record_value(latency_us)
-        second = self._second(end_ns)
-        second.ok += 1
-        second.histogram.record_value(latency_us)
+        self._second(end_ns)
+        self._current[op].append((end_ns - start_ns) // 1000)
         self.ok += 1
 
     def failure(self, op: Op, end_ns: int, error: str) -> None:
+        self._raw_errors[self._second(end_ns)] += 1
         self.errors[(op, error)] += 1
-        self._second(end_ns).errors += 1
         self.failed += 1
+
+    def completed_second(self, now_ns: int) -> tuple[int, float] | None:
+        """Operations and p99 latency (ms) of the last whole second before ``now_ns``, for a progress line."""
+        index = (now_ns - self.start_ns) // 1_000_000_000 - 1
+        if not 0 <= index < len(self._raw):
+            return None
+        latencies = sorted(v for values in self._raw[index].values() for v in values)
+        if not latencies:
+            return 0, 0.0
+        return len(latencies), latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] / 1000.0
+
+    def finish(self) -> None:
+        """Build the histograms from the raw latencies (identical values recorded once, with their count)."""
+        self.by_op = {op: new_histogram(3) for op in self.ops}
+        self.seconds = []
+        for raw, errors in zip(self._raw, self._raw_errors, strict=True):
+            second = Second(errors=errors)
+            for op, latencies in raw.items():
+                second.ok += len(latencies)
+                for latency_us, count in Counter(latencies).items():
+                    value = clamp_us(latency_us)
+                    self.by_op[op].record_value(value, count)
+                    second.histogram.record_value(value, count)
+            self.seconds.append(second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +114,8 @@ class RunResult:
     recorder: Recorder
     elapsed_s: float
     cancelled: int = 0
+    # CPU time of this whole process (all threads) over the run: whether the client was the bottleneck.
+    client_cpu_s: float = 0.0
 
 
 class _Failed(Exception):
@@ -96,9 +132,10 @@ async def _ok(client: Client, target: str, body: bytes) -> bytes:
 
 
 async def run(clients: list[Client], chooser: Chooser, bodies: Bodies, values: list[str], limits: RunLimits,
-              on_tick: Callable[[Recorder, float], None] | None = None) -> RunResult:
+              on_tick: Callable[[Recorder, int], None] | None = None) -> RunResult:
     """Drive the workload with one task per client; ``on_tick`` is called about every second."""
     ops = [op for op, _ in chooser.workload.mix]
+    cpu_start_s = time.process_time()
     start_ns = time.perf_counter_ns()
     recorder = Recorder(ops, start_ns)
     deadline_ns = start_ns + int(limits.duration_s * 1e9) if limits.duration_s is not None else None
@@ -165,7 +202,7 @@ async def run(clients: list[Client], chooser: Chooser, bodies: Bodies, values: l
         while True:
             await asyncio.sleep(1.0)
             if on_tick is not None:
-                on_tick(recorder, (perf_ns() - start_ns) / 1e9)
+                on_tick(recorder, perf_ns())
 
     tasks = [asyncio.ensure_future(worker(c)) for c in clients]
     tick = asyncio.ensure_future(ticker())
@@ -188,4 +225,6 @@ async def run(clients: list[Client], chooser: Chooser, bodies: Bodies, values: l
         for task in tasks:
             task.cancel()
     elapsed_s = (perf_ns() - start_ns) / 1e9
-    return RunResult(recorder, elapsed_s, cancelled)
+    client_cpu_s = time.process_time() - cpu_start_s
+    recorder.finish()
+    return RunResult(recorder, elapsed_s, cancelled, client_cpu_s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,3 +54,27 @@ def test_merging_histograms_adds_counts() -> None:
     summary = Summary.of(total)
     assert summary.count == 1000
     assert abs(summary.p50_ms - 5.0) < 0.01 and abs(summary.p99_ms - 9.9) < 0.01
+
+
+def test_recorder_keeps_latencies_by_second_and_operation() -> None:
+    from deploy.bench.runner import Recorder
+    from deploy.bench.workloads import Op
+
+    second_ns = 1_000_000_000
+    recorder = Recorder([Op.READ, Op.UPDATE], start_ns=0)
+    for i in range(100):
+        recorder.success(Op.READ, i * 1000, i * 1000 + (i + 1) * 1000)  # second 0: 1..100 µs
+    recorder.success(Op.UPDATE, second_ns, second_ns + 5_000_000)  # 5 ms
+    recorder.failure(Op.UPDATE, 2 * second_ns + 1, "ThrottlingException")
+    recorder.success(Op.READ, 3 * second_ns - 90_000_000_000, 3 * second_ns)  # beyond the histogram: clamped
+    assert recorder.completed_second(second_ns + 1) == (100, 0.1)
+    assert recorder.completed_second(3 * second_ns) == (0, 0.0)
+    assert recorder.completed_second(0) is None
+    recorder.finish()
+    assert [(s.ok, s.errors) for s in recorder.seconds] == [(100, 0), (1, 0), (0, 1), (1, 0)]
+    assert Summary.of(recorder.seconds[0].histogram).p50_ms == 0.05
+    assert recorder.by_op[Op.READ].get_total_count() == 101
+    assert Summary.of(recorder.by_op[Op.UPDATE]).p50_ms == pytest.approx(5.0, rel=1e-3)
+    assert recorder.by_op[Op.READ].get_max_value() >= HIGHEST_US * 0.99
+    assert recorder.errors == {(Op.UPDATE, "ThrottlingException"): 1}
+    assert (recorder.ok, recorder.failed) == (102, 1)
