@@ -179,6 +179,10 @@ class HttpClient:
         timer = asyncio.get_running_loop().call_later(self.timeout_s, _expire, waiter, conn)
         try:
             reply = await waiter
+        except BaseException:
+            # Cancelled or failed: an answer arriving later would be read as the next request's.
+            conn.close()
+            raise
         finally:
             timer.cancel()
         if not conn.keep_alive:

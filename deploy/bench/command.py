@@ -50,7 +50,12 @@ def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_
     ddb bench --workload a --records 100000 --ops 200000 --json a.json
     ddb bench --workload put --compare        # ddb, then moto, dynalite, DynamoDB Local
     """
-    from deploy.bench.main import BenchOptions, main
+    try:
+        from deploy.bench.main import BenchOptions, main
+    except ImportError as exc:
+        if exc.name != "hdrh" and not (exc.name or "").startswith("hdrh."):
+            raise
+        raise click.ClickException("ddb bench needs the hdrhistogram package: pip install hdrhistogram") from None
 
     if ops is not None and duration_s is not None:
         raise click.UsageError("give --ops or --duration, not both")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+
+pytest.importorskip("hdrh", reason="the hdrhistogram package is not installed (ddb bench needs it)")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("hdrh", reason="the hdrhistogram package is not installed (ddb bench needs it)")
 from rich.console import Console
 
 from deploy.bench import peers

@@ -17,6 +17,8 @@ from typing import Any, cast
 import httptools
 import orjson
 import pytest
+
+pytest.importorskip("hdrh", reason="the hdrhistogram package is not installed (ddb bench needs it)")
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -349,3 +351,18 @@ def test_the_command_refuses_ops_with_duration() -> None:
 def test_the_command_says_when_nothing_answers() -> None:
     result = CliRunner().invoke(bench, ["--endpoint", "http://127.0.0.1:1", "--ops", "5"])
     assert result.exit_code == 1 and "cannot connect" in result.output
+
+
+async def test_a_cancelled_request_does_not_poison_the_connection(fake: tuple[FakeDynamo, ServerThread]) -> None:
+    dynamo, server = fake
+    client = HttpClient(Endpoint.parse(server.endpoint))
+    dynamo.misbehave = Misbehaviour(silent=True)
+    task = asyncio.ensure_future(client.call("ListTables", b"{}"))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    dynamo.misbehave = Misbehaviour()
+    assert await client.call("ListTables", b"{}") == (200, b'{"TableNames":[]}')
+    assert client.connects == 2
+    await client.close()
