@@ -164,7 +164,8 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
         with console.status(f"starting {name}"):
             peer = peer_servers.start(name, root)
         with peer:
-            report = _bench_or_fail(replace(options, endpoint=peer.endpoint, target=name), console)
+            # A peer starts empty: it is always loaded, whatever --no-load says for the endpoint.
+            report = _bench_or_fail(replace(options, endpoint=peer.endpoint, target=name, load=True), console)
         reports.append(report)
         if not quiet:
             render(console, report, options.timeline)

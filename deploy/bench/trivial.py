@@ -57,10 +57,10 @@ def main(argv: list[str]) -> None:
 
     try:
         import uvloop
-
-        uvloop.run(serve())
     except ImportError:
         asyncio.run(serve())
+    else:
+        uvloop.run(serve())
 
 
 if __name__ == "__main__":

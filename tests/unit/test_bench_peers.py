@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 pytest.importorskip("hdrh", reason="the hdrhistogram package is not installed (ddb bench needs it)")
+from click.testing import CliRunner
 from rich.console import Console
 
 from deploy.bench import peers
+from deploy.bench.command import bench
 from deploy.bench.main import BenchOptions, bench_once
 
 QUIET = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115 - lives for the test session
@@ -68,3 +71,16 @@ def test_a_peer_that_exits_at_start_is_reported(tmp_path: Path) -> None:
     server.chmod(0o755)
     with pytest.raises(peers.PeerError, match="(?s)exited with code 3.*no such luck"):
         peers.start("moto", tmp_path, timeout_s=10)
+
+
+@needs("dynalite")
+def test_compare_without_a_cluster_measures_the_peers(tmp_path: Path) -> None:
+    out = tmp_path / "compare.json"
+    result = CliRunner().invoke(bench, ["--compare", "--peers", "dynalite", "--endpoint", "http://127.0.0.1:1",
+                                        "--workload", "put", "--records", "100", "--ops", "200", "--clients", "4",
+                                        "--no-load", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "nothing answers at http://127.0.0.1:1" in result.output
+    assert "dynalite ÷ target ops/s" in result.output
+    runs = orjson.loads(out.read_bytes())["runs"]
+    assert [run["target"] for run in runs] == ["dynalite"] and runs[0]["ops"] == 200 and runs[0]["errors"] == 0

@@ -366,3 +366,17 @@ async def test_a_cancelled_request_does_not_poison_the_connection(fake: tuple[Fa
     assert await client.call("ListTables", b"{}") == (200, b'{"TableNames":[]}')
     assert client.connects == 2
     await client.close()
+
+
+def test_compare_measures_the_endpoint_and_says_which_peers_are_missing(
+        fake: tuple[FakeDynamo, ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, server = fake
+    monkeypatch.setenv("DDB_PEERS_DIR", str(tmp_path))
+    out = tmp_path / "compare.json"
+    result = CliRunner().invoke(bench, ["--compare", "--endpoint", server.endpoint, "--workload", "get",
+                                        "--records", "50", "--ops", "100", "--clients", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not installed: moto, dynalite, ddblocal" in result.output
+    assert "ddb ÷ target ops/s" in result.output
+    runs = orjson.loads(out.read_bytes())["runs"]
+    assert [run["target"] for run in runs] == ["ddb"] and runs[0]["ops"] == 100
