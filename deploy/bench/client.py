@@ -28,7 +28,14 @@ DEFAULT_TIMEOUT_S = 10.0
 
 
 class BenchClientError(Exception):
-    """The server could not be reached or answered something that is not HTTP."""
+    """The server could not be reached, did not answer in time, or answered something that is not HTTP.
+
+    ``kind`` is a short fixed name for counting these like DynamoDB's error names.
+    """
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +103,7 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(BenchClientError(f"bad HTTP response: {exc}"))
+            self._fail(BenchClientError("bad HTTP response", str(exc)))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,7 +160,7 @@ class HttpClient:
             _, conn = await asyncio.wait_for(loop.create_connection(
                 lambda: _Connection(loop), self.endpoint.host, self.endpoint.port, ssl=context), self.timeout_s)
         except (OSError, TimeoutError) as exc:
-            raise BenchClientError(f"cannot connect to {self.endpoint.url}: {exc}") from None
+            raise BenchClientError("cannot connect", f"{self.endpoint.url}: {exc}") from None
         self._conn = conn
         self.connects += 1
 

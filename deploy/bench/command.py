@@ -38,11 +38,13 @@ WORKLOAD_NAMES = ("a", "b", "c", "d", "e", "f", "put", "get", "query")
               help="With --compare: comma-separated peers [default: every installed one of moto,dynalite,ddblocal]")
 @click.option("--warmup", "warmup_s", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Seconds of the workload run first and not recorded (JIT, caches)")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.01), default=10.0, show_default=True,
+              help="Seconds before a request counts as failed ('timed out') and its connection is replaced")
 @click.option("--no-timeline", is_flag=True, help="Leave the per-second table out of the printed report")
 def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_s: float | None, clients: int,
           consistent: bool, value_bytes: int, client_kind: str, table: str, no_load: bool, seed: int,
           json_path: Path | None, compare: bool, peer_names: str | None, warmup_s: float,
-          no_timeline: bool) -> None:
+          timeout_s: float, no_timeline: bool) -> None:
     """Measure throughput and latency (p50/p95/p99/p99.9, per second) of any DynamoDB-API endpoint.
 
     \b
@@ -65,5 +67,5 @@ def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_
         consistent=consistent, value_bytes=value_bytes, client=client_kind, table=table, load=not no_load,
         seed=seed, json_path=json_path, compare=compare,
         peers=tuple(p.strip() for p in peer_names.split(",") if p.strip()) if peer_names else None,
-        timeline=not no_timeline, warmup_s=warmup_s)
+        timeline=not no_timeline, warmup_s=warmup_s, timeout_s=timeout_s)
     main(options)

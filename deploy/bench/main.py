@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deploy.bench import peers as peer_servers
 from deploy.bench.bodies import Bodies, value_pool
-from deploy.bench.client import BenchClientError, BotoClient, Client, Endpoint, HttpClient
+from deploy.bench.client import DEFAULT_TIMEOUT_S, BenchClientError, BotoClient, Client, Endpoint, HttpClient
 from deploy.bench.loader import LoadError, load_records, prepare_table
 from deploy.bench.report import RunInfo, render, render_comparison, to_json
 from deploy.bench.runner import Recorder, RunLimits, run
@@ -47,6 +47,7 @@ class BenchOptions:
     peers: tuple[str, ...] | None = None
     timeline: bool = True
     warmup_s: float = 0.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     target: str = "endpoint"
 
 
@@ -78,7 +79,7 @@ async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
     rng = random.Random(options.seed)
     bodies = Bodies(options.table, workload.items_per_key, options.consistent)
     values = value_pool(rng, options.value_bytes)
-    http_clients = [HttpClient(endpoint) for _ in range(options.clients)]
+    http_clients = [HttpClient(endpoint, timeout_s=options.timeout_s) for _ in range(options.clients)]
     boto: BotoClient | None = None
     load_s: float | None = None
     loaded = 0

@@ -192,7 +192,7 @@ async def run(clients: list[Client], chooser: Chooser, bodies: Bodies, values: l
             except _Failed as exc:
                 recorder.failure(op, perf_ns(), exc.error)
             except BenchClientError as exc:
-                recorder.failure(op, perf_ns(), str(exc).partition(":")[0])
+                recorder.failure(op, perf_ns(), exc.kind)
                 await asyncio.sleep(RECONNECT_PAUSE_S)
             finally:
                 if inserted >= 0:

@@ -380,3 +380,12 @@ def test_compare_measures_the_endpoint_and_says_which_peers_are_missing(
     assert "ddb ÷ target ops/s" in result.output
     runs = orjson.loads(out.read_bytes())["runs"]
     assert [run["target"] for run in runs] == ["ddb"] and runs[0]["ops"] == 100
+
+
+async def test_timeouts_are_counted_as_client_errors(fake: tuple[FakeDynamo, ServerThread]) -> None:
+    dynamo, server = fake
+    dynamo.misbehave = Misbehaviour(silent=True)
+    report = await bench_once(BenchOptions(endpoint=server.endpoint, workload="get", ops=4, duration_s=None,
+                                           clients=2, load=False, timeout_s=0.1), QUIET)
+    assert report["ops"] == 0 and report["errors"] == 4
+    assert report["errors_by_type"] == {"read timed out": 4}
