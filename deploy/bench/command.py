@@ -8,11 +8,23 @@ from pathlib import Path
 import click
 
 WORKLOAD_NAMES = ("a", "b", "c", "d", "e", "f", "put", "get", "query")
+DEFAULT_ENDPOINT = "http://localhost:8000"
+
+
+def cluster_endpoint() -> str:
+    """The local cluster's router (its config says the port, which ``ddb up --base-port`` may have moved)."""
+    from runtime.config import ClusterConfig, ConfigError, default_data_dir
+
+    try:
+        return ClusterConfig.load(default_data_dir() / "cluster.json").router_endpoint
+    except (ConfigError, OSError):
+        return DEFAULT_ENDPOINT
 
 
 @click.command()
-@click.option("--endpoint", default="http://localhost:8000", show_default=True,
-              help="Any DynamoDB-API server (the ddb cluster's router by default)")
+@click.option("--endpoint", default=None,
+              help="Any DynamoDB-API server [default: the router of the cluster in $DDB_DATA_DIR or ./data, "
+                   "else http://localhost:8000]")
 @click.option("--workload", "-w", type=click.Choice(WORKLOAD_NAMES), default="get", show_default=True,
               help="YCSB core workload a-f, or plain put / get / query (10 items per partition key)")
 @click.option("--records", type=click.IntRange(1), default=10_000, show_default=True,
@@ -41,7 +53,7 @@ WORKLOAD_NAMES = ("a", "b", "c", "d", "e", "f", "put", "get", "query")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.01), default=10.0, show_default=True,
               help="Seconds before a request counts as failed ('timed out') and its connection is replaced")
 @click.option("--no-timeline", is_flag=True, help="Leave the per-second table out of the printed report")
-def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_s: float | None, clients: int,
+def bench(endpoint: str | None, workload: str, records: int, ops: int | None, duration_s: float | None, clients: int,
           consistent: bool, value_bytes: int, client_kind: str, table: str, no_load: bool, seed: int,
           json_path: Path | None, compare: bool, peer_names: str | None, warmup_s: float,
           timeout_s: float, no_timeline: bool) -> None:
@@ -62,7 +74,7 @@ def bench(endpoint: str, workload: str, records: int, ops: int | None, duration_
     if ops is not None and duration_s is not None:
         raise click.UsageError("give --ops or --duration, not both")
     options = BenchOptions(
-        endpoint=endpoint, workload=workload, records=records, ops=ops,
+        endpoint=endpoint or cluster_endpoint(), workload=workload, records=records, ops=ops,
         duration_s=duration_s if duration_s is not None or ops is not None else 10.0, clients=clients,
         consistent=consistent, value_bytes=value_bytes, client=client_kind, table=table, load=not no_load,
         seed=seed, json_path=json_path, compare=compare,

@@ -24,9 +24,10 @@ from rich.console import Console
 
 from deploy.bench import trivial
 from deploy.bench.client import BenchClientError, BotoClient, Endpoint, HttpClient, error_name
-from deploy.bench.command import bench
+from deploy.bench.command import DEFAULT_ENDPOINT, bench, cluster_endpoint
 from deploy.bench.main import BenchOptions, bench_once
 from deploy.bench.workloads import WORKLOADS
+from deploy.cluster import load_or_create_config
 
 PREFIX = "DynamoDB_20120810."
 
@@ -389,3 +390,13 @@ async def test_timeouts_are_counted_as_client_errors(fake: tuple[FakeDynamo, Ser
                                            clients=2, load=False, timeout_s=0.1), QUIET)
     assert report["ops"] == 0 and report["errors"] == 4
     assert report["errors_by_type"] == {"read timed out": 4}
+
+
+def test_the_default_endpoint_is_the_local_clusters_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DDB_DATA_DIR", str(tmp_path))
+    assert cluster_endpoint() == DEFAULT_ENDPOINT
+    (tmp_path / "cluster.json").write_text("{not json")
+    assert cluster_endpoint() == DEFAULT_ENDPOINT
+    (tmp_path / "cluster.json").unlink()
+    config, _ = load_or_create_config(tmp_path, None, 24100)
+    assert cluster_endpoint() == config.router_endpoint and config.router_endpoint.endswith(":24100")
