@@ -154,6 +154,9 @@ class HttpClient:
         self.connects = 0
 
     async def connect(self) -> None:
+        """Open the connection if there is none open (the loader may have opened it already)."""
+        if self._conn is not None and not self._conn.closed:
+            return
         loop = asyncio.get_running_loop()
         context = ssl.create_default_context() if self.endpoint.scheme == "https" else None
         try:

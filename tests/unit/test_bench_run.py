@@ -400,3 +400,16 @@ def test_the_default_endpoint_is_the_local_clusters_router(tmp_path: Path, monke
     (tmp_path / "cluster.json").unlink()
     config, _ = load_or_create_config(tmp_path, None, 24100)
     assert cluster_endpoint() == config.router_endpoint and config.router_endpoint.endswith(":24100")
+
+
+async def test_connect_keeps_an_open_connection(trivial_server: ServerThread) -> None:
+    client = HttpClient(Endpoint.parse(trivial_server.endpoint))
+    await client.connect()
+    await client.call("GetItem", b"{}")
+    await client.connect()
+    await client.call("GetItem", b"{}")
+    assert client.connects == 1
+    await client.close()
+    await client.connect()
+    assert client.connects == 2
+    await client.close()
