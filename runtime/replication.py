@@ -124,6 +124,9 @@ class Group:
     # The last log index when this replica was seen to become leader: entries up to it may come from
     # earlier ballots, so the leader decides no write before they are applied (``write_barrier``).
     leader_start_index: int = 0
+    # The highest log index in the store: new entries above it are plain puts. Only a follower that
+    # truncates a conflicting suffix needs a range delete (RocksDB range tombstones are costly in bulk).
+    last_stored_index: int = 0
 
 
 class GroupHost:
@@ -211,7 +214,7 @@ class GroupHost:
             entries=entries,
             applied=min(applied, last),
         )
-        group = Group(name, number, replica, machine, snapshot_index=floor)
+        group = Group(name, number, replica, machine, snapshot_index=floor, last_stored_index=last)
         self.groups[name] = group
         self._mark(name)
         return group
@@ -371,10 +374,13 @@ class GroupHost:
             if rd.compaction is not None:
                 self._persist_snapshot(batch, group, rd.compaction, install=False)
             if rd.entries:
-                self.store.delete_log_suffix(batch, group.number, rd.entries[0].index)
+                new_last = rd.entries[-1].index
+                if rd.entries[0].index <= group.last_stored_index and new_last < group.last_stored_index:
+                    self.store.delete_log_suffix(batch, group.number, new_last + 1)
                 self.store.append_log(
                     batch, group.number, [(e.index, paxos_codec.encode_entry(e)) for e in rd.entries]
                 )
+                group.last_stored_index = new_last
             if rd.hard_state is not None:
                 self.store.save_hard_state(batch, group.number, paxos_codec.encode_hard_state(rd.hard_state))
         if len(batch):
@@ -443,6 +449,7 @@ class GroupHost:
         self.store.put_group_meta(batch, group.number, _META_SNAPSHOT, paxos_codec.encode_snapshot(stored))
         if install:
             self.store.delete_log_suffix(batch, group.number, 0)
+            group.last_stored_index = snap.index
         else:
             self.store.truncate_log(group.number, snap.index, batch)
         group.snapshot_index = snap.index
