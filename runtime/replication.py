@@ -17,7 +17,9 @@ proposer when *its* command was applied, even if a new leader re-proposed it in 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
+import os
 import random
 import struct
 from collections.abc import Callable
@@ -154,6 +156,9 @@ class GroupHost:
         self._proposal_ids = itertools.count(1)
         self._read_ids = itertools.count(1)
         self._tick_task: asyncio.Task[None] | None = None
+        # One I/O thread: synced writes leave the event loop, and at most one is in flight.
+        self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fsync-{node}")
+        self._persisting: asyncio.Future[None] | None = None
         self._on_change = on_change
         self.fsyncs = 0
         self.rounds = 0
@@ -172,6 +177,10 @@ class GroupHost:
             except asyncio.CancelledError:
                 pass
             self._tick_task = None
+        if self._persisting is not None:
+            # The store must outlive the write in flight; what it persisted is simply not acted on.
+            await asyncio.wait([self._persisting])
+        self._io.shutdown(wait=True)
         for group in self.groups.values():
             self._fail_waiters(group, Indeterminate("the process is stopping"))
 
@@ -342,9 +351,11 @@ class GroupHost:
                     self._mark(name)
 
     def _process(self) -> None:
+        """Start a round unless one is persisting: what arrives meanwhile waits for the next round, so one
+        fsync covers everything that came in while the previous one ran (group commit)."""
         self._scheduled = False
         try:
-            while self._dirty:
+            while self._dirty and self._persisting is None:
                 self._round()
         except Exception:
             log.exception("replication round failed")
@@ -361,16 +372,16 @@ class GroupHost:
         if not readies:
             return
         self.rounds += 1
-        # 1. persist, one batch, one fsync for all groups
+        # 1. persist: one batch, at most one fsync, for all groups. An installed snapshot's state and its
+        # applied index go into the same atomic batch as its metadata, so a crash never separates them.
         batch = self.store.batch()
         must_sync = False
-        apply_batch = self.store.batch()
         for group, rd in readies:
             must_sync |= rd.must_sync
             if rd.snapshot is not None:
                 self._persist_snapshot(batch, group, rd.snapshot, install=True)
-                group.machine.restore(apply_batch, rd.snapshot)
-                self.store.save_applied_index(apply_batch, group.number, rd.snapshot.index)
+                group.machine.restore(batch, rd.snapshot)
+                self.store.save_applied_index(batch, group.number, rd.snapshot.index)
             if rd.compaction is not None:
                 self._persist_snapshot(batch, group, rd.compaction, install=False)
             if rd.entries:
@@ -383,20 +394,38 @@ class GroupHost:
                 group.last_stored_index = new_last
             if rd.hard_state is not None:
                 self.store.save_hard_state(batch, group.number, paxos_codec.encode_hard_state(rd.hard_state))
+        if must_sync and len(batch):
+            # The fsync runs on the I/O thread; the event loop keeps stepping messages and taking proposals.
+            self.fsyncs += 1
+            loop = asyncio.get_running_loop()
+            persisting = loop.run_in_executor(self._io, self.store.write, batch, True)
+            self._persisting = persisting
+            persisting.add_done_callback(lambda done: self._persisted(done, readies))
+            return
         if len(batch):
-            self.store.write(batch, sync=must_sync)
-            if must_sync:
-                self.fsyncs += 1
-        if rd_snapshot_installed := any(rd.snapshot is not None for _, rd in readies):
-            # An installed snapshot must be durable before anything is built on top of it.
-            self.store.write(apply_batch, sync=True)
-            apply_batch = self.store.batch()
-        del rd_snapshot_installed
+            self.store.write(batch, sync=False)
+        self._finish_round(readies)
+
+    def _persisted(self, done: asyncio.Future[None], readies: list[tuple[Group, Ready]]) -> None:
+        self._persisting = None
+        if done.cancelled() or done.exception() is not None:
+            # Nothing acknowledged may rest on a write that failed: stop the process, loudly.
+            log.critical("persisting the replication log failed; stopping", error=repr(done.exception()))
+            os._exit(70)
+        self._finish_round(readies)
+        if self._dirty and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._process)
+
+    def _finish_round(self, readies: list[tuple[Group, Ready]]) -> None:
+        # Groups removed while their Ready was persisting are done with.
+        readies = [(g, rd) for g, rd in readies if self.groups.get(g.name) is g]
         # 2. send
         for group, rd in readies:
             for msg in rd.messages:
                 self.sender.send(msg.to, group.name, KIND_PAXOS, paxos_codec.encode_message(msg))
         # 3. apply
+        apply_batch = self.store.batch()
         results: list[tuple[Group, int, Any]] = []
         for group, rd in readies:
             if not rd.committed_entries:

@@ -60,7 +60,14 @@ async def test_new_leader_applies_earlier_writes_before_its_barrier_resolves(tmp
                 machine.on_role = on_role  # type: ignore[method-assign]
         # acknowledged on the first leader, which dies before the others learn the commit index
         futures = [host.propose("g", b"w%d" % i) for i in range(30)]
-        await asyncio.sleep(0)  # the leader's round sends the ACCEPTs; then it goes mute
+        # Once the followers hold the entries, the leader goes mute: it still hears their acknowledgements
+        # (and acknowledges the writes), but nobody learns the commit index from it.
+        target = host.groups["g"].replica.log.last_index
+        others = [parts[n][0].groups["g"].replica for n in NODES if n != first]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while any(r.log.last_index < target for r in others) and loop.time() < deadline:
+            await asyncio.sleep(0)
         net.mute.add(first)
         acked = await asyncio.wait_for(asyncio.gather(*futures), 5)
         assert len(acked) == 30
@@ -68,7 +75,6 @@ async def test_new_leader_applies_earlier_writes_before_its_barrier_resolves(tmp
         await host.stop()
         parts[first][1].close()
         del net.hosts[first]
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + 5
         while not barriers and loop.time() < deadline:
             await asyncio.sleep(0.005)
