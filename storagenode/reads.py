@@ -1,0 +1,191 @@
+"""Multi-item ITEM requests at a storage node: Query and Scan pages, BatchGetItem and BatchWriteItem parts.
+
+The router plans, the node reads. A Query or Scan request names the stored-key range to read
+(``start``/``end``, hex), its direction, the items left to the page's ``Limit`` and its byte budget
+(``max_bytes``); the node reads that range clipped to its own partition and answers one page part:
+
+    {"ok": {"Items": [...], "Count": n, "ScannedCount": m, "Read": <bytes read>, "Hi": "<partition hash end>",
+            "LastKey": "<hex stored key of the last item read>" (only when the page is full), "Size": bytes}}
+
+``Size`` (DynamoDB item sizes of the items read, for capacity) only when the client asked for
+ConsumedCapacity. Items the filter keeps go out as their stored bytes when nothing is projected.
+
+A BatchGetItem part carries ``keys`` (all in this partition); a BatchWriteItem part carries ``writes``
+(PutRequest / DeleteRequest) and becomes ONE log entry of several effects: blind writes, so the only
+decision is the new image. The router has checked keys, items and duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from dynamo import items as dynamo_items
+from dynamo.errors import ValidationException
+from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan
+from dynamo.size import item_size
+from paxos.errors import NotLeader, ProposalDropped
+from storagenode.items import Answer, redirect, unavailable
+from storagenode.partition import Effect, decode_item, encode_effects, encode_item
+
+if TYPE_CHECKING:
+    from storagenode.items import ItemService
+    from storagenode.node import Hosted
+
+MAX_PART_KEYS = 100  # a BatchGetItem has at most 100 keys, a BatchWriteItem 25 writes
+
+
+def _schema(hosted: Hosted) -> dynamo_items.KeySchema:
+    s = hosted.data.schema
+    return dynamo_items.KeySchema(s.hash_name, s.hash_type, s.range_name, s.range_type)
+
+
+def _wants_capacity(request: dict[str, Any]) -> bool:
+    return (request.get("ReturnConsumedCapacity") or "NONE") != "NONE"
+
+
+class Reads:
+    """The handlers, registered in ``ItemService.ops``."""
+
+    def __init__(self, service: ItemService) -> None:
+        self.service = service
+        service.ops.update({
+            "Query": self.read_range,
+            "Scan": self.read_range,
+            "BatchGetItem": self.batch_get,
+            "BatchWriteItem": self.batch_write,
+        })
+
+    def _check_hash(self, hosted: Hosted, hash64: Any) -> None:
+        if not isinstance(hash64, int) or not hosted.data.covers(hash64):
+            raise Answer({"stale": self.service.node.map_version})
+
+    async def read_range(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        self._check_hash(hosted, req["hash"])
+        plan: ReadPlan = parse_query(request, _schema(hosted))[1] if req["op"] == "Query" else parse_scan(request)
+        if req.get("consistent"):
+            await self.service._consistent_read_barrier(hosted)
+        limit = req.get("limit")
+        max_bytes = int(req["max_bytes"])
+        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        assert max_bytes > 0, max_bytes
+        rows = hosted.data.scan_applied(bytes.fromhex(req["start"]), bytes.fromhex(req["end"]),
+                                        bool(req.get("reverse")), limit, max_bytes)  # type: ignore[arg-type]
+        parts: list[bytes] = []
+        count = scanned = used = 0
+        size = 0
+        sized = _wants_capacity(request)
+        last = b""
+        for key, raw in rows:
+            scanned += 1
+            used += len(raw)
+            last = key
+            if sized:
+                size += item_size(decode_item(raw))
+            out = plan.apply(raw)
+            if out is None:
+                continue
+            count += 1
+            if out:
+                parts.append(out)
+        full = (limit is not None and scanned >= limit) or used >= max_bytes
+        body = [b'{"ok":{"Items":[', b",".join(parts), b'],"Count":', str(count).encode(), b',"ScannedCount":',
+                str(scanned).encode(), b',"Read":', str(used).encode(), b',"Hi":"', str(hosted.data.hash_hi).encode(), b'"']
+        if full and last:
+            body += [b',"LastKey":"', last.hex().encode(), b'"']
+        if sized:
+            body += [b',"Size":', str(size).encode()]
+        body.append(b"}}")
+        return b"".join(body)
+
+    async def batch_get(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        keys: list[dict[str, Any]] = req["keys"]
+        if not 0 < len(keys) <= MAX_PART_KEYS:
+            raise ValidationException("Too many items requested for the BatchGetItem call")
+        plan = parse_batch_get(request)
+        service = self.service
+        stored = [service._locate(hosted, key) for key in keys]
+        if req.get("consistent"):
+            await service._consistent_read_barrier(hosted)
+        sized = _wants_capacity(request)
+        found: list[bytes] = []
+        sizes: list[int | None] = []
+        for skey in stored:
+            raw = hosted.data.read_applied(skey)
+            if sized:
+                sizes.append(None if raw is None else item_size(decode_item(raw)))
+            if raw is None:
+                continue
+            out = plan.apply(raw)
+            assert out is not None  # no filter in a BatchGetItem
+            found.append(out)
+        body = [b'{"ok":{"Items":[', b",".join(found), b"]"]
+        if sized:
+            body += [b',"Sizes":', orjson.dumps(sizes)]
+        body.append(b"}}")
+        return b"".join(body)
+
+    async def batch_write(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        writes: list[dict[str, Any]] = req["writes"]
+        if not 0 < len(writes) <= MAX_PART_KEYS:
+            raise ValidationException("Too many items requested for the BatchWriteItem call")
+        service = self.service
+        data = hosted.data
+        planned: list[tuple[bytes, bytes | None]] = []
+        for write in writes:
+            put = write.get("PutRequest")
+            if put is not None:
+                item = put["Item"]
+                try:
+                    key = data.schema.key_of(item)
+                except KeyError:
+                    raise ValidationException("The provided key element does not match the schema") from None
+                planned.append((service._locate(hosted, key), encode_item(item)))
+            else:
+                planned.append((service._locate(hosted, write["DeleteRequest"]["Key"]), None))
+        cfg = service.node.node_config
+        try:
+            barrier = service.host.write_barrier(hosted.group)
+        except NotLeader as exc:
+            raise redirect(exc.leader_hint) from None
+        if not barrier.done():
+            await service._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
+        effects: list[Effect] = []
+        sizes: list[tuple[int | None, int | None]] = []
+        sized = _wants_capacity(request)
+        for skey, new in planned:
+            old = data.read_latest(skey)
+            if sized:
+                sizes.append((None if old is None else item_size(decode_item(old)),
+                              None if new is None else item_size(decode_item(new))))
+            if new is None and old is None:
+                continue  # deleting what is not there changes nothing
+            effects.append(Effect(skey, new, old))
+        if effects:
+            proposal_id = next(service._effect_ids)
+            try:
+                future = service.host.propose(hosted.group, encode_effects(proposal_id, effects))
+            except NotLeader as exc:
+                raise redirect(exc.leader_hint) from None
+            except ProposalDropped:
+                raise unavailable("too many writes in flight on this partition", not_applied=True) from None
+            data.note_proposed(proposal_id, effects)
+            for effect in effects:
+                hosted.last_proposal[effect.key] = future
+            future.add_done_callback(lambda f: _forget_all(hosted.last_proposal, [e.key for e in effects], f))
+            await service._wait(future, cfg.write_timeout_ms, "the batch may or may not have been applied")
+        if not sized:
+            return b'{"ok":{}}'
+        return orjson.dumps({"ok": {"Sizes": sizes}})
+
+
+def _forget_all(proposals: dict[bytes, Any], keys: list[bytes], future: Any) -> None:
+    for key in keys:
+        if proposals.get(key) is future:
+            del proposals[key]
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,244 @@
+"""Query, Scan, BatchGetItem and BatchWriteItem through the router's cluster backend, against three real
+storage nodes over gRPC on 127.0.0.1 (the fake control plane of test_storage_node serves the map): a table
+of four partitions, paged through by Query (both directions) and Scan (whole and by segments)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynamo.errors import DynamoError, ValidationException
+from dynamo.keycodec import HASH_SPACE
+from dynamo.requests import validate_request
+from router.cluster import BackendConfig, ClusterBackend
+from tests.inproc.test_router_cluster import ctx
+from tests.inproc.test_storage_node import NODES, Cluster
+
+pytestmark = pytest.mark.timeout(90)
+
+SPEC = {
+    "TableName": "rows",
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                             {"AttributeName": "sk", "AttributeType": "N"}],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+TABLE_ID = 7
+QUARTER = HASH_SPACE // 4
+PARTS = {21 + i: (i * QUARTER, HASH_SPACE if i == 3 else (i + 1) * QUARTER) for i in range(4)}
+CONFIG = BackendConfig(request_deadline_ms=3_000, attempt_timeout_ms=1_000, batch_deadline_ms=1_500,
+                       refresh_wait_ms=100, map_poll_wait_ms=1_000)
+PKS = [f"p{i}" for i in range(6)]
+PER_PK = 30
+
+
+def the_map(version: int) -> dict[str, Any]:
+    return {
+        "version": version,
+        "nodes": {n: {"az": n[3], "address": ""} for n in NODES},
+        "tables": {"rows": {"table_id": TABLE_ID, "status": "ACTIVE", "spec": SPEC, "partitions": list(PARTS)}},
+        "partitions": {
+            str(pid): {"table_id": TABLE_ID, "lo": str(lo), "hi": str(hi), "replicas": list(NODES)}
+            for pid, (lo, hi) in PARTS.items()
+        },
+    }
+
+
+class Router:
+    def __init__(self, backend: ClusterBackend) -> None:
+        self.backend = backend
+
+    async def __call__(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = validate_request(op, {"TableName": "rows", **body} if not op.startswith("Batch") else body)
+        method = {"Query": self.backend.query, "Scan": self.backend.scan,
+                  "BatchGetItem": self.backend.batch_get_item, "BatchWriteItem": self.backend.batch_write_item}[op]
+        result: dict[str, Any] = await method(request, ctx(op))
+        return result
+
+
+@pytest.fixture
+async def router(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Router]]:
+    cluster = Cluster(tmp_path)
+    cluster.cp.map = the_map(1)
+    await cluster.start()
+    backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
+    await backend.start()
+    try:
+        assert await backend.wait_for_map(2_000)
+        yield cluster, Router(backend)
+    finally:
+        await backend.stop()
+        await cluster.close()
+
+
+def row(pk: str, sk: int) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"N": str(sk)}, "odd": {"BOOL": sk % 2 == 1}, "pad": {"S": "x" * 20}}
+
+
+async def load(call: Router) -> None:
+    rows = [row(pk, sk) for pk in PKS for sk in range(PER_PK)]
+    for i in range(0, len(rows), 25):
+        pending = [{"PutRequest": {"Item": r}} for r in rows[i : i + 25]]
+        for _ in range(20):
+            answer = await call("BatchWriteItem", {"RequestItems": {"rows": pending}})
+            pending = answer["UnprocessedItems"].get("rows", [])
+            if not pending:
+                break
+        assert not pending
+
+
+async def query_all(call: Router, pk: str, limit: int, forward: bool, **extra: Any) -> list[int]:
+    seen: list[int] = []
+    start: dict[str, Any] | None = None
+    for _ in range(100):
+        body = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": pk}},
+                "Limit": limit, "ScanIndexForward": forward, **extra}
+        if start is not None:
+            body["ExclusiveStartKey"] = start
+        page = await call("Query", body)
+        assert len(page["Items"]) <= limit and page["Count"] == len(page["Items"])
+        seen += [int(i["sk"]["N"]) for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            return seen
+    raise AssertionError("too many pages")
+
+
+async def scan_all(call: Router, limit: int, **extra: Any) -> list[tuple[str, int]]:
+    seen: list[tuple[str, int]] = []
+    start: dict[str, Any] | None = None
+    for _ in range(500):
+        body: dict[str, Any] = {"Limit": limit, **extra}
+        if start is not None:
+            body["ExclusiveStartKey"] = start
+        page = await call("Scan", body)
+        seen += [(i["pk"]["S"], int(i["sk"]["N"])) for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            return seen
+    raise AssertionError("too many pages")
+
+
+async def test_query_scan_and_batches_across_partitions(router: tuple[Cluster, Router]) -> None:
+    _, call = router
+    await load(call)
+    everything = sorted((pk, sk) for pk in PKS for sk in range(PER_PK))
+
+    # Query pages in key order, both directions; Limit reached exactly still names a LastEvaluatedKey.
+    assert await query_all(call, "p1", 7, True) == list(range(PER_PK))
+    assert await query_all(call, "p1", 7, False) == list(reversed(range(PER_PK)))
+    assert await query_all(call, "p2", 10, True, ConsistentRead=True) == list(range(PER_PK))
+    exact = await call("Query", {"KeyConditionExpression": "pk = :p AND sk >= :s", "Limit": 5,
+                                 "ExpressionAttributeValues": {":p": {"S": "p3"}, ":s": {"N": "25"}}})
+    assert exact["Count"] == 5 and exact["LastEvaluatedKey"] == {"pk": {"S": "p3"}, "sk": {"N": "29"}}
+
+    # Sort-key conditions, filters (counted after the read), projections, COUNT.
+    page = await call("Query", {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                                "FilterExpression": "odd = :t", "ProjectionExpression": "sk",
+                                "ExpressionAttributeValues": {":p": {"S": "p0"}, ":a": {"N": "3"}, ":b": {"N": "8"},
+                                                              ":t": {"BOOL": True}}})
+    assert page["Items"] == [{"sk": {"N": "3"}}, {"sk": {"N": "5"}}, {"sk": {"N": "7"}}]
+    assert page["Count"] == 3 and page["ScannedCount"] == 6 and "LastEvaluatedKey" not in page
+    counted = await call("Query", {"KeyConditions": {"pk": {"ComparisonOperator": "EQ",
+                                                            "AttributeValueList": [{"S": "p4"}]}},
+                                   "Select": "COUNT", "ReturnConsumedCapacity": "TOTAL"})
+    assert "Items" not in counted and counted["Count"] == PER_PK
+    assert counted["ConsumedCapacity"]["CapacityUnits"] > 0
+    missing = await call("Query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "zz"}}})
+    assert missing == {"Items": [], "Count": 0, "ScannedCount": 0}
+
+    # Scan: pages spanning partitions yield every item once; so do four segments together.
+    scanned = await scan_all(call, 17)
+    assert sorted(scanned) == everything and len(scanned) == len(everything)
+    assert sorted(await scan_all(call, 1000, ConsistentRead=True)) == everything
+    segments: list[tuple[str, int]] = []
+    for segment in range(4):
+        segments += await scan_all(call, 11, Segment=segment, TotalSegments=4)
+    assert sorted(segments) == everything and len(segments) == len(everything)
+    filtered = await call("Scan", {"FilterExpression": "odd = :t", "ExpressionAttributeValues": {":t": {"BOOL": True}},
+                                   "Select": "COUNT"})
+    assert filtered["Count"] == len(everything) // 2 and filtered["ScannedCount"] == len(everything)
+
+    # BatchGetItem: found items, missing keys left out, projections.
+    keys = [{"pk": {"S": pk}, "sk": {"N": str(sk)}} for pk in PKS for sk in (0, 5, 99)]
+    got = await call("BatchGetItem", {"RequestItems": {"rows": {"Keys": keys, "ProjectionExpression": "pk, sk"}}})
+    assert got["UnprocessedKeys"] == {}
+    assert sorted((i["pk"]["S"], int(i["sk"]["N"])) for i in got["Responses"]["rows"]) == sorted(
+        (pk, sk) for pk in PKS for sk in (0, 5))
+    assert all(set(i) == {"pk", "sk"} for i in got["Responses"]["rows"])
+
+    # BatchWriteItem deletes, then the items are gone.
+    gone = [{"DeleteRequest": {"Key": {"pk": {"S": "p5"}, "sk": {"N": str(sk)}}}} for sk in range(10)]
+    assert (await call("BatchWriteItem", {"RequestItems": {"rows": gone}}))["UnprocessedItems"] == {}
+    assert await query_all(call, "p5", 100, True) == list(range(10, PER_PK))
+
+
+async def test_errors_as_dynamodb_words_them(router: tuple[Cluster, Router]) -> None:
+    _, call = router
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("Query", {"KeyConditionExpression": "pk = :p", "FilterExpression": "sk > :s",
+                   "ExpressionAttributeValues": {":p": {"S": "a"}, ":s": {"N": "1"}}},
+         "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk"),
+        ("Query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+                   "ExclusiveStartKey": {"pk": {"S": "b"}, "sk": {"N": "1"}}},
+         "The provided starting key does not match the range key predicate"),
+        ("Query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+                   "ExclusiveStartKey": {"pk": {"S": "a"}}},
+         "The provided starting key is invalid: The provided key element does not match the schema"),
+        ("Query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}},
+                   "IndexName": "nope"}, "The table does not have the specified index: nope"),
+        ("Scan", {"ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "Segment": 0, "TotalSegments": 1000},
+         "Exclusive start key must lie within the segment"),
+        ("BatchGetItem", {"RequestItems": {"rows": {"Keys": [{"pk": {"S": "a"}, "sk": {"N": "1"}},
+                                                          {"pk": {"S": "a"}, "sk": {"N": "1.0"}}]}}},
+         "Provided list of item keys contains duplicates"),
+        ("BatchWriteItem", {"RequestItems": {"rows": [
+            {"PutRequest": {"Item": {"pk": {"S": "a"}, "sk": {"N": "1"}}}},
+            {"DeleteRequest": {"Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}}}]}},
+         "Provided list of item keys contains duplicates"),
+        ("BatchWriteItem", {"RequestItems": {"rows": [{"PutRequest": {"Item": {"pk": {"S": "a"}}}}]}},
+         "The provided key element does not match the schema"),
+    ]
+    for op, body, message in cases:
+        with pytest.raises(ValidationException) as failed:
+            await call(op, body)
+        assert message in str(failed.value), (op, body, str(failed.value))
+
+
+async def test_batches_with_a_node_down_leave_work_unprocessed_and_finish_on_retry(
+        router: tuple[Cluster, Router]) -> None:
+    cluster, call = router
+    await load(call)
+    await cluster.stop_node("sn-a1")
+    rows = [{"PutRequest": {"Item": {**row(pk, 100 + sk), "v": {"N": "2"}}}} for pk in PKS for sk in range(4)]
+    pending = {"rows": rows}
+    for _ in range(40):
+        try:
+            answer = await call("BatchWriteItem", {"RequestItems": pending})
+        except DynamoError as exc:  # every partition unavailable at once: a retryable error
+            assert exc.type_name == "ServiceUnavailableException", exc
+            await asyncio.sleep(0.1)
+            continue
+        pending = answer["UnprocessedItems"]
+        if not pending:
+            break
+        await asyncio.sleep(0.1)
+    assert not pending
+    keys = {"rows": {"Keys": [{"pk": {"S": pk}, "sk": {"N": str(100 + sk)}} for pk in PKS for sk in range(4)],
+                  "ConsistentRead": True}}
+    found: list[dict[str, Any]] = []
+    for _ in range(40):
+        try:
+            got = await call("BatchGetItem", {"RequestItems": keys})
+        except DynamoError as exc:
+            assert exc.type_name == "ServiceUnavailableException", exc
+            continue
+        found += got["Responses"]["rows"]
+        keys = got["UnprocessedKeys"]
+        if not keys:
+            break
+    assert not keys and len(found) == len(rows) and all(i["v"] == {"N": "2"} for i in found)
