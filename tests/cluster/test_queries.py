@@ -242,3 +242,56 @@ def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cl
             pending = got["UnprocessedKeys"]
     assert sorted(keys_of(found)) == sorted(keys_of(extra))
     print(f"batch retries during the kill: {retries}")
+
+
+def test_batches_with_a_partition_out_of_quorum_return_its_work_unprocessed(cluster: Ddb) -> None:
+    """Two replicas of one partition down: its puts and keys come back unprocessed, the others' are done;
+    once the nodes are back, retrying the unprocessed work finishes it."""
+    cluster.restart("sn-a1")  # killed by the previous test
+    client = cluster.client(attempts=2, read_timeout_s=15)
+    victim = next(p for p in cluster.status()["partitions"]
+                  if p["table"] == TABLE and p["leader"] and len(p["replicas"]) == 3 and "sn-a1" not in p["replicas"])
+    down = [name for name in victim["replicas"] if not name.startswith("sn-c")]
+    cluster.kill(*down)
+    rows = [item(f"quorum{i}", 0) for i in range(100)]
+    pending: list[dict[str, Any]] = []
+    processed = 0
+    for i in range(0, len(rows), 25):
+        batch = [{"PutRequest": {"Item": one}} for one in rows[i : i + 25]]
+        try:
+            left = client.batch_write_item(RequestItems={TABLE: batch})["UnprocessedItems"].get(TABLE, [])
+        except ClientError as exc:  # every partition in the batch was out of reach at once
+            assert exc.response["Error"]["Code"] == "ServiceUnavailableException", exc
+            left = batch
+        processed += len(batch) - len(left)
+        pending += left
+    assert pending and processed, (len(pending), processed)  # some work done, some handed back
+    keys = [{"pk": one["pk"], "sk": one["sk"]} for one in rows]
+    got = client.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": True}})
+    assert got["UnprocessedKeys"].get(TABLE, {}).get("Keys"), "the out-of-quorum partition's keys come back"
+    cluster.restart(*down)
+    deadline = time.monotonic() + 90
+    while pending:
+        assert time.monotonic() < deadline, "unprocessed items were never written"
+        batch, pending = pending[:25], pending[25:]
+        try:
+            left = client.batch_write_item(RequestItems={TABLE: batch})["UnprocessedItems"].get(TABLE, [])
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("ServiceUnavailableException", "InternalServerError"), exc
+            left = batch
+        if left:
+            time.sleep(0.2)
+        pending += left
+    found: list[dict[str, Any]] = []
+    want: dict[str, Any] = {TABLE: {"Keys": keys, "ConsistentRead": True}}
+    while want:
+        assert time.monotonic() < deadline, "batch reads did not finish in time"
+        try:
+            got = client.batch_get_item(RequestItems=want)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("ServiceUnavailableException", "InternalServerError"), exc
+            time.sleep(0.2)
+            continue
+        found += got["Responses"].get(TABLE, [])
+        want = got["UnprocessedKeys"]
+    assert sorted(keys_of(found)) == sorted(keys_of(rows))
