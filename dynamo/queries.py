@@ -171,10 +171,8 @@ def query_start(table_id: int, key: KeySchema, condition: KeyCondition, rng: Key
                 reverse: bool) -> KeyRange:
     """What is left of ``rng`` after the ExclusiveStartKey ``start`` (strictly after it, in read order)."""
     start = _start_key(start, key)
-    if key.range_name is None:
-        raise ValidationException(MSG_START_KEY_ONE_ROW)
     if start[key.hash_name] != condition.hash_value:
-        raise ValidationException(MSG_START_KEY_PREDICATE)
+        raise ValidationException(MSG_START_KEY_ONE_ROW if key.range_name is None else MSG_START_KEY_PREDICATE)
     _, at = stored_key(table_id, key, start)
     if at not in rng:
         raise ValidationException(MSG_START_KEY_PREDICATE)
