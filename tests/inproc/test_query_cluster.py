@@ -91,6 +91,23 @@ async def load(call: Router) -> None:
         assert not pending
 
 
+async def settle(cluster: Cluster, timeout_s: float = 10.0) -> None:
+    """Wait until every replica of every partition holds the same items: eventually consistent reads
+    (any replica) then see every acknowledged write."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        sums: dict[int, set[str]] = {}
+        for node in cluster.nodes.values():
+            for pid, hosted in node.hosted.items():
+                rng = hosted.data.range
+                sums.setdefault(pid, set()).add(hosted.data.store.checksum(rng.start, rng.end))
+        if len(sums) == len(PARTS) and all(len(found) == 1 for found in sums.values()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("replicas did not converge")
+
+
 async def query_all(call: Router, pk: str, limit: int, forward: bool, **extra: Any) -> list[int]:
     seen: list[int] = []
     start: dict[str, Any] | None = None
@@ -124,8 +141,9 @@ async def scan_all(call: Router, limit: int, **extra: Any) -> list[tuple[str, in
 
 
 async def test_query_scan_and_batches_across_partitions(router: tuple[Cluster, Router]) -> None:
-    _, call = router
+    cluster, call = router
     await load(call)
+    await settle(cluster)
     everything = sorted((pk, sk) for pk in PKS for sk in range(PER_PK))
 
     # Query pages in key order, both directions; Limit reached exactly still names a LastEvaluatedKey.
@@ -155,6 +173,8 @@ async def test_query_scan_and_batches_across_partitions(router: tuple[Cluster, R
     scanned = await scan_all(call, 17)
     assert sorted(scanned) == everything and len(scanned) == len(everything)
     assert sorted(await scan_all(call, 1000, ConsistentRead=True)) == everything
+    whole = await call("Scan", {})  # one page spans every partition
+    assert "LastEvaluatedKey" not in whole and whole["Count"] == len(everything)
     segments: list[tuple[str, int]] = []
     for segment in range(4):
         segments += await scan_all(call, 11, Segment=segment, TotalSegments=4)
@@ -174,7 +194,7 @@ async def test_query_scan_and_batches_across_partitions(router: tuple[Cluster, R
     # BatchWriteItem deletes, then the items are gone.
     gone = [{"DeleteRequest": {"Key": {"pk": {"S": "p5"}, "sk": {"N": str(sk)}}}} for sk in range(10)]
     assert (await call("BatchWriteItem", {"RequestItems": {"rows": gone}}))["UnprocessedItems"] == {}
-    assert await query_all(call, "p5", 100, True) == list(range(10, PER_PK))
+    assert await query_all(call, "p5", 100, True, ConsistentRead=True) == list(range(10, PER_PK))
 
 
 async def test_errors_as_dynamodb_words_them(router: tuple[Cluster, Router]) -> None:
@@ -242,3 +262,35 @@ async def test_batches_with_a_node_down_leave_work_unprocessed_and_finish_on_ret
         if not keys:
             break
     assert not keys and len(found) == len(rows) and all(i["v"] == {"N": "2"} for i in found)
+
+
+async def test_pages_stop_at_one_megabyte_read_before_the_filter(router: tuple[Cluster, Router]) -> None:
+    _, call = router
+    big = "x" * 100_000
+    for i in range(0, 30, 10):
+        writes = [{"PutRequest": {"Item": {"pk": {"S": "big"}, "sk": {"N": str(sk)}, "b": {"S": big}}}}
+                  for sk in range(i, i + 10)]
+        assert (await call("BatchWriteItem", {"RequestItems": {"rows": writes}}))["UnprocessedItems"] == {}
+    await settle(router[0])
+    filtered = {"KeyConditionExpression": "pk = :p", "FilterExpression": "attribute_not_exists(b)",
+                "ExpressionAttributeValues": {":p": {"S": "big"}}}
+    page = await call("Query", filtered)
+    assert page["Count"] == 0 and 5 <= page["ScannedCount"] < 30 and "LastEvaluatedKey" in page
+    for forward in (True, False):
+        seen: list[int] = []
+        start: dict[str, Any] | None = None
+        pages = 0
+        while pages < 20:
+            body: dict[str, Any] = {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "sk",
+                                    "ExpressionAttributeValues": {":p": {"S": "big"}}, "ScanIndexForward": forward}
+            if start is not None:
+                body["ExclusiveStartKey"] = start
+            page = await call("Query", body)
+            pages += 1
+            seen += [int(i["sk"]["N"]) for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        assert seen == (list(range(30)) if forward else list(range(29, -1, -1))) and pages >= 3
+    scanned = await scan_all(call, 1000, ProjectionExpression="pk, sk")
+    assert sorted(scanned) == [("big", sk) for sk in range(30)]
