@@ -395,7 +395,7 @@ class ClusterBackend(BaseBackend):
 
     async def query(self, request: Request, ctx: RequestContext) -> Response:
         table = await self._serving_table(request["TableName"])
-        _check_no_index(request)
+        _check_no_index(table, request)
         key = table.key
         condition, _ = parse_query(request, key)  # validation; the storage node applies the filter
         hash64, rng = query_range(table.table_id, key, condition)
@@ -414,7 +414,7 @@ class ClusterBackend(BaseBackend):
     async def scan(self, request: Request, ctx: RequestContext) -> Response:
         """One page: the segment's hash range, partition after partition, until Limit, 1 MB or its end."""
         table = await self._serving_table(request["TableName"])
-        _check_no_index(request)
+        _check_no_index(table, request)
         parse_scan(request)  # validation; the storage nodes apply the filter
         total = request.get("TotalSegments")
         lo, hi = segment_range(request["Segment"], total) if total is not None else (0, HASH_SPACE)
@@ -748,10 +748,13 @@ class _MapFetchFailed(Exception):
 _BATCH_GET_FIELDS = ("ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")
 
 
-def _check_no_index(request: Request) -> None:
+def _check_no_index(table: TableRoute, request: Request) -> None:
     index = request.get("IndexName")
-    if index is not None:
-        raise ValidationException(f"The table does not have the specified index: {index}")
+    if index is None:
+        return
+    if any(one.name == index for one in table.indexes):
+        raise ValidationException(f"ddb does not read secondary indexes yet (IndexName: {index})")
+    raise ValidationException(f"The table does not have the specified index: {index}")
 
 
 def _retryable(result: object) -> bool:
