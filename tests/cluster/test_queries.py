@@ -237,12 +237,6 @@ def test_aws_cli_pages_scans_and_queries(cluster: Ddb) -> None:
     got = run("query", "--table-name", TABLE, "--key-condition-expression", "pk = :p", "--no-scan-index-forward",
               "--expression-attribute-values", '{":p": {"S": "k1"}}', "--page-size", "2", "--consistent-read")
     assert [int(one["sk"]["N"]) for one in got["Items"]] == list(range(SPREAD_ITEMS // SPREAD_KEYS))[::-1]
-    written = run("batch-write-item", "--request-items", json.dumps({TABLE: [
-        {"PutRequest": {"Item": item("cli", 1)}}, {"DeleteRequest": {"Key": {"pk": {"S": "cli"}, "sk": {"N": "2"}}}}]}))
-    assert written["UnprocessedItems"] == {}
-    read = run("batch-get-item", "--request-items", json.dumps({TABLE: {
-        "Keys": [{"pk": {"S": "cli"}, "sk": {"N": "1"}}], "ConsistentRead": True}}))
-    assert read["Responses"][TABLE] == [item("cli", 1)]
 
 
 def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
@@ -294,7 +288,7 @@ def test_batches_with_a_partition_out_of_quorum_return_its_work_unprocessed(clus
                   if p["table"] == TABLE and p["leader"] and len(p["replicas"]) == 3 and "sn-a1" not in p["replicas"])
     down = [name for name in victim["replicas"] if not name.startswith("sn-c")]
     cluster.kill(*down)
-    rows = [item(f"quorum{i}", 0) for i in range(100)]
+    rows = [item(f"quorum{i}", 0) for i in range(50)]
     pending: list[dict[str, Any]] = []
     processed = 0
     for i in range(0, len(rows), 25):
