@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import storagenode.reads
 from dynamo.errors import DynamoError, ValidationException
 from dynamo.keycodec import HASH_SPACE
 from dynamo.requests import validate_request
@@ -61,7 +62,8 @@ class Router:
 
 
 @pytest.fixture
-async def router(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Router]]:
+async def router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Cluster, Router]]:
+    monkeypatch.setattr(storagenode.reads, "CHUNK_ITEMS", 4)  # pages cross many read chunks
     cluster = Cluster(tmp_path)
     cluster.cp.map = the_map(1)
     await cluster.start()
