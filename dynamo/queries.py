@@ -5,6 +5,7 @@ each item read becomes in the answer. Pure: the router and the storage nodes bot
   ``parse_batch_get(entry) -> ReadPlan``: every expression of the request parsed in one context, so unused
   placeholders and filters on key attributes get DynamoDB's errors.
 * ``query_range(table_id, key, condition)``: the stored-key range a Query reads (one partition-key value);
+  ``scan_range(segment, total_segments)``: the hash range a Scan reads;
   ``query_start(...)`` / ``scan_start(...)``: where an ExclusiveStartKey resumes.
 * ``ReadPlan.apply(raw)``: one stored item through the filter and the projection, as answer bytes.
 * ``last_evaluated_key(stored_key, key)``: the primary key a stored key encodes, for LastEvaluatedKey.
@@ -38,7 +39,7 @@ from dynamo.expressions import (
     project,
     top_level_names,
 )
-from dynamo.hashing import partition_hash
+from dynamo.hashing import HASH_SPACE, partition_hash, segment_range
 from dynamo.items import KeySchema, validate_key
 from dynamo.keycodec import KeyRange
 
@@ -48,7 +49,9 @@ MAX_BATCH_GET_RESPONSE_BYTES = 16 * 1024 * 1024
 MSG_START_KEY_SCHEMA = "The provided starting key is invalid: The provided key element does not match the schema"
 MSG_START_KEY_PREDICATE = "The provided starting key does not match the range key predicate"
 MSG_START_KEY_ONE_ROW = "The query can return at most one row and cannot be restarted"
-MSG_START_KEY_SEGMENT = "The provided starting key is invalid: Exclusive start key must lie within the segment"
+MSG_START_KEY_OUTSIDE = "The provided starting key is outside query boundaries based on provided conditions"
+MSG_START_KEY_SEGMENT = ("The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey "
+                         "with correct Segment.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +111,8 @@ def parse_query(request: dict[str, Any], key: KeySchema) -> tuple[KeyCondition, 
         keys = top_level_names(filter_) & set(key.names)
         if keys:
             what = "Filter Expression" if request.get("FilterExpression") is not None else "QueryFilter"
-            only = "non-primary key attributes" if what == "Filter Expression" else "non-key attributes"
-            raise ValidationException(f"{what} can only contain {only}: Primary key attribute: {sorted(keys)[0]}")
+            raise ValidationException(
+                f"{what} can only contain non-primary key attributes: Primary key attribute: {sorted(keys)[0]}")
     projection = _projection(request, ctx)
     ctx.check_all_used()
     validate_key({key.hash_name: condition.hash_value}, KeySchema(key.hash_name, key.hash_type))
@@ -171,20 +174,37 @@ def query_start(table_id: int, key: KeySchema, condition: KeyCondition, rng: Key
                 reverse: bool) -> KeyRange:
     """What is left of ``rng`` after the ExclusiveStartKey ``start`` (strictly after it, in read order)."""
     start = _start_key(start, key)
-    if start[key.hash_name] != condition.hash_value:
-        raise ValidationException(MSG_START_KEY_ONE_ROW if key.range_name is None else MSG_START_KEY_PREDICATE)
+    same_pk = start[key.hash_name] == condition.hash_value
+    # DynamoDB's order of checks (dynalite's query tests, pinned against the service): a sort-key condition
+    # the start key breaks first, then a start key in another item collection.
+    if condition.range_op is not None:
+        _, at = stored_key(table_id, key, {**start, key.hash_name: condition.hash_value})
+        if at not in rng:
+            raise ValidationException(MSG_START_KEY_PREDICATE)
+        if not same_pk:
+            raise ValidationException(MSG_START_KEY_ONE_ROW)
+    elif not same_pk:
+        raise ValidationException(MSG_START_KEY_OUTSIDE)
     _, at = stored_key(table_id, key, start)
-    if at not in rng:
-        raise ValidationException(MSG_START_KEY_PREDICATE)
     return rng.resume(at, reverse)
 
 
-def scan_start(table_id: int, key: KeySchema, segment: tuple[int, int], start: dict[str, Any]) -> tuple[int, bytes]:
+def scan_range(segment: int | None, total_segments: int | None) -> tuple[int, int]:
+    """The hash range ``[lo, hi)`` a Scan reads: its segment's slice, or the whole hash space."""
+    if total_segments is None or segment is None:
+        return 0, HASH_SPACE
+    return segment_range(segment, total_segments)
+
+
+def scan_start(table_id: int, key: KeySchema, start: dict[str, Any], segment: int | None = None,
+               total_segments: int | None = None) -> tuple[int, bytes]:
     """(hash, stored key) a Scan resumes strictly after; the key must lie in the scan's segment."""
     start = _start_key(start, key)
     hash64, at = stored_key(table_id, key, start)
-    if not segment[0] <= hash64 < segment[1]:
-        raise ValidationException(MSG_START_KEY_SEGMENT)
+    lo, hi = scan_range(segment, total_segments)
+    if not lo <= hash64 < hi:
+        raise ValidationException(
+            f"{MSG_START_KEY_SEGMENT} TotalSegments: {total_segments} Segment: {segment}")
     return hash64, at
 
 

@@ -51,9 +51,9 @@ from dynamo.errors import (
     ValidationException,
 )
 from dynamo.expressions import ExpressionContext, parse_projection
-from dynamo.hashing import partition_hash, segment_range
+from dynamo.hashing import partition_hash
 from dynamo.items import check_index_keys, extract_key, key_identity, validate_key
-from dynamo.keycodec import HASH_SPACE, hash_range, successor
+from dynamo.keycodec import hash_range, successor
 from dynamo.queries import (
     MAX_BATCH_GET_RESPONSE_BYTES,
     MAX_PAGE_BYTES,
@@ -63,6 +63,7 @@ from dynamo.queries import (
     parse_scan,
     query_range,
     query_start,
+    scan_range,
     scan_start,
 )
 from dynamo.size import check_item_size, item_size
@@ -416,12 +417,12 @@ class ClusterBackend(BaseBackend):
         table = await self._serving_table(request["TableName"])
         _check_no_index(table, request)
         parse_scan(request)  # validation; the storage nodes apply the filter
-        total = request.get("TotalSegments")
-        lo, hi = segment_range(request["Segment"], total) if total is not None else (0, HASH_SPACE)
+        lo, hi = scan_range(request.get("Segment"), request.get("TotalSegments"))
         segment = hash_range(table.table_id, lo, hi)
         at_hash, start = lo, segment.start
         if request.get("ExclusiveStartKey") is not None:
-            at_hash, last = scan_start(table.table_id, table.key, (lo, hi), request["ExclusiveStartKey"])
+            at_hash, last = scan_start(table.table_id, table.key, request["ExclusiveStartKey"],
+                                       request.get("Segment"), request.get("TotalSegments"))
             start = successor(last)
         consistent = bool(request.get("ConsistentRead"))
         limit: int | None = request.get("Limit")

@@ -17,9 +17,9 @@ from dynamo.hashing import HASH_SPACE, segment_range
 from dynamo.items import KeySchema
 from dynamo.queries import (
     MSG_START_KEY_ONE_ROW,
+    MSG_START_KEY_OUTSIDE,
     MSG_START_KEY_PREDICATE,
     MSG_START_KEY_SCHEMA,
-    MSG_START_KEY_SEGMENT,
     ReadPlan,
     last_evaluated_key,
     parse_batch_get,
@@ -27,6 +27,7 @@ from dynamo.queries import (
     parse_scan,
     query_range,
     query_start,
+    scan_range,
     scan_start,
     stored_key,
 )
@@ -106,8 +107,9 @@ def test_query_start_key_must_fit_the_schema_and_the_key_condition() -> None:
     cases = [
         ({"pk": {"S": "a"}}, MSG_START_KEY_SCHEMA),
         ({"pk": {"S": "a"}, "sk": {"S": "5"}}, MSG_START_KEY_SCHEMA),
-        ({"pk": {"S": "b"}, "sk": {"N": "7"}}, MSG_START_KEY_PREDICATE),
+        ({"pk": {"S": "b"}, "sk": {"N": "5"}}, MSG_START_KEY_PREDICATE),  # the sort-key check comes first
         ({"pk": {"S": "a"}, "sk": {"N": "5"}}, MSG_START_KEY_PREDICATE),  # outside "sk > 5"
+        ({"pk": {"S": "b"}, "sk": {"N": "7"}}, MSG_START_KEY_ONE_ROW),  # as DynamoDB words it
     ]
     for start, message in cases:
         with pytest.raises(ValidationException) as failed:
@@ -118,11 +120,15 @@ def test_query_start_key_must_fit_the_schema_and_the_key_condition() -> None:
     assert resumed.end == rng.end
 
 
-def test_a_hash_only_query_cannot_be_restarted_elsewhere() -> None:
+def test_a_query_without_sort_key_condition_cannot_start_in_another_collection() -> None:
     condition, _ = parse_query(query("pk = :p", {":p": {"S": "a"}}), HASH_KEY)
     _, rng = query_range(TABLE_ID, HASH_KEY, condition)
-    with pytest.raises(ValidationException, match=MSG_START_KEY_ONE_ROW):
+    with pytest.raises(ValidationException, match=MSG_START_KEY_OUTSIDE):
         query_start(TABLE_ID, HASH_KEY, condition, rng, {"pk": {"S": "b"}}, False)
+    ranged, _ = parse_query(query("pk = :p", {":p": {"S": "a"}}), RANGE_KEY)
+    _, whole = query_range(TABLE_ID, RANGE_KEY, ranged)
+    with pytest.raises(ValidationException, match=MSG_START_KEY_OUTSIDE):
+        query_start(TABLE_ID, RANGE_KEY, ranged, whole, {"pk": {"S": "b"}, "sk": {"N": "1"}}, False)
     resumed = query_start(TABLE_ID, HASH_KEY, condition, rng, {"pk": {"S": "a"}}, False)
     assert stored_key(TABLE_ID, HASH_KEY, {"pk": {"S": "a"}})[1] not in resumed  # the one row is behind
 
@@ -130,14 +136,19 @@ def test_a_hash_only_query_cannot_be_restarted_elsewhere() -> None:
 def test_scan_start_key_must_lie_in_the_segment() -> None:
     key = {"pk": {"S": "a"}, "sk": {"N": "1"}}
     hash64, stored = stored_key(TABLE_ID, RANGE_KEY, key)
-    assert scan_start(TABLE_ID, RANGE_KEY, (0, HASH_SPACE), key) == (hash64, stored)
+    assert scan_start(TABLE_ID, RANGE_KEY, key) == (hash64, stored)
     total = 16
     inside = next(s for s in range(total) if segment_range(s, total)[0] <= hash64 < segment_range(s, total)[1])
-    assert scan_start(TABLE_ID, RANGE_KEY, segment_range(inside, total), key)[1] == stored
-    with pytest.raises(ValidationException, match=MSG_START_KEY_SEGMENT):
-        scan_start(TABLE_ID, RANGE_KEY, segment_range((inside + 1) % total, total), key)
+    assert scan_range(inside, total) == segment_range(inside, total) and scan_range(None, None) == (0, HASH_SPACE)
+    assert scan_start(TABLE_ID, RANGE_KEY, key, inside, total)[1] == stored
+    other = (inside + 1) % total
+    with pytest.raises(ValidationException) as failed:
+        scan_start(TABLE_ID, RANGE_KEY, key, other, total)
+    assert str(failed.value) == (
+        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with "
+        f"correct Segment. TotalSegments: {total} Segment: {other}")
     with pytest.raises(ValidationException, match=MSG_START_KEY_SCHEMA):
-        scan_start(TABLE_ID, RANGE_KEY, (0, HASH_SPACE), {"pk": {"S": "a"}})
+        scan_start(TABLE_ID, RANGE_KEY, {"pk": {"S": "a"}})
 
 
 # ---- what each item becomes ---------------------------------------------------------------------------
@@ -167,9 +178,11 @@ def test_query_errors() -> None:
     cases = [
         (query("pk = :p", {":p": {"S": "a"}}, FilterExpression="sk > :p"),
          "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk"),
+        (query("pk = :p", {":p": {"S": "a"}, ":n": {"N": "1"}}, FilterExpression="attribute_exists(x) AND pk[1] = :n"),
+         "Filter Expression can only contain non-primary key attributes: Primary key attribute: pk"),
         ({"TableName": "t", "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}},
           "QueryFilter": {"pk": {"ComparisonOperator": "NOT_NULL"}}},
-         "QueryFilter can only contain non-key attributes: Primary key attribute: pk"),
+         "QueryFilter can only contain non-primary key attributes: Primary key attribute: pk"),
         (query("pk = :p", {":p": {"S": "a"}, ":unused": {"S": "b"}}), "unused"),
         (query("pk = :p", {":p": {"S": ""}}), "cannot contain an empty string value"),
         (query("pk = :p", {":p": {"N": "1"}}), "Condition parameter type does not match schema type"),
