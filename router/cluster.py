@@ -110,6 +110,7 @@ class BackendConfig:
     refresh_wait_ms: int = 300  # how long an on-demand refresh lets the control plane wait for news
     failed_node_ttl_ms: int = 2_000  # a replica that failed is tried last for this long
     batch_deadline_ms: int = 2_500  # one partition's part of a batch; past it, its keys are left unprocessed
+    batch_regroup_rounds: int = 3  # a batch regroups its parts after map changes (splits) at most this often
     max_scan_steps: int = 1_024  # partitions one Scan page may visit (a bound, far above any real table)
 
     def __post_init__(self) -> None:
@@ -450,55 +451,41 @@ class ClusterBackend(BaseBackend):
         """Keys grouped by partition, one request per partition, all in parallel; a partition that cannot
         answer in time leaves its keys in UnprocessedKeys."""
         mode = request.get("ReturnConsumedCapacity") or "NONE"
-        jobs: list[tuple[str, TableRoute, list[dict[str, Any]], Any]] = []  # (table, route, keys, request part)
-        unprocessed: dict[str, list[dict[str, Any]]] = {}
         entries: dict[str, dict[str, Any]] = request["RequestItems"]
+        work: list[_Work] = []
+        part_requests: dict[str, dict[str, Any]] = {}
         for name, entry in entries.items():
             table = await self._serving_table(name)
             parse_batch_get(entry)
             seen: set[tuple[str, ...]] = set()
-            by_partition: dict[int, list[dict[str, Any]]] = {}
             for raw_key in entry["Keys"]:
                 key = validate_key(_normalise_key(raw_key), table.key)
                 identity = key_identity(key, table.key)
                 if identity in seen:
                     raise ValidationException(MSG_DUPLICATE_KEYS)
                 seen.add(identity)
-                part = table.partition_for(partition_hash(table.key.hash_type, key[table.key.hash_name][table.key.hash_type]))
-                if part is None:
-                    unprocessed.setdefault(name, []).append(key)
-                else:
-                    by_partition.setdefault(part.partition_id, []).append(key)
-            wanted = {k: v for k, v in entry.items() if k in _BATCH_GET_FIELDS}
-            wanted["ReturnConsumedCapacity"] = mode
-            for keys in by_partition.values():
-                jobs.append((name, table, keys, wanted))
-        results = await asyncio.gather(*(
-            self._route("BatchGetItem", table, keys[0], wanted, strong=bool(wanted.get("ConsistentRead")),
-                        write=False, extra={"keys": keys}, deadline_ms=self._config.batch_deadline_ms)
-            for _, table, keys, wanted in jobs), return_exceptions=True)
+                work.append((table, key, key))
+            part_requests[name] = {**{k: v for k, v in entry.items() if k in _BATCH_GET_FIELDS},
+                                   "ReturnConsumedCapacity": mode}
+        done, left = await self._fan_out("BatchGetItem", "keys", work, part_requests)
         responses: dict[str, list[dict[str, Any]]] = {name: [] for name in entries}
+        unprocessed: dict[str, list[dict[str, Any]]] = {}
         consumed: list[ConsumedCapacity] = []
-        answered = 0
         response_bytes = 0
-        for (name, _table, keys, wanted), result in zip(jobs, results, strict=True):
-            if _retryable(result):
-                unprocessed.setdefault(name, []).extend(keys)
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            answered += 1
+        for table, keys, result in done:
             items: list[dict[str, Any]] = result["Items"]
-            if response_bytes + sum(item_size(i) for i in items) > MAX_BATCH_GET_RESPONSE_BYTES:
-                unprocessed.setdefault(name, []).extend(keys)  # the response is full: the rest waits
+            size = sum(item_size(one) for one in items)
+            if response_bytes + size > MAX_BATCH_GET_RESPONSE_BYTES:
+                unprocessed.setdefault(table.name, []).extend(keys)  # the response is full: the rest waits
                 continue
-            response_bytes += sum(item_size(i) for i in items)
-            responses[name].extend(items)
+            response_bytes += size
+            responses[table.name].extend(items)
             if mode != "NONE":
-                consistent = bool(wanted.get("ConsistentRead"))
-                consumed.append(ConsumedCapacity(name, batch_get_units(result.get("Sizes") or [], consistent=consistent)))
-        if jobs and not answered:
-            raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+                consistent = bool(part_requests[table.name].get("ConsistentRead"))
+                consumed.append(ConsumedCapacity(table.name,
+                                                 batch_get_units(result.get("Sizes") or [], consistent=consistent)))
+        for table, key in left:
+            unprocessed.setdefault(table.name, []).append(key)
         body: Response = {"Responses": responses, "UnprocessedKeys": {
             name: {**{k: v for k, v in entries[name].items() if k != "Keys"}, "Keys": keys}
             for name, keys in unprocessed.items()}}
@@ -511,13 +498,11 @@ class ClusterBackend(BaseBackend):
         """Writes grouped by partition, one log entry per partition, all in parallel. Puts and deletes are
         blind, so a part whose outcome is unknown may safely be sent again: it goes to UnprocessedItems."""
         mode = request.get("ReturnConsumedCapacity") or "NONE"
-        jobs: list[tuple[str, TableRoute, list[tuple[dict[str, Any], dict[str, Any]]], dict[str, Any]]] = []
-        unprocessed: dict[str, list[dict[str, Any]]] = {}
         entries: dict[str, list[dict[str, Any]]] = request["RequestItems"]
+        work: list[_Work] = []
         for name, writes in entries.items():
             table = await self._serving_table(name)
             seen: set[tuple[str, ...]] = set()
-            by_partition: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
             for write in writes:
                 put = write.get("PutRequest")
                 if put is not None:
@@ -534,36 +519,67 @@ class ClusterBackend(BaseBackend):
                 if identity in seen:
                     raise ValidationException(MSG_DUPLICATE_KEYS)
                 seen.add(identity)
-                part = table.partition_for(partition_hash(table.key.hash_type, key[table.key.hash_name][table.key.hash_type]))
-                if part is None:
-                    unprocessed.setdefault(name, []).append(write)
-                else:
-                    by_partition.setdefault(part.partition_id, []).append((key, write))
-            for pairs in by_partition.values():
-                jobs.append((name, table, pairs, {"ReturnConsumedCapacity": mode}))
-        results = await asyncio.gather(*(
-            self._route("BatchWriteItem", table, pairs[0][0], part_request, strong=True, write=False,
-                        extra={"writes": [w for _, w in pairs]}, deadline_ms=self._config.batch_deadline_ms)
-            for _, table, pairs, part_request in jobs), return_exceptions=True)
+                work.append((table, key, write))
+        part_requests = {name: {"ReturnConsumedCapacity": mode} for name in entries}
+        done, left = await self._fan_out("BatchWriteItem", "writes", work, part_requests)
         consumed: list[ConsumedCapacity] = []
-        answered = 0
-        for (name, _table, pairs, _), result in zip(jobs, results, strict=True):
-            if _retryable(result):
-                unprocessed.setdefault(name, []).extend(w for _, w in pairs)
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            answered += 1
-            if mode != "NONE":
+        if mode != "NONE":
+            for table, _, result in done:
                 sizes = [(old, new) for old, new in result.get("Sizes") or []]
-                consumed.append(ConsumedCapacity(name, batch_write_units(sizes)))
-        if jobs and not answered:
-            raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+                consumed.append(ConsumedCapacity(table.name, batch_write_units(sizes)))
+        unprocessed: dict[str, list[dict[str, Any]]] = {}
+        for table, write in left:
+            unprocessed.setdefault(table.name, []).append(write)
         body: Response = {"UnprocessedItems": unprocessed}
         capacity = consumed_capacity_list(consumed, ReturnConsumedCapacity(mode))
         if capacity is not None:
             body["ConsumedCapacity"] = capacity
         return body
+
+    async def _fan_out(self, op: str, field: str, work: list[_Work], part_requests: dict[str, dict[str, Any]]
+                       ) -> tuple[list[tuple[TableRoute, list[Any], Response]], list[tuple[TableRoute, Any]]]:
+        """Send a batch's entries (table, key, wire entry) grouped by partition, the parts in parallel.
+
+        Answers the parts done (table, their wire entries, the node's answer) and the entries left
+        unprocessed (a partition unavailable past ``batch_deadline_ms``, or missing from the map). A part a
+        node refuses as stale after the map changed (a split) is regrouped by the new map and sent again,
+        for at most ``batch_regroup_rounds`` rounds. Nothing done at all: a retryable 503.
+        """
+        config = self._config
+        done: list[tuple[TableRoute, list[Any], Response]] = []
+        left: list[tuple[TableRoute, Any]] = []
+        for _ in range(config.batch_regroup_rounds):
+            groups: dict[tuple[str, int], tuple[TableRoute, list[tuple[dict[str, Any], Any]]]] = {}
+            for table, key, entry in work:
+                route = self.routing.table(table.name) or table
+                part = route.partition_for(partition_hash(route.key.hash_type, key[route.key.hash_name][route.key.hash_type]))
+                if part is None:
+                    left.append((route, entry))
+                    continue
+                groups.setdefault((route.name, part.partition_id), (route, []))[1].append((key, entry))
+            parts = list(groups.values())
+            results = await asyncio.gather(*(
+                self._route(op, route, pairs[0][0], part_requests[route.name],
+                            strong=op == "BatchWriteItem" or bool(part_requests[route.name].get("ConsistentRead")),
+                            write=False, extra={field: [entry for _, entry in pairs]},
+                            deadline_ms=config.batch_deadline_ms, regroup=True)
+                for route, pairs in parts), return_exceptions=True)
+            work = []
+            for (route, pairs), result in zip(parts, results, strict=True):
+                if isinstance(result, _Regroup):
+                    work.extend((route, key, entry) for key, entry in pairs)
+                elif _retryable(result):
+                    left.extend((route, entry) for _, entry in pairs)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    done.append((route, [entry for _, entry in pairs], result))
+            if not work:
+                break
+        left.extend((table, entry) for table, _, entry in work)
+        if left and not done:
+            raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+        return done, left
 
     async def _serving_table(self, name: str) -> TableRoute:
         """The table's route if it serves item operations now; ResourceNotFound otherwise (as DynamoDB
@@ -591,11 +607,12 @@ class ClusterBackend(BaseBackend):
 
     async def _route(self, op: str, table: TableRoute, key: dict[str, Any] | None, request: Request, *,
                      strong: bool, write: bool, hash64: int | None = None, extra: dict[str, Any] | None = None,
-                     deadline_ms: float | None = None) -> Response:
+                     deadline_ms: float | None = None, regroup: bool = False) -> Response:
         """Send one item request to the right replica, following redirects and refreshing the map.
 
-        The partition is the one holding ``key``'s hash, or ``hash64`` when given (Scan, batches); ``extra``
-        fields join the ITEM payload (a Query's range, a batch's keys).
+        The partition is the one holding ``key``'s hash, or ``hash64`` when given (Scan); ``extra`` fields
+        join the ITEM payload (a Query's range, a batch's keys). ``regroup``: a batch part answered
+        ``stale`` raises ``_Regroup`` once a newer map is held, since its keys may now span partitions.
         """
         config = self._config
         loop = asyncio.get_running_loop()
@@ -709,6 +726,8 @@ class ClusterBackend(BaseBackend):
                 last = f"{target}: stale map (node at version {node_version}, router at {routing.version})"
                 held = routing.version
                 await self.refresh_map(held, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
+                if regroup and routing.version != held:
+                    raise _Regroup()
                 if routing.version == held:
                     # The node is behind us, or the control-plane replica we asked lags: let them catch up
                     # (and ask another control-plane replica next time if the node knows a newer map).
@@ -744,6 +763,13 @@ class ClusterBackend(BaseBackend):
 
 class _MapFetchFailed(Exception):
     pass
+
+
+class _Regroup(Exception):
+    """A batch part met a partition map change: its entries go back to be grouped again."""
+
+
+_Work = tuple[TableRoute, dict[str, Any], Any]  # a batch entry: its table, its key, what goes on the wire
 
 
 _BATCH_GET_FIELDS = ("ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")

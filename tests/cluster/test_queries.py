@@ -68,7 +68,7 @@ def write_all(client: Any, table: str, items: list[dict[str, Any]], deadline_s: 
     return retries
 
 
-def load(ddb: Ddb, table: str, items: list[dict[str, Any]], threads: int = 4) -> None:
+def load(ddb: Ddb, table: str, items: list[dict[str, Any]], threads: int = 8) -> None:
     chunks = [items[i::threads] for i in range(threads)]
     errors: list[BaseException] = []
 

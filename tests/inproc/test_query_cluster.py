@@ -296,3 +296,30 @@ async def test_pages_stop_at_one_megabyte_read_before_the_filter(router: tuple[C
         assert seen == (list(range(30)) if forward else list(range(29, -1, -1))) and pages >= 3
     scanned = await scan_all(call, 1000, ProjectionExpression="pk, sk")
     assert sorted(scanned) == [("big", sk) for sk in range(30)]
+
+
+async def test_batches_regroup_when_the_map_changed_under_them(router: tuple[Cluster, Router]) -> None:
+    """A router whose map predates a split groups keys by the old partitions; the nodes answer ``stale``
+    for keys outside their range; the router fetches the new map and regroups, within the request."""
+    cluster, call = router
+    half = HASH_SPACE // 2
+    merged = the_map(1)
+    merged["tables"]["rows"]["partitions"] = [21, 23]
+    merged["partitions"] = {"21": {**merged["partitions"]["21"], "hi": str(half)},
+                            "23": {**merged["partitions"]["23"], "lo": str(half), "hi": str(HASH_SPACE)}}
+    old = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)  # no poller: it keeps its map
+    try:
+        assert old.install_map(merged)
+        cluster.cp.set_map(the_map(2))
+        writes = [{"PutRequest": {"Item": row(f"split{i}", 0)}} for i in range(25)]
+        request = validate_request("BatchWriteItem", {"RequestItems": {"rows": writes}})
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answer = await old.batch_write_item(request, ctx("BatchWriteItem"))
+        assert answer["UnprocessedItems"] == {}
+        assert loop.time() - started < CONFIG.batch_deadline_ms / 1000 and old.map_version == 2
+    finally:
+        await old.stop()
+    keys = [{"pk": {"S": f"split{i}"}, "sk": {"N": "0"}} for i in range(25)]
+    got = await call("BatchGetItem", {"RequestItems": {"rows": {"Keys": keys, "ConsistentRead": True}}})
+    assert len(got["Responses"]["rows"]) == 25 and got["UnprocessedKeys"] == {}
