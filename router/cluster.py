@@ -573,7 +573,10 @@ class ClusterBackend(BaseBackend):
                 elif isinstance(result, BaseException):
                     raise result
                 else:
-                    done.append((route, [entry for _, entry in pairs], result))
+                    entries = [entry for _, entry in pairs]
+                    unread = set(result.get("Unprocessed") or ())  # a part whose answer filled up
+                    left.extend((route, entries[index]) for index in sorted(unread))
+                    done.append((route, [e for i, e in enumerate(entries) if i not in unread], result))
             if not work:
                 break
         left.extend((table, entry) for table, _, entry in work)

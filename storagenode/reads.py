@@ -10,14 +10,17 @@ The router plans, the node reads. A Query or Scan request names the stored-key r
 ``Size`` (DynamoDB item sizes of the items read, for capacity) only when the client asked for
 ConsumedCapacity. Items the filter keeps go out as their stored bytes when nothing is projected.
 
-A BatchGetItem part carries ``keys`` (all in this partition); a BatchWriteItem part carries ``writes``
-(PutRequest / DeleteRequest) and becomes ONE log entry of several effects: blind writes, so the only
-decision is the new image. The router has checked keys, items and duplicates.
+A BatchGetItem part carries ``keys`` (all in this partition) and answers at most about
+``MAX_PART_ANSWER_BYTES`` of items, naming the keys it left (``Unprocessed``: their indexes). A
+BatchWriteItem part carries ``writes`` (PutRequest / DeleteRequest) and becomes one log entry of several
+effects (or a few, when big items would make an entry larger than ``MAX_ENTRY_BYTES``): blind writes, so
+the only decision is the new image. The router has checked keys, items and duplicates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 CHUNK_ITEMS = 256  # items read between two yields to the event loop
 MAX_PART_KEYS = 100  # a BatchGetItem has at most 100 keys, a BatchWriteItem 25 writes
+MAX_PART_ANSWER_BYTES = 4 << 20  # a BatchGetItem part answers at most about this much (gRPC messages are bounded)
+MAX_ENTRY_BYTES = 1 << 20  # a BatchWriteItem part's effects per log entry (keys, new and old images)
 
 
 def _schema(hosted: Hosted) -> dynamo_items.KeySchema:
@@ -125,8 +130,14 @@ class Reads:
         sized = _wants_capacity(request)
         found: list[bytes] = []
         sizes: list[int | None] = []
-        for skey in stored:
+        unread: list[int] = []
+        used = 0
+        for index, skey in enumerate(stored):
+            if used >= MAX_PART_ANSWER_BYTES:
+                unread.append(index)  # the answer is full: the router hands these back unprocessed
+                continue
             raw = hosted.data.read_applied(skey)
+            used += len(raw or b"")
             if sized:
                 sizes.append(None if raw is None else item_size(decode_item(raw)))
             if raw is None:
@@ -137,6 +148,8 @@ class Reads:
         body = [b'{"ok":{"Items":[', b",".join(found), b"]"]
         if sized:
             body += [b',"Sizes":', orjson.dumps(sizes)]
+        if unread:
+            body += [b',"Unprocessed":', orjson.dumps(unread)]
         body.append(b"}}")
         return b"".join(body)
 
@@ -177,22 +190,44 @@ class Reads:
             if new is None and old is None:
                 continue  # deleting what is not there changes nothing
             effects.append(Effect(skey, new, old))
-        if effects:
+        futures: list[asyncio.Future[Any]] = []
+        for entry in _entries(effects):
             proposal_id = next(service._effect_ids)
             try:
-                future = service.host.propose(hosted.group, encode_effects(proposal_id, effects))
+                future = service.host.propose(hosted.group, encode_effects(proposal_id, entry))
             except NotLeader as exc:
+                if futures:  # part of the batch is proposed: its fate is for the log to tell
+                    raise unavailable("leadership lost while proposing the batch") from None
                 raise redirect(exc.leader_hint) from None
             except ProposalDropped:
-                raise unavailable("too many writes in flight on this partition", not_applied=True) from None
-            data.note_proposed(proposal_id, effects)
-            for effect in effects:
-                hosted.last_proposal[effect.key] = future
-            future.add_done_callback(lambda f: _forget_all(hosted.last_proposal, [e.key for e in effects], f))
-            await service._wait(future, cfg.write_timeout_ms, "the batch may or may not have been applied")
+                raise unavailable("too many writes in flight on this partition", not_applied=not futures) from None
+            data.note_proposed(proposal_id, entry)
+            proposed = [effect.key for effect in entry]
+            for skey in proposed:
+                hosted.last_proposal[skey] = future
+            future.add_done_callback(functools.partial(_forget_all, hosted.last_proposal, proposed))
+            futures.append(future)
+        if futures:
+            await service._wait(asyncio.gather(*futures), cfg.write_timeout_ms,
+                                "the batch may or may not have been applied")
         if not sized:
             return b'{"ok":{}}'
         return orjson.dumps({"ok": {"Sizes": sizes}})
+
+
+def _entries(effects: list[Effect]) -> list[list[Effect]]:
+    """The effects cut into log entries of at most ``MAX_ENTRY_BYTES`` (one effect may exceed it alone):
+    entries no bigger than a large single-item write, whatever the batch."""
+    out: list[list[Effect]] = []
+    size = 0
+    for effect in effects:
+        grows = len(effect.key) + len(effect.new or b"") + len(effect.old or b"")
+        if not out or size + grows > MAX_ENTRY_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(effect)
+        size += grows
+    return out
 
 
 def _forget_all(proposals: dict[bytes, Any], keys: list[bytes], future: Any) -> None:

@@ -323,3 +323,38 @@ async def test_batches_regroup_when_the_map_changed_under_them(router: tuple[Clu
     keys = [{"pk": {"S": f"split{i}"}, "sk": {"N": "0"}} for i in range(25)]
     got = await call("BatchGetItem", {"RequestItems": {"rows": {"Keys": keys, "ConsistentRead": True}}})
     assert len(got["Responses"]["rows"]) == 25 and got["UnprocessedKeys"] == {}
+
+
+async def test_big_batches_use_several_log_entries_and_partial_answers(
+        router: tuple[Cluster, Router], monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, call = router
+    monkeypatch.setattr(storagenode.reads, "MAX_ENTRY_BYTES", 100)  # every item its own log entry
+    monkeypatch.setattr(storagenode.reads, "MAX_PART_ANSWER_BYTES", 150)  # about two items per part answer
+    node = cluster.nodes["sn-b1"]
+
+    def entries() -> int:
+        return sum(hosted.machine.applied_entries for hosted in node.hosted.values())
+
+    before = entries()
+    writes = [{"PutRequest": {"Item": row(f"big{i}", 1)}} for i in range(25)]
+    assert (await call("BatchWriteItem", {"RequestItems": {"rows": writes}}))["UnprocessedItems"] == {}
+    await until_true(lambda: entries() - before >= 25, "an entry per item")
+    pending: dict[str, Any] = {"rows": {"Keys": [{"pk": {"S": f"big{i}"}, "sk": {"N": "1"}} for i in range(25)],
+                                        "ConsistentRead": True}}
+    found: list[dict[str, Any]] = []
+    rounds = 0
+    while pending and rounds < 30:
+        got = await call("BatchGetItem", {"RequestItems": pending})
+        found += got["Responses"]["rows"]
+        pending = got["UnprocessedKeys"]
+        rounds += 1
+    assert not pending and sorted(i["pk"]["S"] for i in found) == sorted(f"big{i}" for i in range(25))
+    assert rounds > 2  # the parts' answers filled up, and the rest came back unprocessed
+
+
+async def until_true(predicate: Any, what: str, timeout_s: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
