@@ -36,6 +36,18 @@ addressee inside the process (``group``) and what it is (``kind``); the payload 
                would count twice, a conditional put would fail its own condition) and answers the client
                InternalServerError (500), which SDKs retry, as DynamoDB does for its own unknown outcomes.
 
+Multi-item ITEM requests (issue 6; ``storagenode.reads`` documents the answers) add fields to the request:
+    Query / Scan    ``"start"``, ``"end"`` (hex stored keys: the range to read, clipped by the node to its
+                    partition), ``"reverse"``, ``"limit"`` (int or null), ``"max_bytes"``; ``"hash"`` is the
+                    partition-key hash (Query) or the hash the page part starts at (Scan). The answer's
+                    ``ok`` is one page part: ``Items``, ``Count``, ``ScannedCount``, ``Read``, ``Hi``, and
+                    ``LastKey`` when the page is full.
+    BatchGetItem    ``"keys"``: the keys of this partition; ``request`` holds the table's projection and
+                    ConsistentRead. Answer ``{"Items": [...], "Sizes": [...] (only with ConsumedCapacity)}``.
+    BatchWriteItem  ``"writes"``: PutRequest / DeleteRequest entries of this partition, applied as one log
+                    entry. Answer ``{}`` or ``{"Sizes": [[old, new], ...]}``. Blind writes: the router may
+                    resend a part whose outcome is unknown.
+
 Errors travel as DynamoDB bodies (``DynamoError.to_body()``) and are rebuilt by type name
 (``error_from_body``), so what the client sees is what the storage node decided.
 """

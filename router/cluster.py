@@ -36,15 +36,37 @@ from typing import Any, Protocol
 
 import orjson
 
+from dynamo.capacity import (
+    ConsumedCapacity,
+    ReturnConsumedCapacity,
+    batch_get_units,
+    batch_write_units,
+    consumed_capacity_list,
+    query_units,
+)
 from dynamo.errors import (
     InternalServerError,
     ResourceNotFoundException,
     ServiceUnavailableException,
+    ValidationException,
 )
 from dynamo.expressions import ExpressionContext, parse_projection
 from dynamo.hashing import partition_hash
-from dynamo.items import check_index_keys, extract_key, validate_key
-from dynamo.size import check_item_size
+from dynamo.items import check_index_keys, extract_key, key_identity, validate_key
+from dynamo.keycodec import hash_range, successor
+from dynamo.queries import (
+    MAX_BATCH_GET_RESPONSE_BYTES,
+    MAX_PAGE_BYTES,
+    last_evaluated_key,
+    parse_batch_get,
+    parse_query,
+    parse_scan,
+    query_range,
+    query_start,
+    scan_range,
+    scan_start,
+)
+from dynamo.size import check_item_size, item_size
 from dynamo.values import validate_item, validate_value
 from dynamo.writes import prepare
 from proto.kinds import ControlOp, Kind, error_from_body
@@ -60,6 +82,7 @@ MSG_NO_MAP = "The router has no partition map yet; retry shortly"
 MSG_PARTITION_UNAVAILABLE = "The partition holding this key is unavailable right now; retry shortly"
 MSG_CONTROL_UNAVAILABLE = "The control plane is unavailable right now; retry shortly"
 MSG_UNKNOWN_OUTCOME = "Internal server error"
+MSG_DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
 
 
 class Requester(Protocol):
@@ -86,6 +109,9 @@ class BackendConfig:
     map_poll_min_interval_ms: int = 100  # floor between polls, should a control plane answer at once
     refresh_wait_ms: int = 300  # how long an on-demand refresh lets the control plane wait for news
     failed_node_ttl_ms: int = 2_000  # a replica that failed is tried last for this long
+    batch_deadline_ms: int = 2_500  # one partition's part of a batch; past it, its keys are left unprocessed
+    batch_regroup_rounds: int = 3  # a batch regroups its parts after map changes (splits) at most this often
+    max_scan_steps: int = 1_024  # partitions one Scan page may visit (a bound, far above any real table)
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -367,6 +393,197 @@ class ClusterBackend(BaseBackend):
         consistent = bool(request.get("ConsistentRead"))
         return await self._route("GetItem", table, key, request, strong=consistent, write=False)
 
+    # ---- Query, Scan and the batch operations --------------------------------------------------------
+
+    async def query(self, request: Request, ctx: RequestContext) -> Response:
+        table = await self._serving_table(request["TableName"])
+        _check_no_index(table, request)
+        key = table.key
+        condition, _ = parse_query(request, key)  # validation; the storage node applies the filter
+        hash64, rng = query_range(table.table_id, key, condition)
+        reverse = request.get("ScanIndexForward") is False
+        if request.get("ExclusiveStartKey") is not None:
+            rng = query_start(table.table_id, key, condition, rng, request["ExclusiveStartKey"], reverse)
+        consistent = bool(request.get("ConsistentRead"))
+        parts: list[Response] = []
+        if not rng.empty:
+            parts.append(await self._route("Query", table, None, request, strong=consistent, write=False,
+                                           hash64=hash64, extra={
+                                               "start": rng.start.hex(), "end": rng.end.hex(), "reverse": reverse,
+                                               "limit": request.get("Limit"), "max_bytes": MAX_PAGE_BYTES}))
+        return _page(table, request, parts, consistent)
+
+    async def scan(self, request: Request, ctx: RequestContext) -> Response:
+        """One page: the segment's hash range, partition after partition, until Limit, 1 MB or its end."""
+        table = await self._serving_table(request["TableName"])
+        _check_no_index(table, request)
+        parse_scan(request)  # validation; the storage nodes apply the filter
+        lo, hi = scan_range(request.get("Segment"), request.get("TotalSegments"))
+        segment = hash_range(table.table_id, lo, hi)
+        at_hash, start = lo, segment.start
+        if request.get("ExclusiveStartKey") is not None:
+            at_hash, last = scan_start(table.table_id, table.key, request["ExclusiveStartKey"],
+                                       request.get("Segment"), request.get("TotalSegments"))
+            start = successor(last)
+        consistent = bool(request.get("ConsistentRead"))
+        limit: int | None = request.get("Limit")
+        budget = MAX_PAGE_BYTES
+        parts: list[Response] = []
+        for _ in range(self._config.max_scan_steps):
+            part = await self._route("Scan", table, None, request, strong=consistent, write=False, hash64=at_hash,
+                                     extra={"start": start.hex(), "end": segment.end.hex(), "reverse": False,
+                                            "limit": limit, "max_bytes": budget})
+            parts.append(part)
+            part_hi = int(part["Hi"])
+            if "LastKey" in part or part_hi >= hi:
+                break
+            if limit is not None:
+                limit -= int(part["ScannedCount"])
+                assert limit > 0, "a part that reached the limit names its last key"
+            budget -= int(part["Read"])
+            assert budget > 0, "a part that reached the byte budget names its last key"
+            at_hash, start = part_hi, hash_range(table.table_id, part_hi, hi).start
+        else:
+            raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+        return _page(table, request, parts, consistent)
+
+    async def batch_get_item(self, request: Request, ctx: RequestContext) -> Response:
+        """Keys grouped by partition, one request per partition, all in parallel; a partition that cannot
+        answer in time leaves its keys in UnprocessedKeys."""
+        mode = request.get("ReturnConsumedCapacity") or "NONE"
+        entries: dict[str, dict[str, Any]] = request["RequestItems"]
+        work: list[_Work] = []
+        part_requests: dict[str, dict[str, Any]] = {}
+        for name, entry in entries.items():
+            table = await self._serving_table(name)
+            parse_batch_get(entry)
+            seen: set[tuple[str, ...]] = set()
+            for raw_key in entry["Keys"]:
+                key = validate_key(_normalise_key(raw_key), table.key)
+                identity = key_identity(key, table.key)
+                if identity in seen:
+                    raise ValidationException(MSG_DUPLICATE_KEYS)
+                seen.add(identity)
+                work.append((table, key, key))
+            part_requests[name] = {**{k: v for k, v in entry.items() if k in _BATCH_GET_FIELDS},
+                                   "ReturnConsumedCapacity": mode}
+        done, left = await self._fan_out("BatchGetItem", "keys", work, part_requests)
+        responses: dict[str, list[dict[str, Any]]] = {name: [] for name in entries}
+        unprocessed: dict[str, list[dict[str, Any]]] = {}
+        consumed: list[ConsumedCapacity] = []
+        response_bytes = 0
+        for table, keys, result in done:
+            items: list[dict[str, Any]] = result["Items"]
+            size = sum(item_size(one) for one in items)
+            if response_bytes + size > MAX_BATCH_GET_RESPONSE_BYTES:
+                unprocessed.setdefault(table.name, []).extend(keys)  # the response is full: the rest waits
+                continue
+            response_bytes += size
+            responses[table.name].extend(items)
+            if mode != "NONE":
+                consistent = bool(part_requests[table.name].get("ConsistentRead"))
+                consumed.append(ConsumedCapacity(table.name,
+                                                 batch_get_units(result.get("Sizes") or [], consistent=consistent)))
+        for table, key in left:
+            unprocessed.setdefault(table.name, []).append(key)
+        body: Response = {"Responses": responses, "UnprocessedKeys": {
+            name: {**{k: v for k, v in entries[name].items() if k != "Keys"}, "Keys": keys}
+            for name, keys in unprocessed.items()}}
+        capacity = consumed_capacity_list(consumed, ReturnConsumedCapacity(mode))
+        if capacity is not None:
+            body["ConsumedCapacity"] = capacity
+        return body
+
+    async def batch_write_item(self, request: Request, ctx: RequestContext) -> Response:
+        """Writes grouped by partition, one log entry per partition, all in parallel. Puts and deletes are
+        blind, so a part whose outcome is unknown may safely be sent again: it goes to UnprocessedItems."""
+        mode = request.get("ReturnConsumedCapacity") or "NONE"
+        entries: dict[str, list[dict[str, Any]]] = request["RequestItems"]
+        work: list[_Work] = []
+        for name, writes in entries.items():
+            table = await self._serving_table(name)
+            seen: set[tuple[str, ...]] = set()
+            for write in writes:
+                put = write.get("PutRequest")
+                if put is not None:
+                    item = validate_item(put["Item"])
+                    key = extract_key(item, table.key, batch_write=True)
+                    check_item_size(item)
+                    if table.indexes:
+                        check_index_keys(item, table.indexes)
+                    write = {"PutRequest": {"Item": item}}
+                else:
+                    key = validate_key(_normalise_key(write["DeleteRequest"]["Key"]), table.key)
+                    write = {"DeleteRequest": {"Key": key}}
+                identity = key_identity(key, table.key)
+                if identity in seen:
+                    raise ValidationException(MSG_DUPLICATE_KEYS)
+                seen.add(identity)
+                work.append((table, key, write))
+        part_requests = {name: {"ReturnConsumedCapacity": mode} for name in entries}
+        done, left = await self._fan_out("BatchWriteItem", "writes", work, part_requests)
+        consumed: list[ConsumedCapacity] = []
+        if mode != "NONE":
+            for table, _, result in done:
+                sizes = [(old, new) for old, new in result.get("Sizes") or []]
+                consumed.append(ConsumedCapacity(table.name, batch_write_units(sizes)))
+        unprocessed: dict[str, list[dict[str, Any]]] = {}
+        for table, write in left:
+            unprocessed.setdefault(table.name, []).append(write)
+        body: Response = {"UnprocessedItems": unprocessed}
+        capacity = consumed_capacity_list(consumed, ReturnConsumedCapacity(mode))
+        if capacity is not None:
+            body["ConsumedCapacity"] = capacity
+        return body
+
+    async def _fan_out(self, op: str, field: str, work: list[_Work], part_requests: dict[str, dict[str, Any]]
+                       ) -> tuple[list[tuple[TableRoute, list[Any], Response]], list[tuple[TableRoute, Any]]]:
+        """Send a batch's entries (table, key, wire entry) grouped by partition, the parts in parallel.
+
+        Answers the parts done (table, their wire entries, the node's answer) and the entries left
+        unprocessed (a partition unavailable past ``batch_deadline_ms``, or missing from the map). A part a
+        node refuses as stale after the map changed (a split) is regrouped by the new map and sent again,
+        for at most ``batch_regroup_rounds`` rounds. Nothing done at all: a retryable 503.
+        """
+        config = self._config
+        done: list[tuple[TableRoute, list[Any], Response]] = []
+        left: list[tuple[TableRoute, Any]] = []
+        for _ in range(config.batch_regroup_rounds):
+            groups: dict[tuple[str, int], tuple[TableRoute, list[tuple[dict[str, Any], Any]]]] = {}
+            for table, key, entry in work:
+                route = self.routing.table(table.name) or table
+                part = route.partition_for(partition_hash(route.key.hash_type, key[route.key.hash_name][route.key.hash_type]))
+                if part is None:
+                    left.append((route, entry))
+                    continue
+                groups.setdefault((route.name, part.partition_id), (route, []))[1].append((key, entry))
+            parts = list(groups.values())
+            results = await asyncio.gather(*(
+                self._route(op, route, pairs[0][0], part_requests[route.name],
+                            strong=op == "BatchWriteItem" or bool(part_requests[route.name].get("ConsistentRead")),
+                            write=False, extra={field: [entry for _, entry in pairs]},
+                            deadline_ms=config.batch_deadline_ms, regroup=True)
+                for route, pairs in parts), return_exceptions=True)
+            work = []
+            for (route, pairs), result in zip(parts, results, strict=True):
+                if isinstance(result, _Regroup):
+                    work.extend((route, key, entry) for key, entry in pairs)
+                elif _retryable(result):
+                    left.extend((route, entry) for _, entry in pairs)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    entries = [entry for _, entry in pairs]
+                    unread = set(result.get("Unprocessed") or ())  # a part whose answer filled up
+                    left.extend((route, entries[index]) for index in sorted(unread))
+                    done.append((route, [e for i, e in enumerate(entries) if i not in unread], result))
+            if not work:
+                break
+        left.extend((table, entry) for table, _, entry in work)
+        if left and not done:
+            raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+        return done, left
+
     async def _serving_table(self, name: str) -> TableRoute:
         """The table's route if it serves item operations now; ResourceNotFound otherwise (as DynamoDB
         answers for missing, CREATING and DELETING tables). A miss refreshes the map once first: the
@@ -391,15 +608,23 @@ class ClusterBackend(BaseBackend):
             raise ResourceNotFoundException(MSG_NOT_FOUND)
         return table
 
-    async def _route(self, op: str, table: TableRoute, key: dict[str, Any], request: Request, *,
-                     strong: bool, write: bool) -> Response:
-        """Send one item request to the right replica, following redirects and refreshing the map."""
+    async def _route(self, op: str, table: TableRoute, key: dict[str, Any] | None, request: Request, *,
+                     strong: bool, write: bool, hash64: int | None = None, extra: dict[str, Any] | None = None,
+                     deadline_ms: float | None = None, regroup: bool = False) -> Response:
+        """Send one item request to the right replica, following redirects and refreshing the map.
+
+        The partition is the one holding ``key``'s hash, or ``hash64`` when given (Scan); ``extra`` fields
+        join the ITEM payload (a Query's range, a batch's keys). ``regroup``: a batch part answered
+        ``stale`` raises ``_Regroup`` once a newer map is held, since its keys may now span partitions.
+        """
         config = self._config
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + config.request_deadline_ms / 1000.0
+        deadline = loop.time() + (deadline_ms or config.request_deadline_ms) / 1000.0
         name = table.name
-        hash_name, hash_type = table.key.hash_name, table.key.hash_type
-        hash64 = partition_hash(hash_type, key[hash_name][hash_type])
+        if hash64 is None:
+            assert key is not None
+            hash_name, hash_type = table.key.hash_name, table.key.hash_type
+            hash64 = partition_hash(hash_type, key[hash_name][hash_type])
         routing = self.routing
         backoff_ms = config.retry_backoff_min_ms
         tried: set[str] = set()
@@ -423,7 +648,7 @@ class ClusterBackend(BaseBackend):
             if payload_for != (routing.version, route.table_id):
                 payload = orjson.dumps({
                     "op": op, "table": name, "table_id": route.table_id, "map_version": routing.version,
-                    "hash": hash64, "consistent": strong, "request": request,
+                    "hash": hash64, "consistent": strong, "request": request, **(extra or {}),
                 })
                 payload_for = (routing.version, route.table_id)
             now_ms = now * 1000.0
@@ -504,6 +729,8 @@ class ClusterBackend(BaseBackend):
                 last = f"{target}: stale map (node at version {node_version}, router at {routing.version})"
                 held = routing.version
                 await self.refresh_map(held, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
+                if regroup and routing.version != held:
+                    raise _Regroup()
                 if routing.version == held:
                     # The node is behind us, or the control-plane replica we asked lags: let them catch up
                     # (and ask another control-plane replica next time if the node knows a newer map).
@@ -539,6 +766,56 @@ class ClusterBackend(BaseBackend):
 
 class _MapFetchFailed(Exception):
     pass
+
+
+class _Regroup(Exception):
+    """A batch part met a partition map change: its entries go back to be grouped again."""
+
+
+_Work = tuple[TableRoute, dict[str, Any], Any]  # a batch entry: its table, its key, what goes on the wire
+
+
+_BATCH_GET_FIELDS = ("ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")
+
+
+def _check_no_index(table: TableRoute, request: Request) -> None:
+    index = request.get("IndexName")
+    if index is None:
+        return
+    if any(one.name == index for one in table.indexes):
+        raise ValidationException(f"ddb does not read secondary indexes yet (IndexName: {index})")
+    raise ValidationException(f"The table does not have the specified index: {index}")
+
+
+def _retryable(result: object) -> bool:
+    """A batch part that failed for want of a partition (unavailable, outcome unknown): its keys are left
+    unprocessed rather than failing the whole batch."""
+    return isinstance(result, (ServiceUnavailableException, InternalServerError))
+
+
+def _page(table: TableRoute, request: Request, parts: list[Response], consistent: bool) -> Response:
+    """A Query or Scan answer from the storage nodes' page parts, in read order."""
+    items: list[dict[str, Any]] = []
+    count = scanned = size = 0
+    last: str | None = None
+    for part in parts:
+        items.extend(part["Items"])
+        count += int(part["Count"])
+        scanned += int(part["ScannedCount"])
+        size += int(part.get("Size", 0))
+        last = part.get("LastKey")
+    body: Response = {}
+    if request.get("Select") != "COUNT":
+        body["Items"] = items
+    body["Count"] = count
+    body["ScannedCount"] = scanned
+    if last is not None:
+        body["LastEvaluatedKey"] = last_evaluated_key(bytes.fromhex(last), table.key)
+    mode = request.get("ReturnConsumedCapacity") or "NONE"
+    if mode != "NONE":
+        units = query_units([size], consistent=consistent)
+        body["ConsumedCapacity"] = ConsumedCapacity(table.name, units).to_json(ReturnConsumedCapacity(mode))
+    return body
 
 
 def _consume_failure(task: asyncio.Task[None]) -> None:

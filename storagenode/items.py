@@ -79,6 +79,9 @@ class ItemService:
             "DeleteItem": self.write,
             "GetItem": self.get_item,
         }
+        from storagenode.reads import Reads  # Query, Scan and the batch operations (imports this module)
+
+        self.reads = Reads(self)
 
     async def handle(self, message: Message) -> bytes:
         node = self.node

@@ -319,7 +319,7 @@ async def test_redirects_stale_and_heartbeats(cluster: Cluster) -> None:
     assert await c.ask(leader, "PutItem", {"Item": item(a)}, table_id=99) == {"stale": 1}
     assert await c.ask(leader, "GetItem", {"Key": item(b)}, group="p11") == {"stale": 1}
     assert await c.ask(leader, "GetItem", {"Key": item(b)}, group="p77") == {"stale": 1}
-    assert (await c.ask(leader, "Query", {"Key": item(a)}))["error"]["__type"].endswith("UnknownOperationException")
+    assert (await c.ask(leader, "TransactWriteItems", {"Key": item(a)}))["error"]["__type"].endswith("UnknownOperationException")
     await until(lambda: set(c.cp.heartbeats) == set(NODES), what="heartbeats from every node")
     await until(lambda: any(r["role"] == "leader" for r in c.cp.heartbeats[leader]["replicas"]), what="roles")
     beat = c.cp.heartbeats[leader]

@@ -1,0 +1,238 @@
+"""Multi-item ITEM requests at a storage node: Query and Scan pages, BatchGetItem and BatchWriteItem parts.
+
+The router plans, the node reads. A Query or Scan request names the stored-key range to read
+(``start``/``end``, hex), its direction, the items left to the page's ``Limit`` and its byte budget
+(``max_bytes``); the node reads that range clipped to its own partition and answers one page part:
+
+    {"ok": {"Items": [...], "Count": n, "ScannedCount": m, "Read": <bytes read>, "Hi": "<partition hash end>",
+            "LastKey": "<hex stored key of the last item read>" (only when the page is full), "Size": bytes}}
+
+``Size`` (DynamoDB item sizes of the items read, for capacity) only when the client asked for
+ConsumedCapacity. Items the filter keeps go out as their stored bytes when nothing is projected.
+
+A BatchGetItem part carries ``keys`` (all in this partition) and answers at most about
+``MAX_PART_ANSWER_BYTES`` of items, naming the keys it left (``Unprocessed``: their indexes). A
+BatchWriteItem part carries ``writes`` (PutRequest / DeleteRequest) and becomes one log entry of several
+effects (or a few, when big items would make an entry larger than ``MAX_ENTRY_BYTES``): blind writes, so
+the only decision is the new image. The router has checked keys, items and duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from dynamo import items as dynamo_items
+from dynamo.errors import ValidationException
+from dynamo.keycodec import KeyRange
+from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan
+from dynamo.size import item_size
+from paxos.errors import NotLeader, ProposalDropped
+from storagenode.items import Answer, redirect, unavailable
+from storagenode.partition import Effect, decode_item, encode_effects, encode_item
+
+if TYPE_CHECKING:
+    from storagenode.items import ItemService
+    from storagenode.node import Hosted
+
+CHUNK_ITEMS = 256  # items read between two yields to the event loop
+MAX_PART_KEYS = 100  # a BatchGetItem has at most 100 keys, a BatchWriteItem 25 writes
+MAX_PART_ANSWER_BYTES = 4 << 20  # a BatchGetItem part answers at most about this much (gRPC messages are bounded)
+MAX_ENTRY_BYTES = 1 << 20  # a BatchWriteItem part's effects per log entry (keys, new and old images)
+
+
+def _schema(hosted: Hosted) -> dynamo_items.KeySchema:
+    s = hosted.data.schema
+    return dynamo_items.KeySchema(s.hash_name, s.hash_type, s.range_name, s.range_type)
+
+
+def _wants_capacity(request: dict[str, Any]) -> bool:
+    return (request.get("ReturnConsumedCapacity") or "NONE") != "NONE"
+
+
+class Reads:
+    """The handlers, registered in ``ItemService.ops``."""
+
+    def __init__(self, service: ItemService) -> None:
+        self.service = service
+        service.ops.update({
+            "Query": self.read_range,
+            "Scan": self.read_range,
+            "BatchGetItem": self.batch_get,
+            "BatchWriteItem": self.batch_write,
+        })
+
+    def _check_hash(self, hosted: Hosted, hash64: Any) -> None:
+        if not isinstance(hash64, int) or not hosted.data.covers(hash64):
+            raise Answer({"stale": self.service.node.map_version})
+
+    async def read_range(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        self._check_hash(hosted, req["hash"])
+        plan: ReadPlan = parse_query(request, _schema(hosted))[1] if req["op"] == "Query" else parse_scan(request)
+        if req.get("consistent"):
+            await self.service._consistent_read_barrier(hosted)
+        limit = req.get("limit")
+        max_bytes = int(req["max_bytes"])
+        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        assert max_bytes > 0, max_bytes
+        reverse = bool(req.get("reverse"))
+        left = hosted.data.range.intersect(KeyRange(bytes.fromhex(req["start"]), bytes.fromhex(req["end"])))
+        parts: list[bytes] = []
+        count = scanned = used = 0
+        size = 0
+        sized = _wants_capacity(request)
+        last = b""
+        # Read in chunks, yielding to the event loop between them: a 1 MB page of small items decoded
+        # for a filter must not hold up this node's Paxos heartbeats.
+        while not left.empty:
+            chunk = CHUNK_ITEMS if limit is None else min(CHUNK_ITEMS, limit - scanned)
+            rows = list(hosted.data.scan_applied(left.start, left.end, reverse, chunk, max_bytes - used))
+            for key, raw in rows:
+                scanned += 1
+                used += len(raw)
+                last = key
+                if sized:
+                    size += item_size(decode_item(raw))
+                out = plan.apply(raw)
+                if out is None:
+                    continue
+                count += 1
+                if out:
+                    parts.append(out)
+            if len(rows) < chunk or used >= max_bytes or (limit is not None and scanned >= limit):
+                break
+            left = left.resume(last, reverse)
+            await asyncio.sleep(0)
+        full = (limit is not None and scanned >= limit) or used >= max_bytes
+        body = [b'{"ok":{"Items":[', b",".join(parts), b'],"Count":', str(count).encode(), b',"ScannedCount":',
+                str(scanned).encode(), b',"Read":', str(used).encode(), b',"Hi":"', str(hosted.data.hash_hi).encode(), b'"']
+        if full and last:
+            body += [b',"LastKey":"', last.hex().encode(), b'"']
+        if sized:
+            body += [b',"Size":', str(size).encode()]
+        body.append(b"}}")
+        return b"".join(body)
+
+    async def batch_get(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        keys: list[dict[str, Any]] = req["keys"]
+        if not 0 < len(keys) <= MAX_PART_KEYS:
+            raise ValidationException("Too many items requested for the BatchGetItem call")
+        plan = parse_batch_get(request)
+        service = self.service
+        stored = [service._locate(hosted, key) for key in keys]
+        if req.get("consistent"):
+            await service._consistent_read_barrier(hosted)
+        sized = _wants_capacity(request)
+        found: list[bytes] = []
+        sizes: list[int | None] = []
+        unread: list[int] = []
+        used = 0
+        for index, skey in enumerate(stored):
+            if used >= MAX_PART_ANSWER_BYTES:
+                unread.append(index)  # the answer is full: the router hands these back unprocessed
+                continue
+            raw = hosted.data.read_applied(skey)
+            used += len(raw or b"")
+            if sized:
+                sizes.append(None if raw is None else item_size(decode_item(raw)))
+            if raw is None:
+                continue
+            out = plan.apply(raw)
+            assert out is not None  # no filter in a BatchGetItem
+            found.append(out)
+        body = [b'{"ok":{"Items":[', b",".join(found), b"]"]
+        if sized:
+            body += [b',"Sizes":', orjson.dumps(sizes)]
+        if unread:
+            body += [b',"Unprocessed":', orjson.dumps(unread)]
+        body.append(b"}}")
+        return b"".join(body)
+
+    async def batch_write(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        request: dict[str, Any] = req["request"]
+        writes: list[dict[str, Any]] = req["writes"]
+        if not 0 < len(writes) <= MAX_PART_KEYS:
+            raise ValidationException("Too many items requested for the BatchWriteItem call")
+        service = self.service
+        data = hosted.data
+        planned: list[tuple[bytes, bytes | None]] = []
+        for write in writes:
+            put = write.get("PutRequest")
+            if put is not None:
+                item = put["Item"]
+                try:
+                    key = data.schema.key_of(item)
+                except KeyError:
+                    raise ValidationException("The provided key element does not match the schema") from None
+                planned.append((service._locate(hosted, key), encode_item(item)))
+            else:
+                planned.append((service._locate(hosted, write["DeleteRequest"]["Key"]), None))
+        cfg = service.node.node_config
+        try:
+            barrier = service.host.write_barrier(hosted.group)
+        except NotLeader as exc:
+            raise redirect(exc.leader_hint) from None
+        if not barrier.done():
+            await service._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
+        effects: list[Effect] = []
+        sizes: list[tuple[int | None, int | None]] = []
+        sized = _wants_capacity(request)
+        for skey, new in planned:
+            old = data.read_latest(skey)
+            if sized:
+                sizes.append((None if old is None else item_size(decode_item(old)),
+                              None if new is None else item_size(decode_item(new))))
+            if new is None and old is None:
+                continue  # deleting what is not there changes nothing
+            effects.append(Effect(skey, new, old))
+        futures: list[asyncio.Future[Any]] = []
+        for entry in _entries(effects):
+            proposal_id = next(service._effect_ids)
+            try:
+                future = service.host.propose(hosted.group, encode_effects(proposal_id, entry))
+            except NotLeader as exc:
+                if futures:  # part of the batch is proposed: its fate is for the log to tell
+                    raise unavailable("leadership lost while proposing the batch") from None
+                raise redirect(exc.leader_hint) from None
+            except ProposalDropped:
+                raise unavailable("too many writes in flight on this partition", not_applied=not futures) from None
+            data.note_proposed(proposal_id, entry)
+            proposed = [effect.key for effect in entry]
+            for skey in proposed:
+                hosted.last_proposal[skey] = future
+            future.add_done_callback(functools.partial(_forget_all, hosted.last_proposal, proposed))
+            futures.append(future)
+        if futures:
+            await service._wait(asyncio.gather(*futures), cfg.write_timeout_ms,
+                                "the batch may or may not have been applied")
+        if not sized:
+            return b'{"ok":{}}'
+        return orjson.dumps({"ok": {"Sizes": sizes}})
+
+
+def _entries(effects: list[Effect]) -> list[list[Effect]]:
+    """The effects cut into log entries of at most ``MAX_ENTRY_BYTES`` (one effect may exceed it alone):
+    entries no bigger than a large single-item write, whatever the batch."""
+    out: list[list[Effect]] = []
+    size = 0
+    for effect in effects:
+        grows = len(effect.key) + len(effect.new or b"") + len(effect.old or b"")
+        if not out or size + grows > MAX_ENTRY_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(effect)
+        size += grows
+    return out
+
+
+def _forget_all(proposals: dict[bytes, Any], keys: list[bytes], future: Any) -> None:
+    for key in keys:
+        if proposals.get(key) is future:
+            del proposals[key]
+    if not future.cancelled():
+        future.exception()

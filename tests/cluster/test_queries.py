@@ -1,0 +1,332 @@
+"""Issue 6 end to end: Query, Scan and the batch operations on the 14-process cluster, through boto3, on
+tables of several partitions (``partitions_per_new_table``). Paging yields every item exactly once; a
+4-segment parallel scan covers the table once; batches during a storage-node kill leave work unprocessed
+(never fail it) and retrying finishes the job.
+
+Every loop is bounded in count and time; every process is stopped by PID when the module ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from deploy.cluster import router_available
+from tests.cluster.conftest import Ddb
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not router_available(), reason="the router process does not exist yet"),
+]
+BASE_PORT = 28000
+HOT_ITEMS = 10_000  # one partition-key value: paged through by Query
+SPREAD_ITEMS = 2_000  # over many partition-key values, so every partition holds some
+SPREAD_KEYS = 400
+TABLE = "issue6"
+
+
+def create_table(client: Any, name: str) -> None:
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST")
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+
+
+def item(pk: str, sk: int) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"N": str(sk)}, "v": {"S": f"{pk}/{sk}"}}
+
+
+def write_all(client: Any, table: str, items: list[dict[str, Any]], deadline_s: float = 120.0) -> int:
+    """BatchWriteItem in 25s, retrying UnprocessedItems (and 5xx answers) until done; answers the retries."""
+    retries = 0
+    deadline = time.monotonic() + deadline_s
+    for i in range(0, len(items), 25):
+        pending = [{"PutRequest": {"Item": one}} for one in items[i : i + 25]]
+        while pending:
+            assert time.monotonic() < deadline, "batch writes did not finish in time"
+            try:
+                answer = client.batch_write_item(RequestItems={table: pending})
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] in ("ServiceUnavailableException", "InternalServerError",
+                                                         "ServiceUnavailable"), exc
+                retries += 1
+                time.sleep(0.1)
+                continue
+            pending = answer["UnprocessedItems"].get(table, [])
+            if pending:
+                retries += 1
+                time.sleep(0.05)
+    return retries
+
+
+def load(ddb: Ddb, table: str, items: list[dict[str, Any]], threads: int = 8) -> None:
+    chunks = [items[i::threads] for i in range(threads)]
+    errors: list[BaseException] = []
+
+    def run(chunk: list[dict[str, Any]]) -> None:
+        try:
+            write_all(ddb.client(attempts=5), table, chunk)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(chunk,), daemon=True) for chunk in chunks]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(180)
+    assert not errors, errors
+
+
+def pages(call: Any, limit_pages: int = 1_000, **request: Any) -> Iterator[dict[str, Any]]:
+    start = None
+    for _ in range(limit_pages):
+        if start is not None:
+            request["ExclusiveStartKey"] = start
+        page = call(**request)
+        yield page
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            return
+    raise AssertionError("too many pages")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ddb]:
+    ddb = Ddb(tmp_path_factory.mktemp("issue6") / "data", base_port=BASE_PORT)
+    try:
+        ddb.up()
+        client = ddb.client(attempts=5)
+        create_table(client, TABLE)
+        started = time.monotonic()
+        hot = [item("hot", sk) for sk in range(HOT_ITEMS)]
+        spread = [item(f"k{i % SPREAD_KEYS}", i // SPREAD_KEYS) for i in range(SPREAD_ITEMS)]
+        load(ddb, TABLE, hot + spread)
+        print(f"loaded {len(hot) + len(spread)} items in {time.monotonic() - started:.1f}s")
+        yield ddb
+    finally:
+        ddb.run("down", check=False)
+        ddb.kill_all()
+
+
+def all_keys() -> set[tuple[str, int]]:
+    return {("hot", sk) for sk in range(HOT_ITEMS)} | {
+        (f"k{i % SPREAD_KEYS}", i // SPREAD_KEYS) for i in range(SPREAD_ITEMS)}
+
+
+def keys_of(items: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return [(one["pk"]["S"], int(one["sk"]["N"])) for one in items]
+
+
+def test_the_table_has_several_partitions(cluster: Ddb) -> None:
+    body = cluster.status()
+    ours = {p["partition_id"] for p in body.get("partitions", []) if p.get("table") == TABLE}
+    assert len(ours) >= 2, body.get("partitions")
+
+
+def test_query_pages_through_10000_items_in_order_both_ways(cluster: Ddb) -> None:
+    client = cluster.client(attempts=5)
+    expected = list(range(HOT_ITEMS))
+
+    def query_all(forward: bool, consistent: bool) -> list[int]:
+        seen: list[int] = []
+        for page in pages(client.query, TableName=TABLE, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": {"S": "hot"}}, Limit=700, ScanIndexForward=forward,
+                          ConsistentRead=consistent):
+            assert page["Count"] == len(page["Items"]) <= 700
+            seen += [int(one["sk"]["N"]) for one in page["Items"]]
+        return seen
+
+    assert query_all(True, True) == expected
+    assert query_all(False, True) == expected[::-1]
+    # Eventually consistent pages come from any replica: one may still be catching up, briefly.
+    deadline = time.monotonic() + 20
+    while (eventual := query_all(True, False)) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert eventual == expected
+    # Without a Limit, the 1 MB page budget cuts pages.
+    sizes = [page["Count"] for page in pages(client.query, TableName=TABLE, KeyConditionExpression="pk = :p",
+                                             ExpressionAttributeValues={":p": {"S": "hot"}}, ConsistentRead=True)]
+    assert sum(sizes) == HOT_ITEMS
+    page = client.query(TableName=TABLE, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+                        FilterExpression="v <> :skip", ProjectionExpression="sk", ConsistentRead=True,
+                        ExpressionAttributeValues={":p": {"S": "hot"}, ":a": {"N": "100"}, ":b": {"N": "199"},
+                                                   ":skip": {"S": "hot/150"}})
+    assert page["ScannedCount"] == 100 and page["Count"] == 99
+    assert all(set(one) == {"sk"} for one in page["Items"])
+
+
+def test_scan_pages_and_parallel_segments_cover_the_table_once(cluster: Ddb) -> None:
+    client = cluster.client(attempts=5)
+    expected = all_keys()
+    seen: list[tuple[str, int]] = []
+    for page in pages(client.scan, TableName=TABLE, Limit=900, ConsistentRead=True):
+        seen += keys_of(page["Items"])
+    assert len(seen) == len(expected) and set(seen) == expected
+
+    results: dict[int, list[tuple[str, int]]] = {}
+    errors: list[BaseException] = []
+
+    def segment(n: int) -> None:
+        try:
+            own = cluster.client(attempts=5)
+            got: list[tuple[str, int]] = []
+            for page in pages(own.scan, TableName=TABLE, Segment=n, TotalSegments=4, Limit=1_000,
+                              ConsistentRead=True):
+                got += keys_of(page["Items"])
+            results[n] = got
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=segment, args=(n,), daemon=True) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert not errors, errors
+    together = [key for n in range(4) for key in results[n]]
+    assert len(together) == len(expected) and set(together) == expected
+    assert all(results[n] for n in range(4)), "each segment holds part of the table"
+    counted = [p for p in pages(client.scan, TableName=TABLE, Select="COUNT", FilterExpression="pk = :p",
+                                ExpressionAttributeValues={":p": {"S": "k7"}}, ConsistentRead=True)]
+    assert sum(p["Count"] for p in counted) == SPREAD_ITEMS // SPREAD_KEYS
+    assert sum(p["ScannedCount"] for p in counted) == len(expected) and all("Items" not in p for p in counted)
+
+
+def test_batch_get_item(cluster: Ddb) -> None:
+    client = cluster.client(attempts=5)
+    keys = [{"pk": {"S": f"k{i}"}, "sk": {"N": "0"}} for i in range(99)] + [{"pk": {"S": "nope"}, "sk": {"N": "0"}}]
+    got = client.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": True}},
+                                ReturnConsumedCapacity="TOTAL")
+    assert got["UnprocessedKeys"] == {}
+    assert sorted(keys_of(got["Responses"][TABLE])) == sorted((f"k{i}", 0) for i in range(99))
+    assert got["ConsumedCapacity"][0]["TableName"] == TABLE
+    with pytest.raises(ClientError) as failed:
+        client.batch_get_item(RequestItems={TABLE: {"Keys": [keys[0], keys[0]]}})
+    assert "duplicates" in failed.value.response["Error"]["Message"]
+
+
+def test_aws_cli_pages_scans_and_queries(cluster: Ddb) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from runtime.config import REPO_ROOT
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="eu-west-1")
+    aws = [str(Path(sys.executable).parent / "aws"), "dynamodb", "--endpoint-url", cluster.endpoint, "--output", "json"]
+
+    def run(*args: str) -> Any:
+        done = subprocess.run([*aws, *args], capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    # The CLI follows LastEvaluatedKey itself: pages of 1,000 add up to the whole table.
+    counted = run("scan", "--table-name", TABLE, "--select", "COUNT", "--page-size", "1000", "--consistent-read")
+    assert counted["Count"] == len(all_keys())
+    got = run("query", "--table-name", TABLE, "--key-condition-expression", "pk = :p", "--no-scan-index-forward",
+              "--expression-attribute-values", '{":p": {"S": "k1"}}', "--page-size", "2", "--consistent-read")
+    assert [int(one["sk"]["N"]) for one in got["Items"]] == list(range(SPREAD_ITEMS // SPREAD_KEYS))[::-1]
+
+
+def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
+    client = cluster.client(attempts=5)
+    extra = [item(f"kill{i % 50}", i) for i in range(1_500)]
+    done = threading.Event()
+    retries: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            retries.append(write_all(cluster.client(attempts=5), TABLE, extra, deadline_s=150))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    cluster.kill("sn-a1")
+    thread.join(170)
+    assert done.is_set() and not errors, errors
+    # Every item is there: read back by BatchGetItem, retrying what comes back unprocessed.
+    wanted = [{"pk": one["pk"], "sk": one["sk"]} for one in extra]
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    for i in range(0, len(wanted), 100):
+        pending: dict[str, Any] = {TABLE: {"Keys": wanted[i : i + 100], "ConsistentRead": True}}
+        while pending:
+            assert time.monotonic() < deadline, "batch reads did not finish in time"
+            try:
+                got = client.batch_get_item(RequestItems=pending)
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] in ("ServiceUnavailableException", "InternalServerError"), exc
+                continue
+            found += got["Responses"].get(TABLE, [])
+            pending = got["UnprocessedKeys"]
+    assert sorted(keys_of(found)) == sorted(keys_of(extra))
+    print(f"batch retries during the kill: {retries}")
+
+
+def test_batches_with_a_partition_out_of_quorum_return_its_work_unprocessed(cluster: Ddb) -> None:
+    """Two replicas of one partition down: its puts and keys come back unprocessed, the others' are done;
+    once the nodes are back, retrying the unprocessed work finishes it."""
+    cluster.restart("sn-a1")  # killed by the previous test
+    client = cluster.client(attempts=2, read_timeout_s=15)
+    victim = next(p for p in cluster.status()["partitions"]
+                  if p["table"] == TABLE and p["leader"] and len(p["replicas"]) == 3 and "sn-a1" not in p["replicas"])
+    down = [name for name in victim["replicas"] if not name.startswith("sn-c")]
+    cluster.kill(*down)
+    rows = [item(f"quorum{i}", 0) for i in range(50)]
+    pending: list[dict[str, Any]] = []
+    processed = 0
+    for i in range(0, len(rows), 25):
+        batch = [{"PutRequest": {"Item": one}} for one in rows[i : i + 25]]
+        try:
+            left = client.batch_write_item(RequestItems={TABLE: batch})["UnprocessedItems"].get(TABLE, [])
+        except ClientError as exc:  # every partition in the batch was out of reach at once
+            assert exc.response["Error"]["Code"] == "ServiceUnavailableException", exc
+            left = batch
+        processed += len(batch) - len(left)
+        pending += left
+    assert pending and processed, (len(pending), processed)  # some work done, some handed back
+    keys = [{"pk": one["pk"], "sk": one["sk"]} for one in rows]
+    got = client.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": True}})
+    assert got["UnprocessedKeys"].get(TABLE, {}).get("Keys"), "the out-of-quorum partition's keys come back"
+    cluster.restart(*down)
+    deadline = time.monotonic() + 90
+    while pending:
+        assert time.monotonic() < deadline, "unprocessed items were never written"
+        batch, pending = pending[:25], pending[25:]
+        try:
+            left = client.batch_write_item(RequestItems={TABLE: batch})["UnprocessedItems"].get(TABLE, [])
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("ServiceUnavailableException", "InternalServerError"), exc
+            left = batch
+        if left:
+            time.sleep(0.2)
+        pending += left
+    found: list[dict[str, Any]] = []
+    want: dict[str, Any] = {TABLE: {"Keys": keys, "ConsistentRead": True}}
+    while want:
+        assert time.monotonic() < deadline, "batch reads did not finish in time"
+        try:
+            got = client.batch_get_item(RequestItems=want)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("ServiceUnavailableException", "InternalServerError"), exc
+            time.sleep(0.2)
+            continue
+        found += got["Responses"].get(TABLE, [])
+        want = got["UnprocessedKeys"]
+    assert sorted(keys_of(found)) == sorted(keys_of(rows))
