@@ -24,6 +24,7 @@ from rich.table import Table
 
 from deploy import cluster
 from deploy.cluster import State
+from deploy.fault import fault
 from proto.build import ensure_built
 from runtime.config import MAX_NODES_PER_AZ, ClusterConfig, ConfigError, Role, default_data_dir
 
@@ -255,6 +256,9 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         ptable.add_row(part["table"], part["partition_id"], f"{part['hash_lo']:016x}-{part['hash_hi']:016x}",
                        part["leader"] or "[red]none[/]", " ".join(part["replicas"]), str(part["commit_index"]), lag)
     console.print(ptable)
+
+
+cli.add_command(fault)
 
 
 def main() -> None:
