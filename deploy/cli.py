@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy import cluster
+from deploy.chaos.command import chaos
 from deploy.cluster import State
 from deploy.fault import fault
 from proto.build import ensure_built
@@ -259,6 +260,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 
 
 cli.add_command(fault)
+cli.add_command(chaos)
 
 
 def main() -> None:

@@ -70,9 +70,14 @@ class RegisterModel:
 
     def prune(self, ops: list[Op]) -> list[Op]:
         # A value is observed by a read that returned it or by any CAS that expected it (one that applied
-        # needs it; keeping the others is merely conservative).
+        # needs it; keeping the others is merely conservative). A CAS whose condition failed observed
+        # "anything but its expected value", which any write may explain: an indeterminate write stays if
+        # such a CAS could come after it.
         seen = {o.result for o in ops if o.kind is OpKind.READ} | {o.value[0] for o in ops if o.kind is OpKind.CAS}
-        return [o for o in ops if not (o.outcome is Outcome.INFO and _written_value(o) not in seen)]
+        failed_cas_ends = [o.end_s for o in ops if o.kind is OpKind.CAS and o.outcome is Outcome.OK and o.result is False]
+        last_failed_cas_s = max(failed_cas_ends, default=-math.inf)
+        return [o for o in ops if not (o.outcome is Outcome.INFO and _written_value(o) not in seen
+                                       and o.start_s > last_failed_cas_s)]
 
 
 def _written_value(op: Op) -> str | None:

@@ -136,6 +136,13 @@ def test_compare_and_set() -> None:
     assert lin(H().write("a", 0, 1).cas("x", "b", 2, 3, None, INFO).read("b", 4, 5)) is Verdict.VIOLATION
 
 
+def test_an_unobserved_indeterminate_write_can_explain_a_failed_cas() -> None:
+    # Nobody read 'b', but the CAS expecting 'a' failed: the indeterminate write of 'b' explains it.
+    h = H().write("a", 0, 1).write("b", 2, 3, INFO).cas("a", "c", 4, 5, False)
+    assert lin(h) is Verdict.OK
+    assert lin(H().write("a", 0, 1).cas("a", "c", 4, 5, False)) is Verdict.VIOLATION
+
+
 def test_unknown_past_the_search_budget() -> None:
     h = H()
     for i in range(12):

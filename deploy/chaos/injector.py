@@ -1,0 +1,62 @@
+"""Turning a fault window into actions on a running cluster (through `deploy.fault`), and undoing them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from deploy import fault
+from deploy.chaos.schedule import FaultKind, FaultWindow
+from runtime.config import ClusterConfig, Role
+
+
+class Injector(Protocol):
+    def begin(self, window: FaultWindow) -> str: ...
+
+    def end(self, window: FaultWindow) -> str: ...
+
+    def heal_all(self) -> list[str]: ...
+
+
+def fault_targets(config: ClusterConfig) -> list[str]:
+    """The processes a chaos run may kill or pause: storage nodes and control-plane replicas. The router
+    is the clients' only door and the auto-admin is not on the data path, so they are left alone."""
+    return [n.name for n in config.nodes if n.role in (Role.STORAGE, Role.CONTROL)]
+
+
+class ClusterInjector:
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+
+    def begin(self, window: FaultWindow) -> str:
+        try:
+            if window.kind is FaultKind.KILL:
+                return fault.kill_node(self.config, window.target).describe()
+            if window.kind is FaultKind.PAUSE:
+                return fault.stop_node(self.config, window.target).describe()
+            if window.kind is FaultKind.PARTITION:
+                return "added " + fault.partition(self.config, window.target, window.peer).describe()
+            return "added " + fault.slow(self.config, window.target, window.peer, window.delay_ms).describe()
+        except fault.FaultCommandError as exc:
+            return f"could not inject: {exc}"
+
+    def end(self, window: FaultWindow) -> str:
+        try:
+            if window.kind is FaultKind.KILL:
+                return fault.restart_node(self.config, window.target).describe()
+            if window.kind is FaultKind.PAUSE:
+                return fault.cont_node(self.config, window.target).describe()
+            removed = fault.heal(self.config, window.target, window.peer)
+            return "removed " + ", ".join(r.describe() for r in removed) if removed else "no rule to remove"
+        except fault.FaultCommandError as exc:
+            return f"could not undo: {exc}"
+
+    def heal_all(self) -> list[str]:
+        """Remove every link fault, resume paused processes, restart dead ones."""
+        notes = [f"removed {r.describe()}" for r in fault.heal(self.config)]
+        for name, what, _pid in fault.process_faults(self.config):
+            try:
+                result = fault.cont_node(self.config, name) if what == "paused" else fault.restart_node(self.config, name)
+                notes.append(result.describe())
+            except fault.FaultCommandError as exc:
+                notes.append(f"could not heal {name}: {exc}")
+        return notes
