@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from deploy.chaos.checker import FINAL_CLIENT
-from deploy.chaos.history import Op, Outcome
+from deploy.chaos.history import Outcome
 from deploy.chaos.runner import FinalVerdict, RunResult
 from deploy.chaos.schedule import FaultKind
 
@@ -100,7 +100,7 @@ def text_report(result: RunResult) -> str:
 WIDTH, PANEL_H, LEFT, RIGHT, TOP, GAP = 1100, 200, 60, 20, 30, 50
 
 
-def _buckets(ops: list[Op], span_s: float) -> tuple[float, int]:
+def _buckets(span_s: float) -> tuple[float, int]:
     bucket_s = max(1.0, span_s / 300.0)
     return bucket_s, max(1, math.ceil(span_s / bucket_s))
 
@@ -108,7 +108,8 @@ def _buckets(ops: list[Op], span_s: float) -> tuple[float, int]:
 def timeline_html(result: RunResult) -> str:
     ops = [o for o in result.history.ops if o.client != FINAL_CLIENT]
     span_s = max([o.end_s for o in ops] + [result.config.duration_s, result.healed_at_s or 0.0, 1.0])
-    bucket_s, n = _buckets(ops, span_s)
+    bucket_s, n = _buckets(span_s)
+    span_s = n * bucket_s
     counts = {outcome: [0] * n for outcome in Outcome}
     latencies: list[list[float]] = [[] for _ in range(n)]
     for o in ops:

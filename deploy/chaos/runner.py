@@ -227,8 +227,8 @@ async def _drive(config: ChaosConfig, endpoint: str, workload: RegisterWorkload 
         try:
             while now() < config.duration_s:
                 answer = await one(client, cid, workload.next_request(cid, rng))
-                if answer.outcome is Outcome.FAIL and answer.status == 0:
-                    await asyncio.sleep(0.1)  # connection refused: do not spin
+                if answer.status == 0 and answer.outcome is not Outcome.OK:
+                    await asyncio.sleep(0.05)  # no HTTP answer at all (refused, reset): do not spin
         finally:
             await client.close()
 
