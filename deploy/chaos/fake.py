@@ -1,9 +1,10 @@
 """A fake DynamoDB endpoint for testing the chaos machinery itself (and for `ddb chaos --fake`).
 
 It keeps items in memory and speaks just enough of the protocol for the chaos workloads: CreateTable,
-DescribeTable, GetItem, PutItem (unconditional, ``attribute_not_exists(#v)`` or ``#v = :expected``),
-UpdateItem (the append workload's ``list_append``), TransactWriteItems and TransactGetItems (the bank's
-shapes). A correct fake is linearizable by construction (one event loop, one dict).
+DescribeTable, GetItem, PutItem, UpdateItem, TransactWriteItems (Update items) and TransactGetItems on
+tables keyed by ``k`` (a string). Requests go through ``dynamo.requests.validate_request`` and writes
+through ``dynamo.writes`` (conditions, update expressions), so what passes here is valid DynamoDB. A
+correct fake is linearizable by construction (one event loop, one dict).
 
 ``FakeFlaws`` make it lie on purpose, as a broken database would: serve stale reads (the previous
 version of an item) or acknowledge writes it never applies. The checker must catch both.
@@ -26,10 +27,14 @@ from typing import Any
 import orjson
 
 from deploy.chaos.schedule import FaultKind, FaultWindow
+from dynamo.errors import DynamoError
+from dynamo.requests import is_operation, validate_request
+from dynamo.writes import decide, prepare
 
 PREFIX = "DynamoDB_20120810."
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 FLAKY_ANSWER_DELAY_S = 0.2
+KEY = "k"  # the workloads' partition key attribute
 
 
 class _Reject(Exception):
@@ -68,6 +73,7 @@ class FakeDynamo:
         self._resume.set()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.requests = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -83,6 +89,10 @@ class FakeDynamo:
             self._server.close()
         for writer in list(self._connections):
             writer.close()
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -102,6 +112,9 @@ class FakeDynamo:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while True:
                 try:
@@ -126,6 +139,8 @@ class FakeDynamo:
             return
         finally:
             self._connections.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
 
     async def _handle(self, target: str, raw: bytes) -> tuple[int, bytes]:
@@ -152,12 +167,16 @@ class FakeDynamo:
 
     def _dispatch(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         handler = {"CreateTable": self._create_table, "DescribeTable": self._describe_table,
-                   "GetItem": self._get_item, "PutItem": self._put_item, "UpdateItem": self._update_item,
+                   "GetItem": self._get_item, "PutItem": self._write, "UpdateItem": self._write,
                    "TransactWriteItems": self._transact_write, "TransactGetItems": self._transact_get,
                    }.get(operation)
-        if handler is None:
+        if handler is None or not is_operation(operation):
             raise _Reject(400, "UnknownOperationException", f"fake does not know {operation}")
-        return handler(request)
+        try:
+            # The real request validation and write semantics (conditions, update expressions) of dynamo/.
+            return handler(operation, validate_request(operation, request))
+        except DynamoError as exc:
+            raise _Reject(exc.http_status, exc.short_name, exc.message) from None
 
     def _table(self, request: dict[str, Any]) -> str:
         table = request.get("TableName", "")
@@ -165,14 +184,14 @@ class FakeDynamo:
             raise _Reject(400, "ResourceNotFoundException", "Requested resource not found")
         return str(table)
 
-    def _create_table(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _create_table(self, _operation: str, request: dict[str, Any]) -> dict[str, Any]:
         table = request["TableName"]
         if table in self.tables:
             raise _Reject(400, "ResourceInUseException", f"Table already exists: {table}")
         self.tables.add(table)
         return {"TableDescription": {"TableName": table, "TableStatus": "ACTIVE"}}
 
-    def _describe_table(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _describe_table(self, _operation: str, request: dict[str, Any]) -> dict[str, Any]:
         return {"Table": {"TableName": self._table(request), "TableStatus": "ACTIVE"}}
 
     def current(self, table: str, key: str) -> dict[str, Any] | None:
@@ -184,78 +203,57 @@ class FakeDynamo:
             return  # acknowledged, never applied
         self.versions.setdefault((table, key), []).append(item)
 
-    def _get_item(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _get_item(self, _operation: str, request: dict[str, Any]) -> dict[str, Any]:
         table = self._table(request)
-        key = request["Key"]["k"]["S"]
+        key = _key_of(request["Key"])
         versions = self.versions.get((table, key), [])
         item = versions[-1] if versions else None
         if len(versions) >= 2 and self.rng.random() < self.flaws.stale_read_probability:
             item = versions[-2]
         return {"Item": copy.deepcopy(item)} if item is not None else {}
 
-    def _condition_holds(self, item: dict[str, Any] | None, request: dict[str, Any]) -> bool:
-        condition = request.get("ConditionExpression")
-        if condition is None:
-            return True
-        attr = request.get("ExpressionAttributeNames", {}).get("#v", "v")
-        if condition == "attribute_not_exists(#v)":
-            return item is None or attr not in item
-        if condition == "#v = :expected":
-            expected = request["ExpressionAttributeValues"][":expected"]
-            return item is not None and item.get(attr) == expected
-        raise _Reject(400, "ValidationException", f"the fake cannot evaluate {condition!r}")
-
-    def _put_item(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _decide(self, operation: str, request: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
+        """(table, key, new item) for one PutItem / UpdateItem, or a _Reject if its condition fails."""
         table = self._table(request)
-        item = request["Item"]
-        key = item["k"]["S"]
-        if not self._condition_holds(self.current(table, key), request):
-            raise _Reject(400, "ConditionalCheckFailedException", "The conditional request failed")
-        self._store(table, key, copy.deepcopy(item))
-        return {}
+        key_item = {KEY: request["Item"][KEY]} if operation == "PutItem" else request["Key"]
+        key = _key_of(key_item)
+        outcome = decide(prepare(operation, request, key_item), copy.deepcopy(self.current(table, key)))
+        return table, key, outcome.new_item
 
-    def _update_item(self, request: dict[str, Any]) -> dict[str, Any]:
-        table = self._table(request)
-        key = request["Key"]["k"]["S"]
-        if request.get("UpdateExpression") != "SET #l = list_append(if_not_exists(#l, :empty), :x)":
-            raise _Reject(400, "ValidationException", "the fake only does the append workload's update")
-        attr = request["ExpressionAttributeNames"]["#l"]
-        item = copy.deepcopy(self.current(table, key)) or {"k": {"S": key}}
-        old = item.get(attr, request["ExpressionAttributeValues"][":empty"])["L"]
-        item[attr] = {"L": old + request["ExpressionAttributeValues"][":x"]["L"]}
+    def _write(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        table, key, item = self._decide(operation, request)
         self._store(table, key, item)
         return {}
 
-    def _transact_write(self, request: dict[str, Any]) -> dict[str, Any]:
-        updates = []
+    def _transact_write(self, _operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        effects = []
         for entry in request["TransactItems"]:
-            update = entry["Update"]
-            table = self._table(update)
-            key = update["Key"]["k"]["S"]
-            attr = update["ExpressionAttributeNames"]["#b"]
-            amount = int(update["ExpressionAttributeValues"][":a"]["N"])
-            item = copy.deepcopy(self.current(table, key))
-            if item is None:
-                raise _Reject(400, "TransactionCanceledException", "Transaction cancelled (no such account)")
-            balance = int(item[attr]["N"])
-            if update.get("ConditionExpression") == "#b >= :a" and balance < amount:
+            if set(entry) != {"Update"}:
+                raise _Reject(400, "ValidationException", "the fake only does the bank's Update transactions")
+            try:
+                effects.append(self._decide("UpdateItem", entry["Update"]))
+            except DynamoError as exc:
                 raise _Reject(400, "TransactionCanceledException",
-                              "Transaction cancelled, please refer cancellation reasons for specific reasons "
-                              "[ConditionalCheckFailed, None]")
-            sign = -1 if "- :a" in update["UpdateExpression"] else 1
-            item[attr] = {"N": str(balance + sign * amount)}
-            updates.append((table, key, item))
-        for table, key, item in updates:
+                              f"Transaction cancelled, please refer cancellation reasons for specific reasons "
+                              f"[{exc.short_name}]") from None
+        for table, key, item in effects:
             self._store(table, key, item)  # a lossy fake may drop half a transaction
         return {}
 
-    def _transact_get(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _transact_get(self, _operation: str, request: dict[str, Any]) -> dict[str, Any]:
         responses = []
         for entry in request["TransactItems"]:
             get = entry["Get"]
-            item = self.current(self._table(get), get["Key"]["k"]["S"])
+            item = self.current(self._table(get), _key_of(get["Key"]))
             responses.append({"Item": copy.deepcopy(item)} if item is not None else {})
         return {"Responses": responses}
+
+
+def _key_of(item: dict[str, Any]) -> str:
+    value = item.get(KEY)
+    if not isinstance(value, dict) or set(value) != {"S"}:
+        raise _Reject(400, "ValidationException", f"The provided key element does not match the schema (key {KEY}: S)")
+    return str(value["S"])
 
 
 class FakeInjector:

@@ -89,23 +89,47 @@ def _written_value(op: Op) -> str | None:
 
 
 class ListModel:
-    """A list that grows by appends (UpdateItem list_append); reads return the whole list."""
+    """A list that grows by appends (UpdateItem list_append); reads return the whole list.
 
-    def init(self) -> tuple[str, ...]:
-        return ()
+    Searched in a reduced form that is equivalent for histories whose elements are unique. Every read
+    returns a prefix of the final list, so the longest read ``L`` fixes the order of every element anyone
+    saw; an append nobody saw must come after every read (else a read would show it), hence after every
+    seen append too. The state is therefore just ``(n, tail)``: the first n elements of L are in, and
+    whether an unseen append has happened. That keeps states small and makes the order of unseen appends
+    irrelevant, where the plain list model would try every permutation. ``prune`` learns L from the
+    history, so use one ListModel per key.
+    """
 
-    def step(self, state: tuple[str, ...], op: Op) -> tuple[bool, tuple[str, ...]]:
+    def __init__(self) -> None:
+        self.longest: tuple[str, ...] = ()
+        self.position: dict[str, int] = {}
+
+    def init(self) -> tuple[int, bool]:
+        return (0, False)
+
+    def step(self, state: tuple[int, bool], op: Op) -> tuple[bool, tuple[int, bool]]:
+        n, tail = state
         if op.kind is OpKind.READ:
-            return tuple(op.result or ()) == state, state
+            seen = tuple(op.result or ())
+            return (not tail and len(seen) == n and seen == self.longest[:n]), state
         if op.kind is OpKind.APPEND:
-            return True, (*state, op.value)
+            where = self.position.get(op.value)
+            if where is None:
+                return True, (n, True)
+            return (not tail and where == n), (n + 1, False)
         raise AssertionError(f"a list has no {op.kind} operation")
 
-    def describe(self, state: tuple[str, ...]) -> str:
-        return repr(list(state))
+    def describe(self, state: tuple[int, bool]) -> str:
+        n, tail = state
+        return repr(list(self.longest[:n])) + (" followed by appends no read saw" if tail else "")
 
     def prune(self, ops: list[Op]) -> list[Op]:
-        seen = {x for o in ops if o.kind is OpKind.READ for x in (o.result or ())}
+        reads = [tuple(o.result or ()) for o in ops if o.kind is OpKind.READ]
+        self.longest = max(reads, key=len, default=())
+        self.position = {}
+        for i, x in enumerate(self.longest):
+            self.position.setdefault(x, i)
+        seen = {x for r in reads for x in r}
         return [o for o in ops if not (o.outcome is Outcome.INFO and o.kind is OpKind.APPEND and o.value not in seen)]
 
 

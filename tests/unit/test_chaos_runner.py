@@ -19,6 +19,7 @@ from deploy.chaos.history import History, Outcome
 from deploy.chaos.report import write_report
 from deploy.chaos.runner import ChaosConfig, FinalVerdict, RunResult, Topology, run_chaos
 from deploy.chaos.schedule import ALL_FAULTS, FaultKind, ScheduleTiming, make_schedule, timing_for
+from deploy.chaos.workloads import table_request
 from deploy.cli import cli
 
 NODES = ["cp-a", "cp-b", "cp-c", "sn-a1", "sn-a2", "sn-b1", "sn-b2", "sn-c1", "sn-c2"]
@@ -77,25 +78,27 @@ async def test_client_tells_definite_from_indeterminate() -> None:
     endpoint = await fake.start()
     client = DynamoClient(endpoint, timeout_s=0.3)
     try:
-        answer = await client.call("CreateTable", {"TableName": "t"})
+        answer = await client.call("CreateTable", table_request("tbl"))
         assert answer.ok
-        answer = await client.call("CreateTable", {"TableName": "t"})
+        answer = await client.call("CreateTable", table_request("tbl"))
         assert answer.outcome is Outcome.FAIL and answer.error == "ResourceInUseException"
-        put = {"TableName": "t", "Item": {"k": {"S": "x"}, "v": {"S": "1"}}}
+        answer = await client.call("PutItem", {"TableName": "tbl", "Item": {"k": {"N": "x"}}})
+        assert answer.outcome is Outcome.FAIL and answer.error == "ValidationException"
+        put = {"TableName": "tbl", "Item": {"k": {"S": "x"}, "v": {"S": "1"}}}
         fake.pause()
         answer = await client.call("PutItem", put)
         assert answer.outcome is Outcome.INFO and answer.error == "timeout"
         fake.resume()
-        answer = await client.call("GetItem", {"TableName": "t", "Key": {"k": {"S": "x"}}})
+        answer = await client.call("GetItem", {"TableName": "tbl", "Key": {"k": {"S": "x"}}})
         assert answer.ok and answer.body == {"Item": put["Item"]}  # the timed-out write landed late
         fake.kill()
-        answer = await client.call("GetItem", {"TableName": "t", "Key": {"k": {"S": "x"}}})
+        answer = await client.call("GetItem", {"TableName": "tbl", "Key": {"k": {"S": "x"}}})
         assert answer.outcome is Outcome.INFO and "connection lost" in (answer.error or "")
     finally:
         await client.close()
         await fake.stop()
     refused = DynamoClient(endpoint, timeout_s=0.3)
-    answer = await refused.call("GetItem", {"TableName": "t", "Key": {"k": {"S": "x"}}})
+    answer = await refused.call("GetItem", {"TableName": "tbl", "Key": {"k": {"S": "x"}}})
     assert answer.outcome is Outcome.FAIL and "refused" in (answer.error or "")
 
 
