@@ -24,7 +24,7 @@ from deploy.chaos.linearizability import ListModel, RegisterModel, Verdict, chec
 
 # The client id of the reads made after healing (one per key, with retries until one succeeds).
 FINAL_CLIENT = -1
-DEFAULT_MAX_STEPS_PER_KEY = 200_000
+DEFAULT_MAX_STEPS_PER_KEY = 1_000_000  # a few seconds of search on the hardest key
 
 
 class RunVerdict(enum.StrEnum):

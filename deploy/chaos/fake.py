@@ -97,6 +97,10 @@ class FakeDynamo:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
 
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
     def pause(self) -> None:
         self._resume.clear()
 
@@ -288,8 +292,10 @@ class FakeInjector:
         return f"fake: healed {window.label()}"
 
     def heal_all(self) -> list[str]:
-        self.fake.down = False
-        self.fake.flaky = False
-        self.fake.slow_ms = 0
-        self.fake.resume()
-        return ["fake: healed everything"]
+        fake = self.fake
+        active = fake.down or fake.flaky or fake.slow_ms > 0 or fake.paused
+        fake.down = False
+        fake.flaky = False
+        fake.slow_ms = 0
+        fake.resume()
+        return ["fake: healed everything"] if active else []

@@ -178,11 +178,14 @@ async def run_chaos(config: ChaosConfig, endpoint: str, injector: Injector, topo
     for window in schedule:
         log(f"  {window.describe()}")
     run_tag = f"s{config.seed}-{int(time.time() * 1000) % 10**10:x}"
-    workload = make_workload(config.workload, config.table, run_tag)
+    workload = make_workload(config.workload, config.table, run_tag, config.clients)
     admin = DynamoClient(endpoint, timeout_s=max(config.request_timeout_s, 5.0))
     records = [FaultRecord(w) for w in schedule]
     result = RunResult(config, endpoint, schedule, records, History(), None, FinalVerdict.UNKNOWN, [], run_tag,
                        out_dir=out_dir)
+    leftovers = await asyncio.to_thread(injector.heal_all)
+    if leftovers:
+        log("healed faults left from before: " + "; ".join(leftovers))
     try:
         problem = await _setup(config, admin, workload, log)
         if problem is not None:
@@ -191,7 +194,12 @@ async def run_chaos(config: ChaosConfig, endpoint: str, injector: Injector, topo
             return result
         with open(out_dir / "history.jsonl", "wb") as sink:
             recorder = Recorder(sink)
-            await _drive(config, endpoint, workload, injector, records, recorder, result, log)
+            try:
+                await _drive(config, endpoint, workload, injector, records, recorder, result, log)
+            except BaseException:
+                # Interrupted (Ctrl-C) or broken: never leave the cluster partitioned, paused or dead.
+                log("run interrupted; healing: " + "; ".join(injector.heal_all()))
+                raise
         result.history = recorder.history()
     finally:
         await admin.close()

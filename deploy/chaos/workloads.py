@@ -263,11 +263,14 @@ class BankWorkload:
         return Request(OpKind.READ_ALL, "*", None, "TransactGetItems", body)
 
 
-def make_workload(name: str, table: str, tag: str) -> RegisterWorkload | AppendWorkload | BankWorkload:
+def make_workload(name: str, table: str, tag: str, clients: int = 5) -> RegisterWorkload | AppendWorkload | BankWorkload:
+    # About two clients per active key: enough contention to matter, few enough overlapping operations
+    # per key for the checker's search.
+    active_keys = max(3, (clients + 1) // 2)
     if name == "register":
-        return RegisterWorkload(table, tag)
+        return RegisterWorkload(table, tag, active_keys=active_keys)
     if name == "append":
-        return AppendWorkload(table, tag)
+        return AppendWorkload(table, tag, active_keys=active_keys)
     if name == "bank":
         return BankWorkload(table, tag)
     raise ValueError(f"unknown workload {name!r}: choose from {', '.join(WORKLOADS)}")

@@ -4,6 +4,7 @@ the same fault schedule."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,7 @@ async def test_correct_fake_passes_under_every_fault_kind(tmp_path: Path, worklo
     assert "VERDICT: PASS" in text and "fault schedule (seed 1" in text
     html = (tmp_path / "out" / "timeline.html").read_text()
     assert "<svg" in html and "healed" in html
+    assert all(r.window.label() in html for r in result.faults), "every fault window is drawn"
     if workload != "bank":  # a recorded history can be checked again
         again = check_history(workload, History.load(tmp_path / "out" / "history.jsonl"))
         assert again.verdict.value == "pass"
@@ -198,3 +200,23 @@ def test_failing_run_prints_its_seed_and_first_violation(tmp_path: Path) -> None
 def test_chaos_needs_a_serving_cluster(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["chaos", "--duration", "2", "--seed", "1", "--data-dir", str(tmp_path)])
     assert res.exit_code != 0 and "ddb up" in res.output
+
+
+async def test_an_interrupted_run_heals_what_it_broke(tmp_path: Path) -> None:
+    fake = FakeDynamo(seed=2)
+    endpoint = await fake.start()
+    config = ChaosConfig(seed=2, duration_s=30, faults=(FaultKind.PAUSE,), clients=2, request_timeout_s=0.25,
+                         timing=QUICK)
+    task = asyncio.create_task(run_chaos(config, endpoint, FakeInjector(fake), TOPOLOGY, tmp_path, log=lambda _: None))
+    try:
+        for _ in range(100):  # until the pause window is open
+            await asyncio.sleep(0.05)
+            if fake.paused:
+                break
+        assert fake.paused
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not fake.paused, "the paused endpoint was resumed"
+    finally:
+        await fake.stop()
