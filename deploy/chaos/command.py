@@ -112,7 +112,8 @@ def chaos(duration_s: float, seed: int | None, workload: str, faults: tuple[Faul
         raise click.ClickException(f"nothing serves {cluster_config.router_endpoint}: start the cluster with `ddb up`")
     endpoint = f"http://{router.host}:{router.http_port}"
     topology = Topology(fault_targets(cluster_config), list(cluster_config.azs))
-    result = asyncio.run(run_chaos(config, endpoint, ClusterInjector(cluster_config), topology, out_dir,
+    injector = ClusterInjector(cluster_config, config.table)
+    result = asyncio.run(run_chaos(config, endpoint, injector, topology, out_dir,
                                    verify_replicas=_verify_hook(cluster_config), log=click.echo))
     _finish(result, out_dir)
 

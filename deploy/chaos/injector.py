@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from deploy import fault
-from deploy.chaos.schedule import FaultKind, FaultWindow
+from deploy import cluster, fault
+from deploy.chaos.schedule import LEADER, FaultKind, FaultWindow, resolved
 from runtime.config import ClusterConfig, Role
 
 
@@ -23,11 +23,40 @@ def fault_targets(config: ClusterConfig) -> list[str]:
     return [n.name for n in config.nodes if n.role in (Role.STORAGE, Role.CONTROL)]
 
 
+def leader_of(config: ClusterConfig, table: str, timeout_s: float = 1.0) -> str | None:
+    """The node that leads (a partition of) ``table`` now, as the storage nodes report it."""
+    reports = cluster.reports(config, [n.name for n in config.by_role(Role.STORAGE)], full=True,
+                              timeout_s=timeout_s)
+    for part in cluster.partitions(reports):
+        if part["table"] == table and part["leader"]:
+            return str(part["leader"])
+    return None
+
+
 class ClusterInjector:
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(self, config: ClusterConfig, table: str) -> None:
         self.config = config
+        self.table = table
+        self._resolved: dict[int, FaultWindow] = {}
 
     def begin(self, window: FaultWindow) -> str:
+        if window.target == LEADER:
+            leader = leader_of(self.config, self.table)
+            if leader is None:
+                return f"could not inject: no node reports a leader for {self.table}"
+            window = resolved(window, leader)
+            self._resolved[window.index] = window
+            return f"@leader is {leader}: " + self._begin(window)
+        return self._begin(window)
+
+    def end(self, window: FaultWindow) -> str:
+        if window.target == LEADER:
+            if window.index not in self._resolved:
+                return "nothing to undo"
+            window = self._resolved.pop(window.index)
+        return self._end(window)
+
+    def _begin(self, window: FaultWindow) -> str:
         try:
             if window.kind is FaultKind.KILL:
                 return fault.kill_node(self.config, window.target).describe()
@@ -39,7 +68,7 @@ class ClusterInjector:
         except fault.FaultCommandError as exc:
             return f"could not inject: {exc}"
 
-    def end(self, window: FaultWindow) -> str:
+    def _end(self, window: FaultWindow) -> str:
         try:
             if window.kind is FaultKind.KILL:
                 return fault.restart_node(self.config, window.target).describe()

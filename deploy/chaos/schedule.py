@@ -13,9 +13,13 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ANY = "*"
+# A target resolved when the fault begins: the current leader of the workload table's partition (the
+# replica whose failure matters most). The schedule stays a function of the seed; which node that is
+# depends on the run, and the report says.
+LEADER = "@leader"
 
 
 class FaultKind(enum.StrEnum):
@@ -48,11 +52,13 @@ class ScheduleTiming:
     min_gap_s: float = 2.0
     max_gap_s: float = 6.0
     slow_delays_ms: tuple[int, ...] = (50, 100, 250, 500)
+    leader_share: float = 0.5  # of node faults (kill, pause, cut one node) aimed at the current leader
 
     def __post_init__(self) -> None:
         assert 0 < self.min_fault_s <= self.max_fault_s, "fault windows need 0 < min <= max"
         assert 0 <= self.min_gap_s <= self.max_gap_s, "gaps need 0 <= min <= max"
         assert self.slow_delays_ms and all(d > 0 for d in self.slow_delays_ms)
+        assert 0 <= self.leader_share <= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +116,12 @@ def make_schedule(seed: int, duration_s: float, kinds: Iterable[FaultKind], node
         kind = rng.choice(kinds)
         peer, delay_ms = "", 0
         if kind in (FaultKind.KILL, FaultKind.PAUSE):
-            target = rng.choice(nodes)
+            target = LEADER if rng.random() < timing.leader_share else rng.choice(nodes)
         elif kind is FaultKind.PARTITION:
             shape = rng.choice(["node", "az", "az-pair"] if len(az_names) > 1 else ["node", "az"])
             if shape == "node":
-                target, peer = rng.choice(nodes), ANY
+                target = LEADER if rng.random() < timing.leader_share else rng.choice(nodes)
+                peer = ANY
             elif shape == "az":
                 target, peer = rng.choice(az_names), ANY
             else:
@@ -136,3 +143,8 @@ def timing_for(duration_s: float) -> ScheduleTiming:
     scale = max(duration_s / 60.0, 0.05)
     return ScheduleTiming(warmup_s=5.0 * scale, cooldown_s=5.0 * scale, min_fault_s=3.0 * scale,
                           max_fault_s=10.0 * scale, min_gap_s=2.0 * scale, max_gap_s=6.0 * scale)
+
+
+def resolved(window: FaultWindow, node: str) -> FaultWindow:
+    """The window with ``@leader`` replaced by the node it meant this time."""
+    return replace(window, target=node) if window.target == LEADER else window

@@ -19,7 +19,7 @@ from deploy.chaos.fake import FakeDynamo, FakeFlaws, FakeInjector, _Reject
 from deploy.chaos.history import History, Outcome
 from deploy.chaos.report import write_report
 from deploy.chaos.runner import ChaosConfig, FinalVerdict, RunResult, Topology, run_chaos
-from deploy.chaos.schedule import ALL_FAULTS, FaultKind, ScheduleTiming, make_schedule, timing_for
+from deploy.chaos.schedule import ALL_FAULTS, LEADER, FaultKind, ScheduleTiming, make_schedule, timing_for
 from deploy.chaos.workloads import table_request
 from deploy.cli import cli
 
@@ -49,7 +49,7 @@ def test_same_seed_same_schedule_and_windows_never_overlap(seed: int, duration_s
         assert previous_end <= window.start_s < window.end_s <= duration_s
         previous_end = window.end_s
         if window.kind in (FaultKind.KILL, FaultKind.PAUSE):
-            assert window.target in NODES and not window.peer
+            assert window.target in [*NODES, LEADER] and not window.peer
         else:
             assert window.peer and window.target != window.peer
         assert (window.delay_ms > 0) == (window.kind is FaultKind.SLOW)
@@ -60,6 +60,7 @@ def test_schedules_differ_between_seeds_and_cover_every_kind() -> None:
     b = make_schedule(8, 600, ALL_FAULTS, NODES, ["a", "b", "c"])
     assert a != b
     assert {w.kind for w in a} == set(ALL_FAULTS)
+    assert any(w.target == LEADER for w in a) and any(w.target in NODES for w in a)
     assert len(make_schedule(7, 60, ALL_FAULTS, NODES, ["a", "b", "c"])) >= 3
     assert make_schedule(7, 60, (), NODES, ["a", "b", "c"]) == []
 

@@ -15,6 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from deploy import cluster
+from deploy.chaos import injector as injector_module
+from deploy.chaos.injector import ClusterInjector
+from deploy.chaos.schedule import LEADER, FaultKind, FaultWindow
 from deploy.cli import cli
 from deploy.cluster import State, pid_alive
 from deploy.fault import process_paused
@@ -162,3 +165,22 @@ def test_restart_a_killed_and_a_running_node(config: ClusterConfig, dummies: Dum
     assert second.wait(timeout=10) == -signal.SIGTERM
     third = dummies.procs[-1]
     assert pid_alive(third.pid) and cluster.node_state(config, "sn-b2") == (State.RUNNING, third.pid)
+
+
+def test_chaos_injector_resolves_the_leader_and_undoes_on_the_same_node(
+        config: ClusterConfig, dummies: Dummies, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "spawn", lambda cfg, node: dummies.start(node.name))
+    leaders = iter(["sn-c2", "sn-a1"])  # the leader moves once the first one is killed
+    monkeypatch.setattr(injector_module, "leader_of", lambda cfg, table: next(leaders))
+    victim = dummies.start("sn-c2")
+    injector = ClusterInjector(config, "chaos_register")
+    window = FaultWindow(1, FaultKind.KILL, 1.0, 2.0, LEADER)
+    assert injector.begin(window).startswith("@leader is sn-c2: kill sn-c2")
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+    assert "restart sn-c2" in injector.end(window)  # the node that was killed, not today's leader
+    assert cluster.node_state(config, "sn-c2")[0] == State.RUNNING
+    cut = FaultWindow(2, FaultKind.PARTITION, 3.0, 4.0, LEADER, "*")
+    assert "sn-a1 <-> *: cut" in injector.begin(cut)
+    assert [r.describe() for r in FaultTable(config.faults_path).list()] == ["sn-a1 <-> *: cut"]
+    injector.end(cut)
+    assert FaultTable(config.faults_path).list() == []
