@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from deploy.chaos.checker import FINAL_CLIENT
-from deploy.chaos.history import Outcome
+from deploy.chaos.history import Op, Outcome
 from deploy.chaos.runner import FinalVerdict, RunResult
 from deploy.chaos.schedule import FaultKind
 
@@ -30,6 +30,15 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 def _counts_line(counter: Counter[str]) -> str:
     return ", ".join(f"{name} {n}" for name, n in counter.most_common()) or "none"
+
+
+def _window_stats(ops: list[Op]) -> str:
+    if not ops:
+        return "no operations started"
+    counts = Counter(o.outcome.value for o in ops)
+    latencies = sorted(o.latency_ms for o in ops if o.outcome is Outcome.OK)
+    tail = f", ok p99 {percentile(latencies, 0.99):.0f} ms" if latencies else ""
+    return f"{len(ops)} ops started ({_counts_line(counts)}){tail}"
 
 
 def text_report(result: RunResult) -> str:
@@ -55,6 +64,9 @@ def text_report(result: RunResult) -> str:
         when = (f"began t={record.began_s:.1f}s" if record.began_s is not None else "never began") + (
             f", ended t={record.ended_s:.1f}s" if record.ended_s is not None else "")
         lines.append(f"      {when}: " + " / ".join(record.notes))
+        if record.began_s is not None:
+            inside = [o for o in workers if record.began_s <= o.start_s < (record.ended_s or math.inf)]
+            lines.append(f"      during it: {_window_stats(inside)}")
     if result.healed_at_s is not None:
         lines.append(f"healed at t={result.healed_at_s:.1f}s: " + ("; ".join(result.heal_notes) or "nothing to heal"))
         lines.append("recovered " + (f"{result.recovered_after_s:.1f} s after healing" if result.recovered_after_s
