@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from deploy import cluster, fault
@@ -89,3 +90,28 @@ class ClusterInjector:
             except fault.FaultCommandError as exc:
                 notes.append(f"could not heal {name}: {exc}")
         return notes
+
+
+def replicas_converged(config: ClusterConfig, table: str, timeout_s: float = 60.0,
+                       poll_s: float = 1.0) -> tuple[bool | None, str]:
+    """A weaker stand-in for `ddb verify`: wait until every partition of ``table`` has all its replicas
+    reporting and each has applied everything committed. (Equal applied indexes, not equal bytes.)"""
+    deadline = time.monotonic() + timeout_s
+    storage = [n.name for n in config.by_role(Role.STORAGE)]
+    last = "no storage node reported a replica of the table"
+    while True:
+        parts = [p for p in cluster.partitions(cluster.reports(config, storage, full=True, timeout_s=1.0))
+                 if p["table"] == table]
+        if parts:
+            behind = [f"{p['partition_id']}: " + ", ".join(f"{n} lags {lag}" for n, lag in p["lag"].items() if lag)
+                      for p in parts if any(p["lag"].values())]
+            short = [f"{p['partition_id']}: only {', '.join(p['replicas'])} report" for p in parts
+                     if len(p["replicas"]) < len(config.azs)]
+            if not behind and not short:
+                commits = ", ".join(f"{p['partition_id']}@{p['commit_index']}" for p in parts)
+                return True, (f"{len(parts)} partition(s), every replica applied all it committed ({commits}); "
+                              "applied indexes compared, not bytes")
+            last = "; ".join(behind + short)
+        if time.monotonic() >= deadline:
+            return (False if parts else None), f"after {timeout_s:g} s: {last}"
+        time.sleep(poll_s)

@@ -101,8 +101,8 @@ def text_report(result: RunResult) -> str:
     else:
         lines.append("checker: not run")
     passed, what = result.replicas
-    lines.append(f"replicas after healing: {'identical' if passed else 'DIFFER' if passed is False else 'not checked'}"
-                 f" ({what})")
+    verdict = {True: "converged", False: "NOT CONVERGED", None: "not checked"}[passed]
+    lines.append(f"replicas after healing: {verdict} ({what})")
     lines += ["", f"rerun: {cfg.rerun_command()}"]
     return "\n".join(lines) + "\n"
 

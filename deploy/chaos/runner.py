@@ -320,7 +320,7 @@ def _decide(result: RunResult) -> None:
                        f"{result.config.recovery_timeout_s:g} s of healing")
     passed, what = result.replicas
     if passed is False:
-        reasons.append(f"replicas differ after healing: {what}")
+        reasons.append(f"replicas did not converge after healing: {what}")
     if reasons:
         result.verdict = FinalVerdict.FAIL
     elif check.verdict is RunVerdict.UNKNOWN:

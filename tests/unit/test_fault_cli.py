@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from deploy import cluster
 from deploy.chaos import injector as injector_module
-from deploy.chaos.injector import ClusterInjector
+from deploy.chaos.injector import ClusterInjector, replicas_converged
 from deploy.chaos.schedule import LEADER, FaultKind, FaultWindow
 from deploy.cli import cli
 from deploy.cluster import State, pid_alive
@@ -184,3 +184,24 @@ def test_chaos_injector_resolves_the_leader_and_undoes_on_the_same_node(
     assert [r.describe() for r in FaultTable(config.faults_path).list()] == ["sn-a1 <-> *: cut"]
     injector.end(cut)
     assert FaultTable(config.faults_path).list() == []
+
+
+def _report(name: str, applied: int, commit: int = 10, role: str = "follower") -> cluster.NodeReport:
+    replica = {"table": "chaos_register", "partition_id": "1", "hash_lo": 0, "hash_hi": 2**64 - 1, "role": role,
+               "leader": "sn-a1", "replicas": ["sn-a1", "sn-b1", "sn-c1"], "commit_index": commit,
+               "applied_index": applied, "last_index": commit, "ballot": 1}
+    return cluster.NodeReport(name, "storage", name[3], State.RUNNING, 1, {"ready": True}, [replica])
+
+
+def test_replicas_converge_or_the_run_says_which_lag(config: ClusterConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    rounds = iter([[_report("sn-a1", 10, role="leader"), _report("sn-b1", 7)],
+                   [_report("sn-a1", 10, role="leader"), _report("sn-b1", 10), _report("sn-c1", 10)]])
+    monkeypatch.setattr(cluster, "reports", lambda *a, **k: next(rounds))
+    ok, what = replicas_converged(config, "chaos_register", timeout_s=5, poll_s=0.01)
+    assert ok is True and "1@10" in what
+    monkeypatch.setattr(cluster, "reports", lambda *a, **k: [_report("sn-a1", 10, role="leader"),
+                                                              _report("sn-b1", 4), _report("sn-c1", 10)])
+    ok, what = replicas_converged(config, "chaos_register", timeout_s=0.05, poll_s=0.01)
+    assert ok is False and "sn-b1 lags 6" in what
+    monkeypatch.setattr(cluster, "reports", lambda *a, **k: [])
+    assert replicas_converged(config, "chaos_register", timeout_s=0.05, poll_s=0.01)[0] is None
