@@ -208,7 +208,8 @@ async def run_chaos(config: ChaosConfig, endpoint: str, injector: Injector, topo
     result.check = check_history(config.workload, result.history, bank_total=bank_total,
                                  max_steps_per_key=config.max_steps_per_key)
     if verify_replicas is not None:
-        result.replicas = verify_replicas()
+        log("checking that the replicas converged")
+        result.replicas = await asyncio.to_thread(verify_replicas)  # it may run its own event loop
     _decide(result)
     result.wall_time_s = time.monotonic() - wall_start
     return result

@@ -116,7 +116,8 @@ async def run_fake(tmp_path: Path, flaws: FakeFlaws | None = None, *, seed: int 
                          request_timeout_s=0.25, timing=QUICK, recovery_timeout_s=10)
     lines: list[str] = []
     try:
-        result = await run_chaos(config, endpoint, FakeInjector(fake), TOPOLOGY, tmp_path / "out", log=lines.append)
+        result = await run_chaos(config, endpoint, FakeInjector(fake), TOPOLOGY, tmp_path / "out", log=lines.append,
+                                 verify_replicas=lambda: (asyncio.run(asyncio.sleep(0)), (True, "fake: one copy"))[1])
     finally:
         await fake.stop()
     assert any("fault schedule" in line for line in lines)
