@@ -20,9 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from deploy.chaos.history import Outcome
 
@@ -81,6 +78,10 @@ class DynamoClient:
         self.port = parts.port or 80
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
+        # botocore is imported here, not at the top: `ddb` imports this module on every command.
+        from botocore.auth import SigV4Auth
+        from botocore.credentials import Credentials
+
         self._signer = SigV4Auth(Credentials(access_key, secret_key), "dynamodb", region)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -104,6 +105,8 @@ class DynamoClient:
         return classify(status, parsed if isinstance(parsed, dict) else {})
 
     def _encode(self, operation: str, body: bytes) -> bytes:
+        from botocore.awsrequest import AWSRequest
+
         request = AWSRequest(method="POST", url=self.endpoint, data=body,
                              headers={"Content-Type": "application/x-amz-json-1.0",
                                       "X-Amz-Target": API_PREFIX + operation})

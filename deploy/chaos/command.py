@@ -19,10 +19,7 @@ from pathlib import Path
 import click
 
 from deploy.chaos.checker import RunVerdict, check_history
-from deploy.chaos.fake import FakeDynamo, FakeFlaws, FakeInjector
 from deploy.chaos.history import History
-from deploy.chaos.injector import ClusterInjector, fault_targets, replicas_converged
-from deploy.chaos.report import write_report
 from deploy.chaos.runner import ChaosConfig, FinalVerdict, ReplicaCheck, RunResult, Topology, run_chaos
 from deploy.chaos.schedule import ALL_FAULTS, FaultKind
 from deploy.chaos.workloads import WORKLOADS
@@ -44,6 +41,8 @@ def _verify_hook(config: ClusterConfig, table: str) -> ReplicaCheck:
     Until then, replicas must at least converge: all reporting, each applied all that was committed."""
     root = click.get_current_context().find_root().command
     if not isinstance(root, click.Group) or "verify" not in root.commands:
+        from deploy.chaos.injector import replicas_converged
+
         return lambda: replicas_converged(config, table)
 
     def verify() -> tuple[bool | None, str]:
@@ -56,6 +55,8 @@ def _verify_hook(config: ClusterConfig, table: str) -> ReplicaCheck:
 
 
 def _finish(result: RunResult, out_dir: Path) -> None:
+    from deploy.chaos.report import write_report
+
     text = write_report(result, out_dir)
     click.echo("")
     click.echo(text, nl=False)
@@ -101,7 +102,7 @@ def chaos(duration_s: float, seed: int | None, workload: str, faults: tuple[Faul
     folder = default_data_dir(data_dir)
     out_dir = folder / "chaos" / (f"fake-{fake}-{seed}" if fake else str(seed))
     if fake is not None:
-        result = asyncio.run(_run_fake(config, FakeFlaws.named(fake), out_dir))
+        result = asyncio.run(_run_fake(config, fake, out_dir))
         _finish(result, out_dir)
     try:
         cluster_config = ClusterConfig.load(folder / "cluster.json")
@@ -112,6 +113,8 @@ def chaos(duration_s: float, seed: int | None, workload: str, faults: tuple[Faul
     if not http_serving(router.host, router.http_port, timeout_s=1.0):
         raise click.ClickException(f"nothing serves {cluster_config.router_endpoint}: start the cluster with `ddb up`")
     endpoint = f"http://{router.host}:{router.http_port}"
+    from deploy.chaos.injector import ClusterInjector, fault_targets
+
     topology = Topology(fault_targets(cluster_config), list(cluster_config.azs))
     injector = ClusterInjector(cluster_config, config.table)
     result = asyncio.run(run_chaos(config, endpoint, injector, topology, out_dir,
@@ -119,8 +122,10 @@ def chaos(duration_s: float, seed: int | None, workload: str, faults: tuple[Faul
     _finish(result, out_dir)
 
 
-async def _run_fake(config: ChaosConfig, flaws: FakeFlaws, out_dir: Path) -> RunResult:
-    fake = FakeDynamo(flaws, seed=config.seed)
+async def _run_fake(config: ChaosConfig, flaws: str, out_dir: Path) -> RunResult:
+    from deploy.chaos.fake import FakeDynamo, FakeFlaws, FakeInjector  # only this mode needs the fake
+
+    fake = FakeDynamo(FakeFlaws.named(flaws), seed=config.seed)
     endpoint = await fake.start()
     try:
         topology = Topology(list(FakeInjector.NODES), list(FakeInjector.AZS))
