@@ -24,7 +24,9 @@ from rich.table import Table
 
 from deploy import cluster
 from deploy.bench.command import bench
+from deploy.chaos.command import chaos
 from deploy.cluster import State
+from deploy.fault import fault
 from proto.build import ensure_built
 from runtime.config import MAX_NODES_PER_AZ, ClusterConfig, ConfigError, Role, default_data_dir
 
@@ -259,6 +261,8 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 
 
 cli.add_command(bench)
+cli.add_command(fault)
+cli.add_command(chaos)
 
 
 def main() -> None:

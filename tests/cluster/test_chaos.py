@@ -1,0 +1,145 @@
+"""`ddb fault` and `ddb chaos` on real processes (tier 4). Every process is stopped by PID.
+
+The fault commands work on any cluster; the chaos runs need the router (the DynamoDB endpoint) and are
+skipped until router/__main__.py exists. The weakened-cluster run also needs the storage node's debug
+setting that acknowledges a write at the leader before a quorum holds it (see docs/chaos.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from deploy.cluster import is_node_process, router_available
+from runtime.config import REPO_ROOT, ClusterConfig
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+needs_router = pytest.mark.skipif(not router_available(), reason="router/__main__.py does not exist yet")
+
+
+class Ddb:
+    def __init__(self, data_dir: Path, base_port: int) -> None:
+        self.data_dir = data_dir
+        self.base_port = base_port
+        self.seen: dict[int, str] = {}
+
+    def run(self, *args: str, check: bool = True, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "deploy", *args, "--data-dir", str(self.data_dir)]
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s)
+        self.record_pids()
+        if check:
+            assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def status(self) -> dict[str, Any]:
+        nodes = orjson.loads(self.run("status", "--json").stdout)["nodes"]
+        return {n["name"]: n for n in nodes}
+
+    def record_pids(self) -> None:
+        for pidfile in (self.data_dir / "run").glob("*.pid"):
+            try:
+                self.seen[int(pidfile.read_text())] = pidfile.stem
+            except (ValueError, FileNotFoundError):
+                pass
+
+    def kill_all(self) -> None:
+        self.record_pids()
+        for pid, name in self.seen.items():
+            if is_node_process(pid, name):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def ddb(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ddb]:
+    runner = Ddb(tmp_path / "data", request.param if hasattr(request, "param") else 23300)
+    try:
+        yield runner
+    finally:
+        runner.kill_all()
+
+
+def wait_for(predicate: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def test_fault_commands_on_real_processes(ddb: Ddb) -> None:
+    ddb.run("up", "--nodes-per-az", "1", "--base-port", str(ddb.base_port))
+    before = ddb.status()
+    assert before["sn-b1"]["healthy"]
+
+    assert "SIGSTOP" in ddb.run("fault", "stop", "sn-b1").stdout
+    assert "sn-b1: paused" in ddb.run("fault", "list").stdout
+    assert wait_for(lambda: not ddb.status()["sn-b1"]["healthy"], 10), "a paused node cannot answer Health"
+    ddb.run("fault", "cont", "sn-b1")
+    assert wait_for(lambda: ddb.status()["sn-b1"]["healthy"], 10)
+
+    ddb.run("fault", "kill", "sn-b1")
+    assert wait_for(lambda: ddb.status()["sn-b1"]["state"] == "dead", 10)
+    assert "sn-b1: dead" in ddb.run("fault", "list").stdout
+    restarted = ddb.run("fault", "restart", "sn-b1").stdout
+    assert "started pid" in restarted
+    assert wait_for(lambda: ddb.status()["sn-b1"]["healthy"], 30)
+    assert ddb.status()["sn-b1"]["pid"] != before["sn-b1"]["pid"]
+
+    ddb.run("fault", "partition", "az-a", "az-b")
+    ddb.run("fault", "slow", "sn-c1", "*", "--ms", "100")
+    listing = ddb.run("fault", "list").stdout
+    assert "az-a <-> az-b: cut" in listing and "sn-c1 <-> *: slow +100 ms" in listing
+    assert "2 link fault(s) removed" in ddb.run("fault", "heal").stdout
+    assert ddb.run("fault", "list").stdout.strip() == "no faults"
+    ddb.run("down")
+
+
+@pytest.mark.slow
+@needs_router
+@pytest.mark.parametrize("ddb", [23400], indirect=True)
+def test_chaos_60_seconds_on_the_default_cluster(ddb: Ddb) -> None:
+    ddb.run("up", "--base-port", str(ddb.base_port))
+    done = ddb.run("chaos", "--duration", "60", "--seed", "7", check=False, timeout_s=600)
+    ddb.run("down")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "VERDICT: PASS" in done.stdout
+    assert (ddb.data_dir / "chaos" / "7" / "timeline.html").exists()
+
+
+def _weaken(data_dir: Path) -> bool:
+    """Turn on the debug setting that acknowledges writes before a quorum holds them, if the config has
+    it (``debug.ack_before_quorum``, to be added by the storage node)."""
+    config = ClusterConfig.load(data_dir / "cluster.json")
+    debug = getattr(config, "debug", None)
+    if debug is None or not hasattr(debug, "ack_before_quorum"):
+        return False
+    dataclasses.replace(config, debug=dataclasses.replace(debug, ack_before_quorum=True)).save()
+    return True
+
+
+@pytest.mark.slow
+@needs_router
+@pytest.mark.parametrize("ddb", [23500], indirect=True)
+def test_a_weakened_cluster_is_caught(ddb: Ddb) -> None:
+    ddb.run("up", "--base-port", str(ddb.base_port))
+    ddb.run("down")
+    if not _weaken(ddb.data_dir):
+        pytest.skip("the cluster config has no debug.ack_before_quorum setting yet")
+    ddb.run("up")
+    done = ddb.run("chaos", "--duration", "30", "--seed", "3", "--faults", "kill,partition", check=False,
+                   timeout_s=600)
+    ddb.run("down")
+    assert done.returncode == 1, done.stdout[-4000:]
+    assert "FAILED: seed 3" in done.stdout and "first violation" in done.stdout
