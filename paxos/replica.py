@@ -670,6 +670,14 @@ class Replica:
             return
         hi = min(self.log.last_index + 1, pr.next + self.cfg.max_entries_per_message)
         entries = tuple(self.log.slice(pr.next, hi)) if pr.next < hi else ()
+        if len(entries) > 1:
+            # Bound the message by bytes too (a transport frame has a size limit); always at least one entry.
+            budget = self.cfg.max_bytes_per_message
+            for count, entry in enumerate(entries):
+                budget -= len(entry.data)
+                if budget < 0 and count > 0:
+                    entries = entries[:count]
+                    break
         self._send(MessageType.ACCEPT, peer, ballot=self.promised, index=prev, log_ballot=prev_ballot,
                    entries=entries, commit=self.commit, ctx=self.now)
         pr.sent_commit = max(pr.sent_commit, min(self.commit, prev + len(entries)))

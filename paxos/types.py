@@ -183,6 +183,7 @@ class Config:
     heartbeat_interval_ticks: int = 2
     max_clock_drift: float = 0.05
     max_entries_per_message: int = 64
+    max_bytes_per_message: int = 4 << 20  # entry data per ACCEPT; a bigger single entry still goes alone
     max_inflight_messages: int = 32
     max_uncommitted_entries: int = 4096
     max_committed_entries_per_ready: int = 1024
@@ -205,7 +206,8 @@ class Config:
             raise ValueError("election_timeout_ticks must exceed two heartbeat intervals")
         if not 0.0 <= self.max_clock_drift < 0.5:
             raise ValueError("max_clock_drift must be in [0, 0.5)")
-        for name in ("max_entries_per_message", "max_inflight_messages", "max_uncommitted_entries",
+        for name in ("max_entries_per_message", "max_bytes_per_message", "max_inflight_messages",
+                     "max_uncommitted_entries",
                      "max_committed_entries_per_ready"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -472,3 +472,28 @@ def test_a_proposal_succeeded_iff_its_index_commits_with_its_ballot() -> None:
     g.tick(3 * E)
     committed = {e.index: e for e in g.applied["r1"]}
     assert committed[index].ballot != ballot and b"lost" not in g.data("r1")
+
+
+def test_accept_messages_are_bounded_by_bytes() -> None:
+    from paxos.replica import Replica as _Replica
+    from paxos.types import Config as _Config
+    from paxos.types import MessageType as _MT
+
+    config = _Config(replica_id="a", voters=("a", "b", "c"), max_bytes_per_message=1000)
+    leader = _Replica(config, lambda lo, hi: lo)
+    while not leader.is_leader:  # a single replica cannot win alone: feed it its peers' promises
+        leader.tick()
+        rd = leader.ready()
+        leader.advance(rd)
+        for msg in rd.messages:
+            if msg.type in (_MT.PRE_PREPARE, _MT.PREPARE):
+                reply = _MT.PRE_PROMISE if msg.type is _MT.PRE_PREPARE else _MT.PROMISE
+                leader.step(type(msg)(type=reply, frm=msg.to, to="a", ballot=msg.ballot,
+                                      index=0, log_ballot=(0, "")))
+    for _ in range(10):
+        leader.propose(b"x" * 400)
+    rd = leader.ready()
+    accepts = [m for m in rd.messages if m.type is _MT.ACCEPT and m.entries]
+    assert accepts, "the leader sends its entries"
+    for msg in accepts:
+        assert sum(len(e.data) for e in msg.entries) <= 1000 or len(msg.entries) == 1
