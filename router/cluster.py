@@ -97,7 +97,7 @@ class BackendConfig:
     """Deadlines, attempts and backoff of the router's requests into the cluster."""
 
     request_deadline_ms: int = 5_000  # an item request, all attempts included
-    attempt_timeout_ms: int = 2_000  # one item request to one replica
+    attempt_timeout_ms: int = 1_000  # one item request to one replica (a healthy one answers in ms)
     max_attempts: int = 32  # per item request (redirects and retries count)
     control_deadline_ms: int = 10_000  # a table operation, all attempts included
     control_attempt_timeout_ms: int = 4_000
@@ -705,7 +705,10 @@ class ClusterBackend(BaseBackend):
                 leader = answer["redirect"]
                 last = f"{target}: redirect to {leader!r}"
                 tried.add(target)
-                if leader and leader in part.replicas and leader != target:
+                # A redirect to a replica that just failed us names a leader its peers have not yet given
+                # up on (an election is under way): wait for the new leader instead of timing out again.
+                if (leader and leader in part.replicas and leader != target
+                        and not routing.is_suspect(leader, loop.time() * 1000.0)):
                     routing.set_leader(part, leader)
                     if leader not in tried:
                         redirect_to = leader
