@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 HASH_SPACE = 1 << 64
+MAX_HISTORY = 50  # repairs and splits remembered for `ddb status`
 
 
 class MetadataError(Exception):
@@ -37,7 +38,11 @@ class PartitionInfo:
     table_id: int
     hash_lo: int  # inclusive
     hash_hi: int  # exclusive; HASH_SPACE for the last partition
-    replicas: tuple[str, ...]  # node names, one per AZ
+    replicas: tuple[str, ...]  # node names, one per AZ: the voters routers send to
+    # A repair under way: ``joining`` (a learner until the group's membership change completes) takes the
+    # place of ``replacing`` (one of ``replicas``). Both empty when none is.
+    joining: str = ""
+    replacing: str = ""
 
     @property
     def group(self) -> str:
@@ -73,6 +78,10 @@ class Metadata:
     next_partition_id: int = 1
     map_version: int = 0
     applied_index: int = 0
+    # The auto-admin lease: (holder, until in wall-clock ms chosen by the cp leader). One active auto-admin.
+    admin_lease: tuple[str, float] = ("", 0.0)
+    # Recent repairs and splits, newest last (bounded by MAX_HISTORY).
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     # ---- queries -------------------------------------------------------------------------------------
 
@@ -131,10 +140,14 @@ class Metadata:
                     "lo": str(p.hash_lo),
                     "hi": str(p.hash_hi),
                     "replicas": list(p.replicas),
+                    **({"joining": p.joining, "replacing": p.replacing} if p.joining else {}),
                 }
                 for p in self.partitions.values()
             },
         }
+
+    def repairs_in_progress(self) -> list[PartitionInfo]:
+        return [p for p in self.partitions.values() if p.joining]
 
     # ---- snapshots -----------------------------------------------------------------------------------
 
@@ -151,9 +164,12 @@ class Metadata:
                 for t in self.tables.values()
             ],
             "partitions": [
-                [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas)]
+                [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas), p.joining,
+                 p.replacing]
                 for p in self.partitions.values()
             ],
+            "admin_lease": list(self.admin_lease),
+            "history": self.history,
             "next_table_id": self.next_table_id,
             "next_partition_id": self.next_partition_id,
             "map_version": self.map_version,
@@ -178,8 +194,12 @@ class Metadata:
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
             )
-        for pid, table_id, lo, hi, replicas in raw["partitions"]:
-            meta.partitions[pid] = PartitionInfo(pid, table_id, int(lo), int(hi), tuple(replicas))
+        for pid, table_id, lo, hi, replicas, *repair in raw["partitions"]:
+            joining, replacing = repair if repair else ("", "")
+            meta.partitions[pid] = PartitionInfo(pid, table_id, int(lo), int(hi), tuple(replicas), joining, replacing)
+        holder, until_ms = raw.get("admin_lease") or ("", 0.0)
+        meta.admin_lease = (holder, until_ms)
+        meta.history = list(raw.get("history") or [])
         return meta
 
     # ---- commands ------------------------------------------------------------------------------------
@@ -271,6 +291,61 @@ class Metadata:
         self.tables[table.name] = table
         return table
 
+    def _admin_lease(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Grant (or renew) the auto-admin lease if it is free, expired or already the holder's. The leader
+        chose ``now_ms`` (its wall clock), so every replica decides alike."""
+        holder, until_ms = self.admin_lease
+        now_ms = float(cmd["now_ms"])
+        if holder and holder != cmd["holder"] and until_ms > now_ms:
+            return {"granted": False, "holder": holder, "until_ms": until_ms}
+        self.admin_lease = (cmd["holder"], now_ms + float(cmd["duration_ms"]))
+        return {"granted": True, "holder": cmd["holder"], "until_ms": self.admin_lease[1]}
+
+    def _begin_repair(self, cmd: dict[str, Any]) -> PartitionInfo:
+        """Start replacing ``old`` by ``new`` in one partition (or retarget a repair of ``old`` still under
+        way to another ``new``: the joiner is only a learner until the group's change completes)."""
+        part = self._partition(cmd["partition"])
+        old, new = cmd["old"], cmd["new"]
+        if old not in part.replicas:
+            raise MetadataError("Validation", f"{old} holds no replica of partition {part.partition_id}")
+        if new in part.replicas or new not in self.nodes:
+            raise MetadataError("Validation", f"{new} cannot join partition {part.partition_id}")
+        if part.joining and part.replacing != old:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} is already repairing {part.replacing}")
+        if (part.joining, part.replacing) == (new, old):
+            return part
+        part = replace(part, joining=new, replacing=old)
+        self.partitions[part.partition_id] = part
+        self.map_version += 1
+        self._remember({"kind": "repair", "partition": part.partition_id, "old": old, "new": new,
+                        "state": "started", "at": cmd.get("at", 0.0)})
+        return part
+
+    def _finish_repair(self, cmd: dict[str, Any]) -> PartitionInfo:
+        """The group's membership now has ``joining`` in place of ``replacing``: the map says so."""
+        part = self._partition(cmd["partition"])
+        if not part.joining:
+            return part  # already finished (a retried command)
+        if cmd.get("new") not in (None, part.joining):
+            raise MetadataError("Validation", f"partition {part.partition_id} is repairing to {part.joining}")
+        replicas = tuple(part.joining if r == part.replacing else r for r in part.replicas)
+        self._remember({"kind": "repair", "partition": part.partition_id, "old": part.replacing,
+                        "new": part.joining, "state": "finished", "at": cmd.get("at", 0.0)})
+        part = replace(part, replicas=replicas, joining="", replacing="")
+        self.partitions[part.partition_id] = part
+        self.map_version += 1
+        return part
+
+    def _remember(self, event: dict[str, Any]) -> None:
+        self.history.append(event)
+        del self.history[:-MAX_HISTORY]
+
+    def _partition(self, pid: Any) -> PartitionInfo:
+        part = self.partitions.get(int(pid))
+        if part is None:
+            raise MetadataError("ResourceNotFound", f"no partition {pid}")
+        return part
+
     def _table(self, name: str) -> TableInfo:
         table = self.tables.get(name)
         if table is None:
@@ -285,6 +360,9 @@ _HANDLERS = {
     "update_table": Metadata._update_table,
     "delete_table": Metadata._delete_table,
     "tag": Metadata._tag,
+    "admin_lease": Metadata._admin_lease,
+    "begin_repair": Metadata._begin_repair,
+    "finish_repair": Metadata._finish_repair,
 }
 
 
