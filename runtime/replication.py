@@ -500,5 +500,6 @@ class GroupHost:
             "last_index": r.log.last_index,
             "voters": list(m.voters),
             "learners": list(m.learners),
+            "outgoing": list(m.outgoing),
             "lease_ticks": r.lease_remaining_ticks(),
         }

@@ -28,8 +28,9 @@ from typing import Any
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from paxos.errors import PaxosError
 from paxos.replica import Role
-from proto.kinds import ControlOp, Kind, partition_group, partition_of_group
+from proto.kinds import AdminOp, ControlOp, Kind, partition_group, partition_of_group
 from runtime.config import ClusterConfig
 from runtime.config import Role as NodeRole
 from runtime.logs import get_logger
@@ -93,6 +94,9 @@ class Hosted:
     last_proposal: dict[bytes, asyncio.Future[Any]] = field(default_factory=dict)
     stats: RangeStats | None = None
     stats_at: float = -1e18
+    # A repair under way (from the map): ``joining`` replaces ``replacing`` in the group's membership.
+    joining: str = ""
+    replacing: str = ""
 
 
 def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any], replicas: tuple[str, ...]) -> bytes:
@@ -191,6 +195,8 @@ class StorageNode:
             raise LookupError("the storage node is stopping")
         if message.kind == Kind.ITEM:
             return self.items.handle(message)
+        if message.kind == Kind.ADMIN:
+            return self._admin(message)
         raise LookupError(f"a storage node serves no requests of kind {message.kind}")
 
     # ---- hosting ------------------------------------------------------------------------------------------
@@ -225,7 +231,8 @@ class StorageNode:
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         for pid_text, part in partition_map.get("partitions", {}).items():
-            if self.name not in part["replicas"]:
+            # A joiner (repair) hosts the group too: as a learner (no bootstrap voters) fed by the leader.
+            if self.name not in part["replicas"] and self.name != part.get("joining"):
                 continue
             found = tables.get(int(part["table_id"]))
             if found is None:
@@ -235,12 +242,14 @@ class StorageNode:
             self._drop(pid)
         for pid, (part, table_name, table) in wanted.items():
             hosted = self.hosted.get(pid)
-            if hosted is not None:
-                hosted.replicas = tuple(part["replicas"])
-                continue
-            self._host(pid, table_name, int(part["table_id"]), int(part["lo"]), int(part["hi"]), table["spec"],
-                       tuple(part["replicas"]), persist=True)
-            log.info("replica added", group=partition_group(pid), table=table_name)
+            if hosted is None:
+                hosted = self._host(pid, table_name, int(part["table_id"]), int(part["lo"]), int(part["hi"]),
+                                    table["spec"], tuple(part["replicas"]), persist=True)
+                log.info("replica added", group=partition_group(pid), table=table_name,
+                         joining=self.name == part.get("joining"))
+            hosted.replicas = tuple(part["replicas"])
+            hosted.joining = str(part.get("joining") or "")
+            hosted.replacing = str(part.get("replacing") or "")
         if not self.first_map.is_set():
             # Groups left in the store with no descriptor, or not in the map: a removal that a crash cut short.
             for number in self.store.groups():
@@ -250,7 +259,46 @@ class StorageNode:
                     self.store.write(batch, sync=False)
         self.map_version = version
         self.first_map.set()
+        self.drive_repairs()
         return True
+
+    def drive_repairs(self) -> None:
+        """Where this node leads a group that the map says is being repaired, start the membership change
+        (learner -> joint -> final: the core advances it once the learner has caught up). Called on every
+        map and heartbeat, so a new leader takes over a change its predecessor had started; the core
+        refuses a second change while one is under way."""
+        for hosted in self.hosted.values():
+            if not hosted.joining or self.host.leader_of(hosted.group) != self.name:
+                continue
+            info = self.host.describe(hosted.group)
+            if hosted.replacing not in info["voters"] or info["outgoing"]:
+                continue  # done (the map catches up when the auto-admin sees it) or in its joint phase
+            if info["learners"] == [hosted.joining]:
+                continue  # catching up
+            try:
+                self.host.propose_replace(hosted.group, hosted.replacing, hosted.joining)
+                log.info("membership change proposed", group=hosted.group, old=hosted.replacing,
+                         new=hosted.joining)
+            except PaxosError as exc:
+                log.debug("membership change not proposed", group=hosted.group, error=str(exc))
+
+    async def _admin(self, message: Message) -> bytes:
+        try:
+            request = orjson.loads(message.payload)
+            op = AdminOp(str(request.get("op")))
+        except (ValueError, AttributeError) as exc:
+            return orjson.dumps({"error": f"bad admin request: {exc}"})
+        hosted = self.partition_for(message.group)
+        if hosted is None:
+            return orjson.dumps({"error": f"{self.name} hosts no replica of {message.group}"})
+        assert op is AdminOp.CHECKSUM
+        info = self.host.describe(hosted.group)
+        rng = hosted.data.range
+        # Read at one applied index: nothing else runs on the loop while the checksum is computed.
+        return orjson.dumps({"ok": {
+            "applied": info["applied_index"], "commit": info["commit_index"], "role": info["role"],
+            "leader": info["leader"], "voters": info["voters"], "learners": info["learners"],
+            "checksum": self.store.checksum(rng.start, rng.end), "map_version": self.map_version}})
 
     # ---- the control plane --------------------------------------------------------------------------------
 
@@ -303,6 +351,7 @@ class StorageNode:
                 "group": hosted.group, "partition_id": pid, "table": hosted.table, "role": info["role"],
                 "leader": info["leader"], "commit_index": info["commit_index"],
                 "applied_index": info["applied_index"], "last_index": info["last_index"],
+                "voters": info["voters"], "learners": info["learners"], "outgoing": info["outgoing"],
             })
             if info["role"] == "leader":
                 if now - hosted.stats_at >= self.node_config.stats_interval_ms / 1000.0:
@@ -323,6 +372,7 @@ class StorageNode:
             except (TransportError, orjson.JSONDecodeError) as exc:
                 log.debug("heartbeat failed", peer=peer, error=str(exc))
                 answer = {}
+            self.drive_repairs()
             if "ok" in answer:
                 self.cp_leader = peer
             else:
