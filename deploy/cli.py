@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy import cluster
+from deploy.admin import admin_lines, admin_status, verify
 from deploy.bench.command import bench
 from deploy.cluster import State
 from proto.build import ensure_built
@@ -215,7 +216,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     serving = cluster.http_serving(router.host, router.http_port, timeout_s=0.5)
     if as_json:
         body = {"endpoint": config.router_endpoint, "endpoint_serving": serving, "data_dir": config.data_dir,
-                "nodes": [r.to_json() for r in reports], "partitions": parts}
+                "nodes": [r.to_json() for r in reports], "partitions": parts, "admin": admin_status(reports)}
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
     table = Table(title=f"ddb cluster in {config.data_dir}", title_justify="left")
@@ -245,6 +246,8 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     versions = {r.name: r.partition_map_version for r in reports if r.partition_map_version}
     if versions:
         console.print("partition map version: " + ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
+    for line in admin_lines(admin_status(reports)):
+        console.print(line, markup=False)
     if not parts:
         console.print("partitions: none reported yet (no tables, or the storage nodes do not host replicas yet)")
         return
@@ -259,6 +262,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 
 
 cli.add_command(bench)
+cli.add_command(verify)
 
 
 def main() -> None:
