@@ -43,6 +43,9 @@ class PartitionInfo:
     # place of ``replacing`` (one of ``replicas``). Both empty when none is.
     joining: str = ""
     replacing: str = ""
+    # A split under way: (first hash of the right child, left child id, right child id); None when none is.
+    split: tuple[int, int, int] | None = None
+    parent: int = 0  # the partition this one was split from (0: created with its table)
 
     @property
     def group(self) -> str:
@@ -141,6 +144,9 @@ class Metadata:
                     "hi": str(p.hash_hi),
                     "replicas": list(p.replicas),
                     **({"joining": p.joining, "replacing": p.replacing} if p.joining else {}),
+                    **({"split": {"mid": str(p.split[0]), "left": p.split[1], "right": p.split[2]}}
+                       if p.split else {}),
+                    **({"parent": p.parent} if p.parent else {}),
                 }
                 for p in self.partitions.values()
             },
@@ -148,6 +154,9 @@ class Metadata:
 
     def repairs_in_progress(self) -> list[PartitionInfo]:
         return [p for p in self.partitions.values() if p.joining]
+
+    def splits_in_progress(self) -> list[PartitionInfo]:
+        return [p for p in self.partitions.values() if p.split]
 
     # ---- snapshots -----------------------------------------------------------------------------------
 
@@ -165,7 +174,7 @@ class Metadata:
             ],
             "partitions": [
                 [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas), p.joining,
-                 p.replacing]
+                 p.replacing, [str(p.split[0]), p.split[1], p.split[2]] if p.split else None, p.parent]
                 for p in self.partitions.values()
             ],
             "admin_lease": list(self.admin_lease),
@@ -194,9 +203,12 @@ class Metadata:
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
             )
-        for pid, table_id, lo, hi, replicas, *repair in raw["partitions"]:
-            joining, replacing = repair if repair else ("", "")
-            meta.partitions[pid] = PartitionInfo(pid, table_id, int(lo), int(hi), tuple(replicas), joining, replacing)
+        for pid, table_id, lo, hi, replicas, *rest in raw["partitions"]:
+            defaults: list[Any] = ["", "", None, 0]  # rows written before repairs and splits existed are shorter
+            joining, replacing, split, parent = [*rest, *defaults[len(rest):]]
+            meta.partitions[pid] = PartitionInfo(
+                pid, table_id, int(lo), int(hi), tuple(replicas), joining, replacing,
+                (int(split[0]), int(split[1]), int(split[2])) if split else None, int(parent))
         holder, until_ms = raw.get("admin_lease") or ("", 0.0)
         meta.admin_lease = (holder, until_ms)
         meta.history = list(raw.get("history") or [])
@@ -310,6 +322,8 @@ class Metadata:
             raise MetadataError("Validation", f"{old} holds no replica of partition {part.partition_id}")
         if new in part.replicas or new not in self.nodes:
             raise MetadataError("Validation", f"{new} cannot join partition {part.partition_id}")
+        if part.split:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} is splitting")
         if part.joining and part.replacing != old:
             raise MetadataError("ResourceInUse", f"partition {part.partition_id} is already repairing {part.replacing}")
         if (part.joining, part.replacing) == (new, old):
@@ -335,6 +349,49 @@ class Metadata:
         self.partitions[part.partition_id] = part
         self.map_version += 1
         return part
+
+    def _begin_split(self, cmd: dict[str, Any]) -> PartitionInfo:
+        """Decide to split a partition at hash ``mid``: the children get their ids now, so the split entry
+        the parent's leader logs names them, and every replica creates the same groups."""
+        part = self._partition(cmd["partition"])
+        mid = int(cmd["mid"])
+        if part.split:
+            return part  # a retried command: the first decision stands
+        if part.joining:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} is being repaired")
+        if not part.hash_lo < mid < part.hash_hi:
+            raise MetadataError("Validation", f"split point {mid} outside ({part.hash_lo}, {part.hash_hi})")
+        left, right = self.next_partition_id, self.next_partition_id + 1
+        self.next_partition_id += 2
+        part = replace(part, split=(mid, left, right))
+        self.partitions[part.partition_id] = part
+        self.map_version += 1
+        self._remember({"kind": "split", "partition": part.partition_id, "old": "", "new": f"p{left} p{right}",
+                        "reason": cmd.get("reason", ""), "state": "started", "at": cmd.get("at", 0.0)})
+        return part
+
+    def _finish_split(self, cmd: dict[str, Any]) -> list[PartitionInfo]:
+        """The parent's log holds the split entry: the map flips to the two children at once."""
+        pid = int(cmd["partition"])
+        part = self.partitions.get(pid)
+        if part is None or not part.split:
+            return []  # already finished (a retried command) or never begun
+        mid, left_id, right_id = part.split
+        left = PartitionInfo(left_id, part.table_id, part.hash_lo, mid, part.replicas, parent=pid)
+        right = PartitionInfo(right_id, part.table_id, mid, part.hash_hi, part.replicas, parent=pid)
+        del self.partitions[pid]
+        self.partitions[left_id] = left
+        self.partitions[right_id] = right
+        for table in list(self.tables.values()):
+            if pid in table.partition_ids:
+                ids: list[int] = []
+                for p in table.partition_ids:
+                    ids.extend((left_id, right_id) if p == pid else (p,))
+                self.tables[table.name] = replace(table, partition_ids=tuple(ids))
+        self.map_version += 1
+        self._remember({"kind": "split", "partition": pid, "old": "", "new": f"p{left_id} p{right_id}",
+                        "state": "finished", "at": cmd.get("at", 0.0)})
+        return [left, right]
 
     def _remember(self, event: dict[str, Any]) -> None:
         self.history.append(event)
@@ -363,6 +420,8 @@ _HANDLERS = {
     "admin_lease": Metadata._admin_lease,
     "begin_repair": Metadata._begin_repair,
     "finish_repair": Metadata._finish_repair,
+    "begin_split": Metadata._begin_split,
+    "finish_split": Metadata._finish_split,
 }
 
 
