@@ -22,8 +22,16 @@ from typing import Any
 
 import orjson
 
-from autoadmin.planner import Action, BeginRepair, FinishRepair, PlannerLimits, plan
-from proto.kinds import ControlOp, Kind
+from autoadmin.planner import (
+    Action,
+    BeginRepair,
+    FinishRepair,
+    FinishSplit,
+    PlannerLimits,
+    ProposeSplit,
+    plan,
+)
+from proto.kinds import AdminOp, ControlOp, Kind, partition_group
 from runtime.config import Role
 from runtime.logs import get_logger
 from runtime.process import ProcessApp, ProcessHost
@@ -35,6 +43,7 @@ log = get_logger("autoadmin")
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
     poll_interval_ms: int = 500
+    split_poll_interval_ms: int = 50
     lease_ms: int = 5_000  # renewed every poll; another auto-admin waits this long after we die
     control_timeout_ms: int = 2_000
     max_redirects: int = 3
@@ -53,6 +62,7 @@ class AutoAdminApp(ProcessApp):
         self.holds_lease = False
         self.recent: deque[dict[str, Any]] = deque(maxlen=self.cfg.recent_actions)
         self.repairs: list[dict[str, Any]] = []
+        self.splits: list[dict[str, Any]] = []
         self.rounds = 0
 
     async def start(self, host: ProcessHost) -> None:
@@ -103,7 +113,9 @@ class AutoAdminApp(ProcessApp):
                 log.info("auto-admin round skipped", error=str(exc))
             except Exception:
                 log.exception("auto-admin round failed")
-            await asyncio.sleep(self.cfg.poll_interval_ms / 1000.0)
+            # Look again soon while a split is under way: writes to its range wait for the map to flip.
+            fast = self.splits and self.holds_lease
+            await asyncio.sleep((self.cfg.split_poll_interval_ms if fast else self.cfg.poll_interval_ms) / 1000.0)
 
     async def round(self) -> list[Action]:
         """One look and the actions it led to (sent)."""
@@ -121,20 +133,48 @@ class AutoAdminApp(ProcessApp):
         state = await self.control({"op": ControlOp.ADMIN_STATE.value})
         self.repairs = [{"partition": int(pid), "old": p.get("replacing"), "new": p["joining"]}
                         for pid, p in state["map"]["partitions"].items() if p.get("joining")]
+        self.splits = [{"partition": int(pid), "mid": p["split"]["mid"]}
+                       for pid, p in state["map"]["partitions"].items() if p.get("split")]
         actions = plan(state, self.limits)
         for action in actions:
             await self._do(action)
         return actions
 
+    async def split_point(self, action: ProposeSplit) -> str | None:
+        """Ask the partition's leader where to cut (by size: half its bytes; by heat: half its recent writes)."""
+        try:
+            raw = await self.host.transport.call(
+                action.leader, partition_group(action.partition), Kind.ADMIN,
+                orjson.dumps({"op": AdminOp.SPLIT_POINT.value, "by": action.reason}),
+                timeout_ms=self.cfg.control_timeout_ms)
+            answer = orjson.loads(raw)
+        except (TransportError, orjson.JSONDecodeError) as exc:
+            raise ControlError(f"{action.leader}: {exc}") from None
+        mid = (answer.get("ok") or {}).get("mid")
+        return mid if isinstance(mid, str) else None
+
     async def _do(self, action: Action) -> None:
-        if isinstance(action, BeginRepair):
-            request = {"op": ControlOp.BEGIN_REPAIR.value, "partition": action.partition, "old": action.old,
-                       "new": action.new}
-        else:
-            assert isinstance(action, FinishRepair)
-            request = {"op": ControlOp.FINISH_REPAIR.value, "partition": action.partition, "new": action.new}
-        request["holder"] = self.name
         event = {"action": type(action).__name__, **asdict(action), "at_ms": round(self.host.clock.wall_ms())}
+        try:
+            if isinstance(action, BeginRepair):
+                request = {"op": ControlOp.BEGIN_REPAIR.value, "partition": action.partition, "old": action.old,
+                           "new": action.new}
+            elif isinstance(action, FinishRepair):
+                request = {"op": ControlOp.FINISH_REPAIR.value, "partition": action.partition, "new": action.new}
+            elif isinstance(action, FinishSplit):
+                request = {"op": ControlOp.FINISH_SPLIT.value, "partition": action.partition}
+            else:
+                mid = await self.split_point(action)
+                if mid is None:
+                    return  # nowhere to cut (one hot key alone, or an empty range)
+                event["mid"] = mid
+                request = {"op": ControlOp.BEGIN_SPLIT.value, "partition": action.partition, "mid": mid,
+                           "reason": action.reason}
+        except ControlError as exc:
+            log.warning("auto-admin action failed", action=event["action"], partition=action.partition,
+                        error=str(exc))
+            return
+        request["holder"] = self.name
         try:
             await self.control(request)
             event["outcome"] = "ok"
@@ -152,5 +192,5 @@ class AutoAdminApp(ProcessApp):
                 "repairs_in_progress": len(self.repairs)}
 
     def fill_status(self, reply: Any) -> None:
-        reply.detail_json = orjson.dumps({"lease": self.holds_lease, "repairs": self.repairs,
+        reply.detail_json = orjson.dumps({"lease": self.holds_lease, "repairs": self.repairs, "splits": self.splits,
                                           "recent": list(self.recent)}).decode()

@@ -14,6 +14,15 @@ Rules (repair):
   replica gone and no joint configuration or learner left.
 - A repair whose joiner died is retargeted to another node of the same AZ (the joiner is still a learner,
   so swapping it is safe) once the old replica is still the one being replaced.
+
+Rules (split):
+- By size: a partition whose leader reports at least ``policy.split_size_bytes``; by heat: a partition
+  whose leader reports at least ``policy.split_heat_wcu`` write units per second sustained over the heat
+  window (the storage node averages over the whole window). The split point comes from the leader
+  (``ProposeSplit``: the app asks it), so the planner only says which partition and why.
+- Not while the partition is repairing or has a replica on a dead node (repair first), at most one change
+  per group, and a bounded number of splits under way.
+- A split is finished (the map flipped to the children) once a replica reports the split entry applied.
 """
 
 from __future__ import annotations
@@ -35,12 +44,25 @@ class FinishRepair:
     new: str
 
 
-Action = BeginRepair | FinishRepair
+@dataclass(frozen=True, slots=True)
+class ProposeSplit:
+    partition: int
+    reason: str  # "size" | "heat"
+    leader: str  # the node to ask for the split point
+
+
+@dataclass(frozen=True, slots=True)
+class FinishSplit:
+    partition: int
+
+
+Action = BeginRepair | FinishRepair | ProposeSplit | FinishSplit
 
 
 @dataclass(frozen=True, slots=True)
 class PlannerLimits:
     max_repairs_in_progress: int = 64  # membership changes under way at once, cluster-wide
+    max_splits_in_progress: int = 8
 
 
 def _leader_report(reports: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,10 +114,17 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
 
     actions: list[Action] = []
     in_progress = sum(1 for p in parts.values() if p.get("joining"))
+    splitting = sum(1 for p in parts.values() if p.get("split"))
+    policy = state.get("policy") or {}
+    usage: dict[str, list[int]] = state.get("usage") or {}
     for pid in sorted(parts):
         part = parts[pid]
         joining, replacing = part.get("joining") or "", part.get("replacing") or ""
         group_reports = reports.get(f"p{pid}") or {}
+        if part.get("split"):
+            if any(r.get("split") for r in group_reports.values()):
+                actions.append(FinishSplit(pid))
+            continue
         if joining:
             if membership_done(group_reports, replacing, joining):
                 actions.append(FinishRepair(pid, joining))
@@ -105,7 +134,20 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
                     actions.append(BeginRepair(pid, replacing, new))
             continue
         gone = sorted(r for r in part["replicas"] if dead(r))
-        if not gone or len(part["replicas"]) - len(gone) < 2:
+        if not gone:
+            leader = _leader_report(group_reports)
+            if leader is None or splitting >= limits.max_splits_in_progress:
+                continue
+            leader_name = next(n for n, r in group_reports.items() if r.get("role") == "leader")
+            size = (usage.get(f"p{pid}") or [0, 0])[1]
+            if policy.get("split_size_bytes") and size >= policy["split_size_bytes"]:
+                actions.append(ProposeSplit(pid, "size", leader_name))
+                splitting += 1
+            elif policy.get("split_heat_wcu") and float(leader.get("wcu_per_s") or 0) >= policy["split_heat_wcu"]:
+                actions.append(ProposeSplit(pid, "heat", leader_name))
+                splitting += 1
+            continue
+        if len(part["replicas"]) - len(gone) < 2:
             continue
         if in_progress >= limits.max_repairs_in_progress:
             continue

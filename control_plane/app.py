@@ -337,13 +337,17 @@ class ControlPlaneApp(ProcessApp):
         reports = {
             part.group: {r.node: {"role": r.role, "leader": r.leader, "commit": r.commit, "applied": r.applied,
                                   "voters": list(r.voters), "learners": list(r.learners),
-                                  "outgoing": list(r.outgoing), "fresh": self.view.is_fresh(r.at_ms, now_ms)}
+                                  "outgoing": list(r.outgoing), "split": r.split, "wcu_per_s": r.wcu_per_s,
+                                  "fresh": self.view.is_fresh(r.at_ms, now_ms)}
                          for r in self.view.reports(part.group)}
             for part in meta.partitions.values()
         }
         usage = {part.group: list(self.view.usage([part.group])) for part in meta.partitions.values()}
+        policy = self.host.config.admin
         return {"map": meta.to_map(), "nodes": nodes, "reports": reports, "usage": usage,
-                "lease": list(meta.admin_lease), "history": meta.history}
+                "lease": list(meta.admin_lease), "history": meta.history,
+                "policy": {"split_size_bytes": policy.split_size_bytes,
+                           "split_heat_wcu": policy.split_heat_fraction * policy.partition_max_wcu}}
 
     async def _begin_repair(self, request: dict[str, Any]) -> dict[str, Any]:
         async with self._lock:
@@ -365,6 +369,25 @@ class ControlPlaneApp(ProcessApp):
         log.info("repair finished", group=part.group, replicas=list(part.replicas))
         return {"partition": part.partition_id, "replicas": list(part.replicas), "joining": part.joining}
 
+    async def _begin_split(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            self._check_lease(request)
+            part = await self._propose(encode_command(
+                "begin_split", partition=int(request["partition"]), mid=str(int(request["mid"])),
+                reason=str(request.get("reason") or ""), at=round(self.host.clock.wall_ms()) / 1000.0))
+        log.info("split begun", group=part.group, split=[str(x) for x in part.split or ()])
+        return {"partition": part.partition_id, "split": [str(x) for x in part.split or ()]}
+
+    async def _finish_split(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            self._check_lease(request)
+            children = await self._propose(encode_command(
+                "finish_split", partition=int(request["partition"]), at=round(self.host.clock.wall_ms()) / 1000.0))
+        log.info("split finished", partition=request["partition"], children=[c.partition_id for c in children])
+        return {"children": [c.partition_id for c in children]}
+
     _handlers: dict[ControlOp, Callable[[ControlPlaneApp, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
         ControlOp.CREATE_TABLE: _create_table,
         ControlOp.DESCRIBE_TABLE: _describe_table,
@@ -379,6 +402,8 @@ class ControlPlaneApp(ProcessApp):
         ControlOp.ADMIN_STATE: _admin_state,
         ControlOp.BEGIN_REPAIR: _begin_repair,
         ControlOp.FINISH_REPAIR: _finish_repair,
+        ControlOp.BEGIN_SPLIT: _begin_split,
+        ControlOp.FINISH_SPLIT: _finish_split,
     }
 
     # ---- leader duties --------------------------------------------------------------------------------------
@@ -478,10 +503,12 @@ class ControlPlaneApp(ProcessApp):
         }
         repairs = [{"partition": p.partition_id, "old": p.replacing, "new": p.joining}
                    for p in meta.repairs_in_progress()]
+        splits = [{"partition": p.partition_id, "mid": str(p.split[0]), "left": p.split[1], "right": p.split[2]}
+                  for p in meta.splits_in_progress() if p.split]
         holder, until_ms = meta.admin_lease
         return {"cp_leader": self.groups.leader_of(CP_GROUP), "map_version": meta.map_version, "nodes": nodes,
                 "tables": {t.name: t.status for t in meta.tables.values()}, "partitions": partitions,
-                "admin": {"lease_holder": holder, "lease_until_ms": until_ms, "repairs": repairs,
+                "admin": {"lease_holder": holder, "lease_until_ms": until_ms, "repairs": repairs, "splits": splits,
                           "history": meta.history[-20:]}}
 
 

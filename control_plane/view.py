@@ -37,6 +37,8 @@ class ReplicaReport:
     voters: tuple[str, ...] = ()
     learners: tuple[str, ...] = ()
     outgoing: tuple[str, ...] = ()
+    split: int = 0  # the index of the split entry this replica applied (0: none)
+    wcu_per_s: float = 0.0  # write units per second over the heat window (leaders report it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,8 @@ class ClusterView:
                 commit=_int(raw, "commit", "commit_index"), applied=_int(raw, "applied", "applied_index"),
                 last=_int(raw, "last", "last_index"), ballot=_int(raw, "ballot"), at_ms=now_ms,
                 voters=_names(raw.get("voters")), learners=_names(raw.get("learners")),
-                outgoing=_names(raw.get("outgoing")),
+                outgoing=_names(raw.get("outgoing")), split=_int(raw, "split"),
+                wcu_per_s=float(raw["wcu_per_s"]) if isinstance(raw.get("wcu_per_s"), int | float) else 0.0,
             )
             if reports[group].role == "leader" and ("items" in raw or "item_count" in raw):
                 self._record_usage(group, raw, now_ms)

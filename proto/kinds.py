@@ -71,14 +71,19 @@ class ControlOp(enum.StrEnum):
     ADMIN_STATE = "admin_state"  # {} -> {"map", "nodes": {name: {"az", "alive", "dead"}}, "reports", "usage", ...}
     BEGIN_REPAIR = "begin_repair"  # {"holder", "partition": id, "old": node, "new": node} -> partition entry
     FINISH_REPAIR = "finish_repair"  # {"holder", "partition": id, "new": node} -> partition entry
+    BEGIN_SPLIT = "begin_split"  # {"holder", "partition": id, "mid": "<hash>", "reason": str} -> partition entry
+    FINISH_SPLIT = "finish_split"  # {"holder", "partition": id} -> {"children": [ids]}
 
 
 class AdminOp(enum.StrEnum):
     """``ADMIN`` requests to a storage node (group = "p<partition id>"), JSON both ways:
     ``{"op": "checksum"}`` -> ``{"ok": {"applied": int, "commit": int, "checksum": str, "role": str,
-    "voters": [...], "learners": [...]}}`` or ``{"error": "<why>"}``."""
+    "voters": [...], "learners": [...]}}`` or ``{"error": "<why>"}``;
+    ``{"op": "split_point", "by": "size" | "heat"}`` -> ``{"ok": {"mid": "<hash>" | null}}`` (the leader's
+    view: the hash at half the range's bytes, or at half of its recent writes)."""
 
     CHECKSUM = "checksum"
+    SPLIT_POINT = "split_point"
 
 
 _BY_TYPE: dict[str, type[errors.DynamoError]] = {}
