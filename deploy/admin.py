@@ -166,10 +166,14 @@ def admin_lines(admin: dict[str, Any]) -> list[str]:
     repairs = admin.get("repairs") or []
     lines.append("repairs in progress: " + (", ".join(f"p{r['partition']} {r['old']} -> {r['new']}"
                                                      for r in repairs) or "none"))
+    splits = admin.get("splits") or []
+    lines.append("splits in progress: " + (", ".join(f"p{x['partition']} at {x['mid']} -> p{x['left']} p{x['right']}"
+                                                    for x in splits) or "none"))
     history = admin.get("history") or []
     if history:
         lines.append("recent repairs and splits:")
         for event in history[-10:]:
-            lines.append(f"  {event.get('kind')} p{event.get('partition')} {event.get('old', '')} -> "
+            reason = f" ({event['reason']})" if event.get("reason") else ""
+            lines.append(f"  {event.get('kind')}{reason} p{event.get('partition')} {event.get('old', '')} -> "
                          f"{event.get('new', '')} {event.get('state')} at {event.get('at')}")
     return lines
