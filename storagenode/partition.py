@@ -100,11 +100,13 @@ class HeatMeter:
         if not hashes:
             return None
         mid = hashes[len(hashes) // 2]
-        if mid > lo:
+        if mid > hashes[0]:
             return mid
-        above = [h for h in hashes if h > lo]
-        if above:
-            return above[0]
+        above = next((h for h in hashes if h > hashes[0]), None)
+        if above is not None:
+            return above  # the smallest hash alone on the left
+        if hashes[0] > lo:
+            return hashes[0]  # one hot hash: alone on the right (and later cut after it)
         return lo + 1 if lo + 1 < hi else None
 
 
@@ -291,6 +293,8 @@ class PartitionMachine:
         return b"".join(self.data.store.export_range(rng.start, rng.end))
 
     def restore(self, batch: Any, snapshot: Snapshot) -> None:
+        if self.split is not None:
+            return  # the range belongs to this split parent's children now: their state is not ours to replace
         rng = self.data.range
         batch.delete_range(rng.start, rng.end)
         if snapshot.data:
