@@ -60,6 +60,7 @@ class AutoAdminApp(ProcessApp):
         self.limits = limits or PlannerLimits()
         self.cp_leader = ""
         self.holds_lease = False
+        self._lease_until_ms = 0.0
         self.recent: deque[dict[str, Any]] = deque(maxlen=self.cfg.recent_actions)
         self.repairs: list[dict[str, Any]] = []
         self.splits: list[dict[str, Any]] = []
@@ -120,17 +121,13 @@ class AutoAdminApp(ProcessApp):
     async def round(self) -> list[Action]:
         """One look and the actions it led to (sent)."""
         self.rounds += 1
-        lease = await self.control({"op": ControlOp.ADMIN_LEASE.value, "holder": self.name,
-                                    "duration_ms": self.cfg.lease_ms})
-        if not lease.get("granted"):
-            if self.holds_lease:
-                log.warning("auto-admin lease lost", holder=lease.get("holder"))
-            self.holds_lease = False
-            return []
+        now_ms = self.host.clock.monotonic_ms()
+        if not self.holds_lease or self._lease_until_ms - now_ms < self.cfg.lease_ms / 2:
+            await self._renew_lease(now_ms)
         if not self.holds_lease:
-            log.info("auto-admin lease held", until_ms=lease.get("until_ms"))
-        self.holds_lease = True
+            return []
         state = await self.control({"op": ControlOp.ADMIN_STATE.value})
+
         self.repairs = [{"partition": int(pid), "old": p.get("replacing"), "new": p["joining"]}
                         for pid, p in state["map"]["partitions"].items() if p.get("joining")]
         self.splits = [{"partition": int(pid), "mid": p["split"]["mid"]}
@@ -139,6 +136,20 @@ class AutoAdminApp(ProcessApp):
         for action in actions:
             await self._do(action)
         return actions
+
+    async def _renew_lease(self, sent_ms: float) -> None:
+        """Ask for (or renew) the lease; it counts from when we asked, by our own monotonic clock."""
+        lease = await self.control({"op": ControlOp.ADMIN_LEASE.value, "holder": self.name,
+                                    "duration_ms": self.cfg.lease_ms})
+        if not lease.get("granted"):
+            if self.holds_lease:
+                log.warning("auto-admin lease lost", holder=lease.get("holder"))
+            self.holds_lease = False
+            return
+        if not self.holds_lease:
+            log.info("auto-admin lease held", until_ms=lease.get("until_ms"))
+        self.holds_lease = True
+        self._lease_until_ms = sent_ms + self.cfg.lease_ms
 
     async def split_point(self, action: ProposeSplit) -> str | None:
         """Ask the partition's leader where to cut (by size: half its bytes; by heat: half its recent writes)."""

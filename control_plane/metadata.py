@@ -203,9 +203,10 @@ class Metadata:
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
             )
-        for pid, table_id, lo, hi, replicas, *rest in raw["partitions"]:
-            defaults: list[Any] = ["", "", None, 0]  # rows written before repairs and splits existed are shorter
-            joining, replacing, split, parent = [*rest, *defaults[len(rest):]]
+        for row in raw["partitions"]:
+            # Rows written before repairs and splits existed are shorter: the missing fields take defaults.
+            row = [*row, *["", "", None, 0][len(row) - 5:]]
+            pid, table_id, lo, hi, replicas, joining, replacing, split, parent = row
             meta.partitions[pid] = PartitionInfo(
                 pid, table_id, int(lo), int(hi), tuple(replicas), joining, replacing,
                 (int(split[0]), int(split[1]), int(split[2])) if split else None, int(parent))

@@ -88,7 +88,7 @@ async def check_partition(transport: Transport, pid: int, part: dict[str, Any], 
         if missing:
             check.problem = "fewer than 3 live replicas: no answer from " + ", ".join(missing)
         else:
-            results = {r: a["ok"] for r, a in zip(replicas, answers, strict=True)}  # type: ignore[union-attr]
+            results = {r: a["ok"] for r, a in zip(replicas, answers, strict=True) if isinstance(a, dict)}
             applied = {r["applied"] for r in results.values()}
             check.checksums = {r: res["checksum"] for r, res in results.items()}
             if len(applied) == 1:

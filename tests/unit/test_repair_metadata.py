@@ -75,3 +75,21 @@ def test_history_is_bounded() -> None:
     for i in range(MAX_HISTORY + 5):
         step(meta, "begin_repair", partition=part.partition_id, old=old, new=spares[i % 2])
     assert len(meta.history) == MAX_HISTORY
+
+
+def test_liveness_waits_one_repair_delay_after_a_control_plane_failover() -> None:
+    from control_plane.view import ClusterView
+
+    view = ClusterView(stale_after_ms=1_500)
+    view.heartbeat("sn-a1", {"replicas": [{"group": "p1", "role": "leader", "voters": ["sn-a1", "sn-b1"],
+                                           "split": 7, "wcu_per_s": 3.5}]}, now_ms=1_000)
+    report = view.reports("p1")[0]
+    assert report.voters == ("sn-a1", "sn-b1") and report.split == 7 and report.wcu_per_s == 3.5
+    # A leader since t=0: sn-a1 was heard at 1000, sn-b1 never.
+    assert not view.is_dead("sn-a1", 10_900, 10_000, watching_since_ms=0)
+    assert view.is_dead("sn-a1", 11_001, 10_000, watching_since_ms=0)
+    assert view.is_dead("sn-b1", 10_001, 10_000, watching_since_ms=0)
+    # A leader elected at t=20000 knows nobody yet: no one is dead before 30000.
+    assert not view.is_dead("sn-b1", 29_999, 10_000, watching_since_ms=20_000)
+    assert not view.is_dead("sn-a1", 29_999, 10_000, watching_since_ms=20_000)
+    assert view.is_dead("sn-b1", 30_001, 10_000, watching_since_ms=20_000)
