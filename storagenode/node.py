@@ -9,6 +9,18 @@ their Paxos groups ("p<partition id>", store group number = partition id). Two b
 - the heartbeat tells the control-plane leader every ``heartbeat_interval_ms`` what this node hosts (role,
   leader, indexes per replica) and, from leaders, each partition's item count and bytes.
 
+Repairs and splits follow the map too (the auto-admin only edits the map; see ``autoadmin.app``):
+
+- a partition with ``joining``/``replacing``: the joiner hosts the group with no bootstrap voters (it waits
+  for the leader's snapshot plus log tail); the group's leader proposes ``propose_replace(old, new)``
+  (learner -> joint -> final, advanced by the core once the learner caught up) and reports its membership
+  in heartbeats; once the map drops the old replica, its node removes the group and its items.
+- a partition with ``split``: its leader stops deciding writes (``stale``) and logs the split entry; every
+  replica, applying it at index i, starts both child groups in place from its state at i (same keys, same
+  store: nothing moves) and answers ``stale`` for the parent from then on. When the map flips to the
+  children the parent's group goes, its items stay (they are the children's). A replica that missed the
+  split entry joins the children as a learner and gets a snapshot.
+
 Each hosted partition keeps a descriptor (table, id, hash range, key schema) in its group metadata, so a
 restarted node resumes its replicas from its store at once, before the control plane answers; the first
 map then says which are still ours.
