@@ -1,17 +1,15 @@
-"""`python -m autoadmin --config <data>/cluster.json --node <name>`: a ddb auto-admin process.
-
-For now it runs the common process host with the Node service only; the role's own services plug in
-through a `runtime.process.ProcessApp` subclass passed to `run_process`.
-"""
+"""`python -m autoadmin --config <data>/cluster.json --node <name>`: a ddb auto-admin process
+(``autoadmin.app.AutoAdminApp`` on the common process host)."""
 
 from __future__ import annotations
 
+from autoadmin.app import AutoAdminApp
 from runtime.config import Role
-from runtime.process import ProcessApp, run_process
+from runtime.process import run_process
 
 
 def main() -> int:
-    return run_process(Role.AUTOADMIN, ProcessApp)
+    return run_process(Role.AUTOADMIN, AutoAdminApp)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ class ControlPlaneApp(ProcessApp):
         self._encoded_map: tuple[int, bytes] | None = None
         self._lock = asyncio.Lock()  # one table change at a time: each is planned on the latest state
         self._serving = False  # peers may reach the transport before start() is done or after stop()
+        self._leader_since_ms: float | None = None  # when this replica was first seen leading (liveness)
         self._dispatch = Dispatcher()
         self._dispatch.on_one_way(Kind.PAXOS, self._on_paxos)
         self._dispatch.on_call(Kind.CONTROL, self._on_control)
@@ -299,6 +300,94 @@ class ControlPlaneApp(ProcessApp):
         self.view.heartbeat(node, request, self.now_ms())
         return {"map_version": self.meta.map_version}
 
+    # ---- the auto-admin (leader) -------------------------------------------------------------------------
+
+    def leader_since_ms(self) -> float:
+        if self._leader_since_ms is None:
+            self._leader_since_ms = self.now_ms()
+        return self._leader_since_ms
+
+    def _check_lease(self, request: dict[str, Any]) -> None:
+        holder, until_ms = self.meta.admin_lease
+        if not holder or request.get("holder") != holder or until_ms <= self.host.clock.wall_ms():
+            raise ValidationException(f"the caller does not hold the auto-admin lease (held by {holder!r})")
+
+    async def _admin_lease(self, request: dict[str, Any]) -> dict[str, Any]:
+        holder, duration_ms = request["holder"], request["duration_ms"]
+        if not isinstance(holder, str) or not holder or not isinstance(duration_ms, int) or duration_ms <= 0:
+            raise ValidationException("admin_lease takes a holder name and a positive integer duration_ms")
+        async with self._lock:
+            await self._barrier()
+            result: dict[str, Any] = await self._propose(encode_command(
+                "admin_lease", holder=holder, duration_ms=duration_ms, now_ms=round(self.host.clock.wall_ms())))
+        return result
+
+    async def _admin_state(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What the auto-admin decides with: the map, node liveness, each group's replica reports."""
+        await self._barrier()
+        meta = self.meta
+        now_ms = self.now_ms()
+        since_ms = self.leader_since_ms()
+        delay_ms = self.host.config.admin.repair_delay_s * 1000.0
+        heard = self.view.last_heartbeat_ms
+        nodes = {name: {"az": info.az,
+                        "alive": name in heard and self.view.is_fresh(heard[name], now_ms),
+                        "dead": self.view.is_dead(name, now_ms, delay_ms, since_ms)}
+                 for name, info in meta.nodes.items()}
+        reports = {
+            part.group: {r.node: {"role": r.role, "leader": r.leader, "commit": r.commit, "applied": r.applied,
+                                  "voters": list(r.voters), "learners": list(r.learners),
+                                  "outgoing": list(r.outgoing), "split": r.split, "wcu_per_s": r.wcu_per_s,
+                                  "fresh": self.view.is_fresh(r.at_ms, now_ms)}
+                         for r in self.view.reports(part.group)}
+            for part in meta.partitions.values()
+        }
+        usage = {part.group: list(self.view.usage([part.group])) for part in meta.partitions.values()}
+        policy = self.host.config.admin
+        return {"map": meta.to_map(), "nodes": nodes, "reports": reports, "usage": usage,
+                "lease": list(meta.admin_lease), "history": meta.history,
+                "policy": {"split_size_bytes": policy.split_size_bytes,
+                           "split_heat_wcu": policy.split_heat_fraction * policy.partition_max_wcu}}
+
+    async def _begin_repair(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            self._check_lease(request)
+            part = await self._propose(encode_command(
+                "begin_repair", partition=int(request["partition"]), old=request["old"], new=request["new"],
+                at=round(self.host.clock.wall_ms()) / 1000.0))
+        log.info("repair begun", group=part.group, old=part.replacing, new=part.joining)
+        return {"partition": part.partition_id, "replicas": list(part.replicas), "joining": part.joining}
+
+    async def _finish_repair(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            self._check_lease(request)
+            part = await self._propose(encode_command(
+                "finish_repair", partition=int(request["partition"]), new=request.get("new"),
+                at=round(self.host.clock.wall_ms()) / 1000.0))
+        log.info("repair finished", group=part.group, replicas=list(part.replicas))
+        return {"partition": part.partition_id, "replicas": list(part.replicas), "joining": part.joining}
+
+    async def _begin_split(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            self._check_lease(request)
+            part = await self._propose(encode_command(
+                "begin_split", partition=int(request["partition"]), mid=str(int(request["mid"])),
+                reason=str(request.get("reason") or ""), at=round(self.host.clock.wall_ms()) / 1000.0))
+        log.info("split begun", group=part.group, split=[str(x) for x in part.split or ()])
+        return {"partition": part.partition_id, "split": [str(x) for x in part.split or ()]}
+
+    async def _finish_split(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            self._check_lease(request)
+            children = await self._propose(encode_command(
+                "finish_split", partition=int(request["partition"]), at=round(self.host.clock.wall_ms()) / 1000.0))
+        log.info("split finished", partition=request["partition"], children=[c.partition_id for c in children])
+        return {"children": [c.partition_id for c in children]}
+
     _handlers: dict[ControlOp, Callable[[ControlPlaneApp, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
         ControlOp.CREATE_TABLE: _create_table,
         ControlOp.DESCRIBE_TABLE: _describe_table,
@@ -309,6 +398,12 @@ class ControlPlaneApp(ProcessApp):
         ControlOp.UNTAG_RESOURCE: _untag_resource,
         ControlOp.LIST_TAGS: _list_tags,
         ControlOp.HEARTBEAT: _heartbeat,
+        ControlOp.ADMIN_LEASE: _admin_lease,
+        ControlOp.ADMIN_STATE: _admin_state,
+        ControlOp.BEGIN_REPAIR: _begin_repair,
+        ControlOp.FINISH_REPAIR: _finish_repair,
+        ControlOp.BEGIN_SPLIT: _begin_split,
+        ControlOp.FINISH_SPLIT: _finish_split,
     }
 
     # ---- leader duties --------------------------------------------------------------------------------------
@@ -318,7 +413,9 @@ class ControlPlaneApp(ProcessApp):
         while True:
             await asyncio.sleep(interval_s)
             if not self.is_leader():
+                self._leader_since_ms = None
                 continue
+            self.leader_since_ms()
             try:
                 await self._leader_round()
             except (NotLeader, ProposalDropped, LeaseNotReady, Indeterminate, TimeoutError) as exc:
@@ -404,8 +501,15 @@ class ControlPlaneApp(ProcessApp):
                    "alive": name in heard and self.view.is_fresh(heard[name], now_ms)}
             for name, info in sorted(meta.nodes.items())
         }
+        repairs = [{"partition": p.partition_id, "old": p.replacing, "new": p.joining}
+                   for p in meta.repairs_in_progress()]
+        splits = [{"partition": p.partition_id, "mid": str(p.split[0]), "left": p.split[1], "right": p.split[2]}
+                  for p in meta.splits_in_progress() if p.split]
+        holder, until_ms = meta.admin_lease
         return {"cp_leader": self.groups.leader_of(CP_GROUP), "map_version": meta.map_version, "nodes": nodes,
-                "tables": {t.name: t.status for t in meta.tables.values()}, "partitions": partitions}
+                "tables": {t.name: t.status for t in meta.tables.values()}, "partitions": partitions,
+                "admin": {"lease_holder": holder, "lease_until_ms": until_ms, "repairs": repairs, "splits": splits,
+                          "history": meta.history[-20:]}}
 
 
 def _region(request: dict[str, Any]) -> str:

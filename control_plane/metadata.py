@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 HASH_SPACE = 1 << 64
+MAX_HISTORY = 50  # repairs and splits remembered for `ddb status`
 
 
 class MetadataError(Exception):
@@ -37,7 +38,14 @@ class PartitionInfo:
     table_id: int
     hash_lo: int  # inclusive
     hash_hi: int  # exclusive; HASH_SPACE for the last partition
-    replicas: tuple[str, ...]  # node names, one per AZ
+    replicas: tuple[str, ...]  # node names, one per AZ: the voters routers send to
+    # A repair under way: ``joining`` (a learner until the group's membership change completes) takes the
+    # place of ``replacing`` (one of ``replicas``). Both empty when none is.
+    joining: str = ""
+    replacing: str = ""
+    # A split under way: (first hash of the right child, left child id, right child id); None when none is.
+    split: tuple[int, int, int] | None = None
+    parent: int = 0  # the partition this one was split from (0: created with its table)
 
     @property
     def group(self) -> str:
@@ -73,6 +81,10 @@ class Metadata:
     next_partition_id: int = 1
     map_version: int = 0
     applied_index: int = 0
+    # The auto-admin lease: (holder, until in wall-clock ms chosen by the cp leader). One active auto-admin.
+    admin_lease: tuple[str, float] = ("", 0.0)
+    # Recent repairs and splits, newest last (bounded by MAX_HISTORY).
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     # ---- queries -------------------------------------------------------------------------------------
 
@@ -131,10 +143,20 @@ class Metadata:
                     "lo": str(p.hash_lo),
                     "hi": str(p.hash_hi),
                     "replicas": list(p.replicas),
+                    **({"joining": p.joining, "replacing": p.replacing} if p.joining else {}),
+                    **({"split": {"mid": str(p.split[0]), "left": p.split[1], "right": p.split[2]}}
+                       if p.split else {}),
+                    **({"parent": p.parent} if p.parent else {}),
                 }
                 for p in self.partitions.values()
             },
         }
+
+    def repairs_in_progress(self) -> list[PartitionInfo]:
+        return [p for p in self.partitions.values() if p.joining]
+
+    def splits_in_progress(self) -> list[PartitionInfo]:
+        return [p for p in self.partitions.values() if p.split]
 
     # ---- snapshots -----------------------------------------------------------------------------------
 
@@ -151,9 +173,12 @@ class Metadata:
                 for t in self.tables.values()
             ],
             "partitions": [
-                [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas)]
+                [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas), p.joining,
+                 p.replacing, [str(p.split[0]), p.split[1], p.split[2]] if p.split else None, p.parent]
                 for p in self.partitions.values()
             ],
+            "admin_lease": list(self.admin_lease),
+            "history": self.history,
             "next_table_id": self.next_table_id,
             "next_partition_id": self.next_partition_id,
             "map_version": self.map_version,
@@ -178,8 +203,16 @@ class Metadata:
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
             )
-        for pid, table_id, lo, hi, replicas in raw["partitions"]:
-            meta.partitions[pid] = PartitionInfo(pid, table_id, int(lo), int(hi), tuple(replicas))
+        for row in raw["partitions"]:
+            # Rows written before repairs and splits existed are shorter: the missing fields take defaults.
+            row = [*row, *["", "", None, 0][len(row) - 5:]]
+            pid, table_id, lo, hi, replicas, joining, replacing, split, parent = row
+            meta.partitions[pid] = PartitionInfo(
+                pid, table_id, int(lo), int(hi), tuple(replicas), joining, replacing,
+                (int(split[0]), int(split[1]), int(split[2])) if split else None, int(parent))
+        holder, until_ms = raw.get("admin_lease") or ("", 0.0)
+        meta.admin_lease = (holder, until_ms)
+        meta.history = list(raw.get("history") or [])
         return meta
 
     # ---- commands ------------------------------------------------------------------------------------
@@ -271,6 +304,106 @@ class Metadata:
         self.tables[table.name] = table
         return table
 
+    def _admin_lease(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Grant (or renew) the auto-admin lease if it is free, expired or already the holder's. The leader
+        chose ``now_ms`` (its wall clock), so every replica decides alike."""
+        holder, until_ms = self.admin_lease
+        now_ms = float(cmd["now_ms"])
+        if holder and holder != cmd["holder"] and until_ms > now_ms:
+            return {"granted": False, "holder": holder, "until_ms": until_ms}
+        self.admin_lease = (cmd["holder"], now_ms + float(cmd["duration_ms"]))
+        return {"granted": True, "holder": cmd["holder"], "until_ms": self.admin_lease[1]}
+
+    def _begin_repair(self, cmd: dict[str, Any]) -> PartitionInfo:
+        """Start replacing ``old`` by ``new`` in one partition (or retarget a repair of ``old`` still under
+        way to another ``new``: the joiner is only a learner until the group's change completes)."""
+        part = self._partition(cmd["partition"])
+        old, new = cmd["old"], cmd["new"]
+        if old not in part.replicas:
+            raise MetadataError("Validation", f"{old} holds no replica of partition {part.partition_id}")
+        if new in part.replicas or new not in self.nodes:
+            raise MetadataError("Validation", f"{new} cannot join partition {part.partition_id}")
+        if part.split:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} is splitting")
+        if part.joining and part.replacing != old:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} is already repairing {part.replacing}")
+        if (part.joining, part.replacing) == (new, old):
+            return part
+        part = replace(part, joining=new, replacing=old)
+        self.partitions[part.partition_id] = part
+        self.map_version += 1
+        self._remember({"kind": "repair", "partition": part.partition_id, "old": old, "new": new,
+                        "state": "started", "at": cmd.get("at", 0.0)})
+        return part
+
+    def _finish_repair(self, cmd: dict[str, Any]) -> PartitionInfo:
+        """The group's membership now has ``joining`` in place of ``replacing``: the map says so."""
+        part = self._partition(cmd["partition"])
+        if not part.joining:
+            return part  # already finished (a retried command)
+        if cmd.get("new") not in (None, part.joining):
+            raise MetadataError("Validation", f"partition {part.partition_id} is repairing to {part.joining}")
+        replicas = tuple(part.joining if r == part.replacing else r for r in part.replicas)
+        self._remember({"kind": "repair", "partition": part.partition_id, "old": part.replacing,
+                        "new": part.joining, "state": "finished", "at": cmd.get("at", 0.0)})
+        part = replace(part, replicas=replicas, joining="", replacing="")
+        self.partitions[part.partition_id] = part
+        self.map_version += 1
+        return part
+
+    def _begin_split(self, cmd: dict[str, Any]) -> PartitionInfo:
+        """Decide to split a partition at hash ``mid``: the children get their ids now, so the split entry
+        the parent's leader logs names them, and every replica creates the same groups."""
+        part = self._partition(cmd["partition"])
+        mid = int(cmd["mid"])
+        if part.split:
+            return part  # a retried command: the first decision stands
+        if part.joining:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} is being repaired")
+        if not part.hash_lo < mid < part.hash_hi:
+            raise MetadataError("Validation", f"split point {mid} outside ({part.hash_lo}, {part.hash_hi})")
+        left, right = self.next_partition_id, self.next_partition_id + 1
+        self.next_partition_id += 2
+        part = replace(part, split=(mid, left, right))
+        self.partitions[part.partition_id] = part
+        self.map_version += 1
+        self._remember({"kind": "split", "partition": part.partition_id, "old": "", "new": f"p{left} p{right}",
+                        "reason": cmd.get("reason", ""), "state": "started", "at": cmd.get("at", 0.0)})
+        return part
+
+    def _finish_split(self, cmd: dict[str, Any]) -> list[PartitionInfo]:
+        """The parent's log holds the split entry: the map flips to the two children at once."""
+        pid = int(cmd["partition"])
+        part = self.partitions.get(pid)
+        if part is None or not part.split:
+            return []  # already finished (a retried command) or never begun
+        mid, left_id, right_id = part.split
+        left = PartitionInfo(left_id, part.table_id, part.hash_lo, mid, part.replicas, parent=pid)
+        right = PartitionInfo(right_id, part.table_id, mid, part.hash_hi, part.replicas, parent=pid)
+        del self.partitions[pid]
+        self.partitions[left_id] = left
+        self.partitions[right_id] = right
+        for table in list(self.tables.values()):
+            if pid in table.partition_ids:
+                ids: list[int] = []
+                for p in table.partition_ids:
+                    ids.extend((left_id, right_id) if p == pid else (p,))
+                self.tables[table.name] = replace(table, partition_ids=tuple(ids))
+        self.map_version += 1
+        self._remember({"kind": "split", "partition": pid, "old": "", "new": f"p{left_id} p{right_id}",
+                        "state": "finished", "at": cmd.get("at", 0.0)})
+        return [left, right]
+
+    def _remember(self, event: dict[str, Any]) -> None:
+        self.history.append(event)
+        del self.history[:-MAX_HISTORY]
+
+    def _partition(self, pid: Any) -> PartitionInfo:
+        part = self.partitions.get(int(pid))
+        if part is None:
+            raise MetadataError("ResourceNotFound", f"no partition {pid}")
+        return part
+
     def _table(self, name: str) -> TableInfo:
         table = self.tables.get(name)
         if table is None:
@@ -285,6 +418,11 @@ _HANDLERS = {
     "update_table": Metadata._update_table,
     "delete_table": Metadata._delete_table,
     "tag": Metadata._tag,
+    "admin_lease": Metadata._admin_lease,
+    "begin_repair": Metadata._begin_repair,
+    "finish_repair": Metadata._finish_repair,
+    "begin_split": Metadata._begin_split,
+    "finish_split": Metadata._finish_split,
 }
 
 

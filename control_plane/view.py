@@ -33,6 +33,12 @@ class ReplicaReport:
     last: int
     ballot: int
     at_ms: float  # when the heartbeat carrying it arrived (monotonic)
+    # The group's membership as this replica's log has it (the leader's is the one that counts).
+    voters: tuple[str, ...] = ()
+    learners: tuple[str, ...] = ()
+    outgoing: tuple[str, ...] = ()
+    split: int = 0  # the index of the split entry this replica applied (0: none)
+    wcu_per_s: float = 0.0  # write units per second over the heat window (leaders report it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,12 @@ def _int(raw: dict[str, Any], *names: str) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return 0
+
+
+def _names(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(n for n in raw[:16] if isinstance(n, str))
 
 
 def _group(key: object) -> str | None:
@@ -85,6 +97,9 @@ class ClusterView:
                 node=node, group=group, role=str(raw.get("role") or ""), leader=str(raw.get("leader") or ""),
                 commit=_int(raw, "commit", "commit_index"), applied=_int(raw, "applied", "applied_index"),
                 last=_int(raw, "last", "last_index"), ballot=_int(raw, "ballot"), at_ms=now_ms,
+                voters=_names(raw.get("voters")), learners=_names(raw.get("learners")),
+                outgoing=_names(raw.get("outgoing")), split=_int(raw, "split"),
+                wcu_per_s=float(raw["wcu_per_s"]) if isinstance(raw.get("wcu_per_s"), int | float) else 0.0,
             )
             if reports[group].role == "leader" and ("items" in raw or "item_count" in raw):
                 self._record_usage(group, raw, now_ms)
@@ -128,6 +143,12 @@ class ClusterView:
                 items += usage.items
                 size += usage.bytes
         return items, size
+
+    def is_dead(self, node: str, now_ms: float, repair_delay_ms: float, watching_since_ms: float) -> bool:
+        """Silent past the repair delay. A node never heard counts from ``watching_since_ms`` (when this
+        control-plane replica became leader), so a fresh leader declares no one dead for one repair delay."""
+        heard = max(self.last_heartbeat_ms.get(node, watching_since_ms), watching_since_ms)
+        return now_ms - heard > repair_delay_ms
 
     def node_ages_ms(self, now_ms: float) -> dict[str, float]:
         return {node: now_ms - at for node, at in sorted(self.last_heartbeat_ms.items())}

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy import cluster
+from deploy.admin import admin_lines, admin_status, verify
 from deploy.bench.command import bench
 from deploy.chaos.command import chaos
 from deploy.cluster import State
@@ -217,7 +218,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     serving = cluster.http_serving(router.host, router.http_port, timeout_s=0.5)
     if as_json:
         body = {"endpoint": config.router_endpoint, "endpoint_serving": serving, "data_dir": config.data_dir,
-                "nodes": [r.to_json() for r in reports], "partitions": parts}
+                "nodes": [r.to_json() for r in reports], "partitions": parts, "admin": admin_status(reports)}
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
     table = Table(title=f"ddb cluster in {config.data_dir}", title_justify="left")
@@ -247,6 +248,8 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     versions = {r.name: r.partition_map_version for r in reports if r.partition_map_version}
     if versions:
         console.print("partition map version: " + ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
+    for line in admin_lines(admin_status(reports)):
+        console.print(line, markup=False)
     if not parts:
         console.print("partitions: none reported yet (no tables, or the storage nodes do not host replicas yet)")
         return
@@ -263,6 +266,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 cli.add_command(bench)
 cli.add_command(fault)
 cli.add_command(chaos)
+cli.add_command(verify)
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ class Kind(enum.IntEnum):
     PAXOS = 1
     CONTROL = 10
     ITEM = 20
-    ADMIN = 30  # node administration (auto-admin, ddb verify): reserved
+    ADMIN = 30  # node administration (auto-admin, ddb verify): ``AdminOp``
 
 
 class ControlOp(enum.StrEnum):
@@ -78,6 +78,24 @@ class ControlOp(enum.StrEnum):
     TAG_RESOURCE = "tag_resource"  # {"request": ...} -> {}
     UNTAG_RESOURCE = "untag_resource"  # {"request": ...} -> {}
     LIST_TAGS = "list_tags"  # {"request": ...} -> {"Tags": [...], ...}
+    # The auto-admin (leader only). Changes need the caller to hold the admin lease ("holder").
+    ADMIN_LEASE = "admin_lease"  # {"holder": name, "duration_ms": int} -> {"granted": bool, "holder", "until_ms"}
+    ADMIN_STATE = "admin_state"  # {} -> {"map", "nodes": {name: {"az", "alive", "dead"}}, "reports", "usage", ...}
+    BEGIN_REPAIR = "begin_repair"  # {"holder", "partition": id, "old": node, "new": node} -> partition entry
+    FINISH_REPAIR = "finish_repair"  # {"holder", "partition": id, "new": node} -> partition entry
+    BEGIN_SPLIT = "begin_split"  # {"holder", "partition": id, "mid": "<hash>", "reason": str} -> partition entry
+    FINISH_SPLIT = "finish_split"  # {"holder", "partition": id} -> {"children": [ids]}
+
+
+class AdminOp(enum.StrEnum):
+    """``ADMIN`` requests to a storage node (group = "p<partition id>"), JSON both ways:
+    ``{"op": "checksum"}`` -> ``{"ok": {"applied": int, "commit": int, "checksum": str, "role": str,
+    "voters": [...], "learners": [...]}}`` or ``{"error": "<why>"}``;
+    ``{"op": "split_point", "by": "size" | "heat"}`` -> ``{"ok": {"mid": "<hash>" | null}}`` (the leader's
+    view: the hash at half the range's bytes, or at half of its recent writes)."""
+
+    CHECKSUM = "checksum"
+    SPLIT_POINT = "split_point"
 
 
 _BY_TYPE: dict[str, type[errors.DynamoError]] = {}

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from paxos.errors import LeaseNotReady, NotLeader, PaxosError
 from paxos.replica import Replica, Role
-from paxos.types import Config, Entry, EntryKind, HardState, Membership, Ready, Snapshot
+from paxos.types import ZERO_BALLOT, Config, Entry, EntryKind, HardState, Membership, Ready, Snapshot
 from runtime import paxos_codec
 from runtime.logs import get_logger
 
@@ -184,13 +184,25 @@ class GroupHost:
         for group in self.groups.values():
             self._fail_waiters(group, Indeterminate("the process is stopping"))
 
-    def add_group(self, name: str, number: int, voters: tuple[str, ...], machine: StateMachine) -> Group:
+    def add_group(self, name: str, number: int, voters: tuple[str, ...], machine: StateMachine, *,
+                  start_index: int = 0) -> Group:
         """Start (or restart from the store) this node's replica of a group.
 
         ``voters`` is the bootstrap membership, used only if the store holds nothing for the group; a
         replica that joins an existing group passes ``()`` and waits for a snapshot from the leader.
+        ``start_index`` > 0 starts a new group whose log begins after that index, with the machine's
+        current state as its snapshot there (a split child: every replica starts from the same state, the
+        parent's at its split entry); ignored when the store already holds the group.
         """
         assert name not in self.groups, f"group {name} already hosted"
+        if start_index > 0 and self.store.load_hard_state(number) is None:
+            batch = self.store.batch()
+            snap = Snapshot(start_index, ZERO_BALLOT, Membership(voters), b"")
+            self.store.put_group_meta(batch, number, _META_SNAPSHOT, paxos_codec.encode_snapshot(snap))
+            self.store.save_hard_state(batch, number, paxos_codec.encode_hard_state(HardState(ZERO_BALLOT,
+                                                                                             start_index)))
+            self.store.save_applied_index(batch, number, start_index)
+            self.store.write(batch, sync=True)
         hard_raw = self.store.load_hard_state(number)
         hard_state = paxos_codec.decode_hard_state(hard_raw) if hard_raw is not None else None
         snap_raw = self.store.get_group_meta(number, _META_SNAPSHOT)
@@ -536,5 +548,6 @@ class GroupHost:
             "last_index": r.log.last_index,
             "voters": list(m.voters),
             "learners": list(m.learners),
+            "outgoing": list(m.outgoing),
             "lease_ticks": r.lease_remaining_ticks(),
         }

@@ -9,6 +9,18 @@ their Paxos groups ("p<partition id>", store group number = partition id). Two b
 - the heartbeat tells the control-plane leader every ``heartbeat_interval_ms`` what this node hosts (role,
   leader, indexes per replica) and, from leaders, each partition's item count and bytes.
 
+Repairs and splits follow the map too (the auto-admin only edits the map; see ``autoadmin.app``):
+
+- a partition with ``joining``/``replacing``: the joiner hosts the group with no bootstrap voters (it waits
+  for the leader's snapshot plus log tail); the group's leader proposes ``propose_replace(old, new)``
+  (learner -> joint -> final, advanced by the core once the learner caught up) and reports its membership
+  in heartbeats; once the map drops the old replica, its node removes the group and its items.
+- a partition with ``split``: its leader stops deciding writes (``stale``) and logs the split entry; every
+  replica, applying it at index i, starts both child groups in place from its state at i (same keys, same
+  store: nothing moves) and answers ``stale`` for the parent from then on. When the map flips to the
+  children the parent's group goes, its items stay (they are the children's). A replica that missed the
+  split entry joins the children as a learner and gets a snapshot.
+
 Each hosted partition keeps a descriptor (table, id, hash range, key schema) in its group metadata, so a
 restarted node resumes its replicas from its store at once, before the control plane answers; the first
 map then says which are still ours.
@@ -28,8 +40,10 @@ from typing import Any
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from dynamo import keycodec
+from paxos.errors import PaxosError
 from paxos.replica import Role
-from proto.kinds import ControlOp, Kind, partition_group, partition_of_group
+from proto.kinds import AdminOp, ControlOp, Kind, partition_group, partition_of_group
 from runtime.config import ClusterConfig
 from runtime.config import Role as NodeRole
 from runtime.logs import get_logger
@@ -37,10 +51,18 @@ from runtime.replication import DriverConfig, GroupHost
 from runtime.store import RangeStats, Store
 from runtime.transport import Message, TransportError
 from storagenode.items import ItemService
-from storagenode.partition import KeySchema, PartitionData, PartitionMachine
+from storagenode.partition import (
+    HeatMeter,
+    KeySchema,
+    PartitionData,
+    PartitionMachine,
+    SplitInfo,
+    encode_split,
+)
 
 log = get_logger("storagenode")
 DESCRIPTOR = b"partition"  # group metadata: the partition descriptor (JSON)
+SPLIT = b"split"  # group metadata: the applied split entry of a parent (SplitInfo JSON)
 UINT64_MAX = (1 << 64) - 1
 
 
@@ -93,12 +115,21 @@ class Hosted:
     last_proposal: dict[bytes, asyncio.Future[Any]] = field(default_factory=dict)
     stats: RangeStats | None = None
     stats_at: float = -1e18
+    # A repair under way (from the map): ``joining`` replaces ``replacing`` in the group's membership.
+    joining: str = ""
+    replacing: str = ""
+    # A split the map asks for (mid, left, right), and whether this leader proposed its entry.
+    split_plan: tuple[int, int, int] | None = None
+    split_proposed: bool = False
 
 
-def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any], replicas: tuple[str, ...]) -> bytes:
+def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any], replicas: tuple[str, ...],
+               learner: bool = False) -> bytes:
+    """``learner``: this replica started empty (a joiner, or a split child whose parent's data is not here)
+    and must never bootstrap as a voter: it waits for the leader's snapshot even after a restart."""
     key_spec = {"AttributeDefinitions": spec["AttributeDefinitions"], "KeySchema": spec["KeySchema"]}
     return orjson.dumps({"table": table, "table_id": table_id, "lo": str(lo), "hi": str(hi), "spec": key_spec,
-                         "replicas": list(replicas)})
+                         "replicas": list(replicas), "learner": learner})
 
 
 class _PaxosSender:
@@ -172,7 +203,9 @@ class StorageNode:
                 continue
             desc = orjson.loads(raw)
             self._host(number, desc["table"], desc["table_id"], int(desc["lo"]), int(desc["hi"]), desc["spec"],
-                       tuple(desc["replicas"]), persist=False)
+                       tuple(desc["replicas"]), persist=False, learner=bool(desc.get("learner")))
+        for pid in [pid for pid, h in self.hosted.items() if h.machine.split is not None]:
+            self._start_children(pid)  # a crash may have come between a split's apply and its children
         if self.hosted:
             log.info("resumed replicas from the store", count=len(self.hosted))
 
@@ -191,21 +224,29 @@ class StorageNode:
             raise LookupError("the storage node is stopping")
         if message.kind == Kind.ITEM:
             return self.items.handle(message)
+        if message.kind == Kind.ADMIN:
+            return self._admin(message)
         raise LookupError(f"a storage node serves no requests of kind {message.kind}")
 
     # ---- hosting ------------------------------------------------------------------------------------------
 
     def _host(self, pid: int, table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any],
-              replicas: tuple[str, ...], *, persist: bool) -> Hosted:
+              replicas: tuple[str, ...], *, persist: bool, learner: bool = False, start_index: int = 0) -> Hosted:
         data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi)
-        machine = PartitionMachine(data)
+        machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, batch, info),
+                                   heat=HeatMeter(window_s=self.config.admin.split_heat_window_s))
+        raw_split = self.store.get_group_meta(pid, SPLIT)
+        if raw_split is not None:
+            machine.split = SplitInfo.decode(raw_split)
+            data.frozen = True
         group = partition_group(pid)
         if persist:
             batch = self.store.batch()
-            self.store.put_group_meta(batch, pid, DESCRIPTOR, descriptor(table, table_id, lo, hi, spec, replicas))
+            self.store.put_group_meta(batch, pid, DESCRIPTOR,
+                                      descriptor(table, table_id, lo, hi, spec, replicas, learner))
             self.store.write(batch, sync=False)
-        voters = replicas if self.name in replicas else ()
-        self.host.add_group(group, pid, voters, machine)
+        voters = replicas if self.name in replicas and not learner else ()
+        self.host.add_group(group, pid, voters, machine, start_index=start_index)
         hosted = Hosted(pid, group, table, table_id, replicas, data, machine)
         self.hosted[pid] = hosted
         return hosted
@@ -213,9 +254,50 @@ class StorageNode:
     def _drop(self, pid: int) -> None:
         hosted = self.hosted.pop(pid)
         self.host.remove_group(hosted.group, drop_data=True)
+        if hosted.machine.split is None:
+            rng = hosted.data.range
+            self.store.delete_range(rng.start, rng.end)
+        # else: a split parent; its items belong to its children now (same keys, same store).
+        log.info("replica removed", group=hosted.group, table=hosted.table, split=hosted.machine.split is not None)
+
+    # ---- splits ---------------------------------------------------------------------------------------
+
+    def _on_split(self, pid: int, batch: Any, info: SplitInfo) -> None:
+        """The parent's split entry is being applied (inside the driver's apply batch): remember it with the
+        state, and start the children once the batch is written (their state is the store's range)."""
+        self.store.put_group_meta(batch, pid, SPLIT, info.encode())
+        asyncio.get_running_loop().call_soon(self._start_children, pid)
+        log.info("split applied", group=partition_group(pid), index=info.index, mid=str(info.mid),
+                 left=info.left, right=info.right)
+
+    def _start_children(self, pid: int) -> None:
+        hosted = self.hosted.get(pid)
+        if self._stopped or hosted is None or hosted.machine.split is None:
+            return
+        info = hosted.machine.split
+        raw = self.store.get_group_meta(pid, DESCRIPTOR)
+        assert raw is not None, f"hosted partition {pid} has no descriptor"
+        spec = orjson.loads(raw)["spec"]
+        voters = tuple(self.host.describe(hosted.group)["voters"]) or hosted.replicas
+        lo, hi = hosted.data.hash_lo, hosted.data.hash_hi
+        for child, child_lo, child_hi in ((info.left, lo, info.mid), (info.right, info.mid, hi)):
+            if child in self.hosted:
+                continue
+            self._host(child, hosted.table, hosted.table_id, child_lo, child_hi, spec, voters, persist=True,
+                       start_index=info.index)
+            log.info("split child started", group=partition_group(child), parent=hosted.group)
+
+    def split_point(self, hosted: Hosted) -> int | None:
+        """Where a split by size should cut: the hash of the key at half the range's bytes."""
         rng = hosted.data.range
-        self.store.delete_range(rng.start, rng.end)
-        log.info("replica removed", group=hosted.group, table=hosted.table)
+        key = self.store.middle_key(rng.start, rng.end)
+        if key is None:
+            return None
+        mid = keycodec.key_hash(key)
+        lo, hi = hosted.data.hash_lo, hosted.data.hash_hi
+        if mid <= lo:
+            mid = lo + 1
+        return mid if lo < mid < hi else None
 
     def apply_map(self, partition_map: dict[str, Any]) -> bool:
         """Reconcile with a partition map; False if it is not newer than the one we follow."""
@@ -225,22 +307,35 @@ class StorageNode:
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         for pid_text, part in partition_map.get("partitions", {}).items():
-            if self.name not in part["replicas"]:
+            # A joiner (repair) hosts the group too: as a learner (no bootstrap voters) fed by the leader.
+            if self.name not in part["replicas"] and self.name != part.get("joining"):
                 continue
             found = tables.get(int(part["table_id"]))
             if found is None:
                 continue
             wanted[int(pid_text)] = (part, found[0], found[1])
-        for pid in [pid for pid in self.hosted if pid not in wanted]:
+        # Children a split entry started here stay until the map flips to them (or drops their table).
+        unborn: set[int] = set()
+        for part in partition_map.get("partitions", {}).values():
+            if part.get("split"):
+                unborn |= {int(part["split"]["left"]), int(part["split"]["right"])}
+        for pid in [pid for pid in self.hosted if pid not in wanted and pid not in unborn]:
             self._drop(pid)
         for pid, (part, table_name, table) in wanted.items():
             hosted = self.hosted.get(pid)
-            if hosted is not None:
-                hosted.replicas = tuple(part["replicas"])
-                continue
-            self._host(pid, table_name, int(part["table_id"]), int(part["lo"]), int(part["hi"]), table["spec"],
-                       tuple(part["replicas"]), persist=True)
-            log.info("replica added", group=partition_group(pid), table=table_name)
+            if hosted is None:
+                # A split child not started here by its parent's split entry has no data here: it waits for
+                # the leader's snapshot, as a joiner does.
+                learner = bool(part.get("parent"))
+                hosted = self._host(pid, table_name, int(part["table_id"]), int(part["lo"]), int(part["hi"]),
+                                    table["spec"], tuple(part["replicas"]), persist=True, learner=learner)
+                log.info("replica added", group=partition_group(pid), table=table_name,
+                         joining=self.name == part.get("joining"), learner=learner)
+            hosted.replicas = tuple(part["replicas"])
+            hosted.joining = str(part.get("joining") or "")
+            hosted.replacing = str(part.get("replacing") or "")
+            split = part.get("split")
+            hosted.split_plan = (int(split["mid"]), int(split["left"]), int(split["right"])) if split else None
         if not self.first_map.is_set():
             # Groups left in the store with no descriptor, or not in the map: a removal that a crash cut short.
             for number in self.store.groups():
@@ -250,7 +345,82 @@ class StorageNode:
                     self.store.write(batch, sync=False)
         self.map_version = version
         self.first_map.set()
+        self.drive_repairs()
         return True
+
+    def drive_repairs(self) -> None:
+        """Where this node leads a group that the map says is being repaired, start the membership change
+        (learner -> joint -> final: the core advances it once the learner has caught up). Called on every
+        map and heartbeat, so a new leader takes over a change its predecessor had started; the core
+        refuses a second change while one is under way."""
+        for hosted in list(self.hosted.values()):
+            if hosted.split_plan is not None:
+                self._drive_split(hosted)
+            if not hosted.joining or self.host.leader_of(hosted.group) != self.name:
+                continue
+            info = self.host.describe(hosted.group)
+            if hosted.replacing not in info["voters"] or info["outgoing"]:
+                continue  # done (the map catches up when the auto-admin sees it) or in its joint phase
+            if info["learners"] == [hosted.joining]:
+                continue  # catching up
+            try:
+                self.host.propose_replace(hosted.group, hosted.replacing, hosted.joining)
+                log.info("membership change proposed", group=hosted.group, old=hosted.replacing,
+                         new=hosted.joining)
+            except PaxosError as exc:
+                log.debug("membership change not proposed", group=hosted.group, error=str(exc))
+
+    def _drive_split(self, hosted: Hosted) -> None:
+        """As the leader of a partition the map asks to split: stop taking writes and log the split entry.
+        A follower that once led unfreezes (the new leader logs the entry; a second one is ignored)."""
+        if hosted.machine.split is not None or hosted.split_plan is None:
+            return
+        if self.host.leader_of(hosted.group) != self.name:
+            hosted.data.frozen = hosted.split_proposed = False
+            return
+        if hosted.split_proposed:
+            return
+        mid, left, right = hosted.split_plan
+        try:
+            future = self.host.propose(hosted.group, encode_split(SplitInfo(mid, left, right)))
+        except PaxosError as exc:
+            log.debug("split entry not proposed", group=hosted.group, error=str(exc))
+            return
+        hosted.data.frozen = True  # writes decided from now on would land after the split entry
+        hosted.split_proposed = True
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                hosted.split_proposed = False  # leadership lost first: try again (as leader) next time
+
+        future.add_done_callback(done)
+        log.info("split entry proposed", group=hosted.group, mid=str(mid), left=left, right=right)
+
+    async def _admin(self, message: Message) -> bytes:
+        try:
+            request = orjson.loads(message.payload)
+            op = AdminOp(str(request.get("op")))
+        except (ValueError, AttributeError) as exc:
+            return orjson.dumps({"error": f"bad admin request: {exc}"})
+        hosted = self.partition_for(message.group)
+        if hosted is None:
+            return orjson.dumps({"error": f"{self.name} hosts no replica of {message.group}"})
+        if op is AdminOp.SPLIT_POINT:
+            if hosted.machine.split is not None:
+                return orjson.dumps({"error": "already split"})
+            if request.get("by") == "heat":
+                mid = hosted.machine.heat.split_point(hosted.data.hash_lo, hosted.data.hash_hi)
+            else:
+                mid = self.split_point(hosted)
+            return orjson.dumps({"ok": {"mid": None if mid is None else str(mid)}})
+        assert op is AdminOp.CHECKSUM
+        info = self.host.describe(hosted.group)
+        rng = hosted.data.range
+        # Read at one applied index: nothing else runs on the loop while the checksum is computed.
+        return orjson.dumps({"ok": {
+            "applied": info["applied_index"], "commit": info["commit_index"], "role": info["role"],
+            "leader": info["leader"], "voters": info["voters"], "learners": info["learners"],
+            "checksum": self.store.checksum(rng.start, rng.end), "map_version": self.map_version}})
 
     # ---- the control plane --------------------------------------------------------------------------------
 
@@ -303,7 +473,11 @@ class StorageNode:
                 "group": hosted.group, "partition_id": pid, "table": hosted.table, "role": info["role"],
                 "leader": info["leader"], "commit_index": info["commit_index"],
                 "applied_index": info["applied_index"], "last_index": info["last_index"],
+                "voters": info["voters"], "learners": info["learners"], "outgoing": info["outgoing"],
+                "split": hosted.machine.split.index if hosted.machine.split is not None else 0,
             })
+            if info["role"] == "leader":
+                replicas[-1]["wcu_per_s"] = round(hosted.machine.heat.rate(hosted.machine.clock()), 1)
             if info["role"] == "leader":
                 if now - hosted.stats_at >= self.node_config.stats_interval_ms / 1000.0:
                     rng = hosted.data.range
@@ -323,6 +497,7 @@ class StorageNode:
             except (TransportError, orjson.JSONDecodeError) as exc:
                 log.debug("heartbeat failed", peer=peer, error=str(exc))
                 answer = {}
+            self.drive_repairs()
             if "ok" in answer:
                 self.cp_leader = peer
             else:

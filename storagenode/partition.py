@@ -10,8 +10,10 @@ goes into the replicated log; every replica applies effects verbatim.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -19,6 +21,7 @@ import orjson
 from dynamo import keycodec
 from dynamo.hashing import partition_hash
 from dynamo.keycodec import KeyRange
+from paxos.errors import PaxosError
 from paxos.replica import Role
 from paxos.types import Snapshot
 
@@ -28,6 +31,83 @@ _HEADER = struct.Struct("<QI")  # proposal id, number of effects
 _EFFECT = struct.Struct("<BIII")  # op, key length, new image length, old image length
 OP_PUT = 1
 OP_DELETE = 2
+# A split entry: this magic, then JSON. An effects entry starts with its proposal id (a counter from 1,
+# little-endian), which never spells this.
+SPLIT_MAGIC = b"\xffDDBSPLIT"
+
+
+class PartitionSplit(PaxosError):
+    """The write was logged after the partition's split entry: it was not applied (the router retries it on
+    the child that owns the key now)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitInfo:
+    """The split entry: hashes from ``mid`` go to the right child. ``index`` is where the parent's log holds
+    it (0 until applied): both children start from the parent's state at that index."""
+
+    mid: int
+    left: int
+    right: int
+    index: int = 0
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"mid": str(self.mid), "left": self.left, "right": self.right, "index": self.index})
+
+    @staticmethod
+    def decode(raw: bytes) -> SplitInfo:
+        d = orjson.loads(raw)
+        return SplitInfo(int(d["mid"]), int(d["left"]), int(d["right"]), int(d.get("index", 0)))
+
+
+def encode_split(info: SplitInfo) -> bytes:
+    return SPLIT_MAGIC + info.encode()
+
+
+class HeatMeter:
+    """Write load on one replica: write units per second over a sliding window (one bucket per second),
+    and the hashes of the most recent writes, from which a split by heat takes its key."""
+
+    def __init__(self, window_s: float = 30.0, recent: int = 2048) -> None:
+        self.window_s = window_s
+        self._buckets: deque[list[int]] = deque()  # [second, write units]
+        self._recent: deque[int] = deque(maxlen=recent)
+        self.started_s: float | None = None
+
+    def record(self, now_s: float, units: int, hash64: int) -> None:
+        second = int(now_s)
+        if self.started_s is None:
+            self.started_s = now_s
+        if self._buckets and self._buckets[-1][0] == second:
+            self._buckets[-1][1] += units
+        else:
+            self._buckets.append([second, units])
+        while self._buckets and self._buckets[0][0] <= second - self.window_s:
+            self._buckets.popleft()
+        self._recent.append(hash64)
+
+    def rate(self, now_s: float) -> float:
+        """Write units per second over the window (0 until a full window was observed: heat is sustained)."""
+        if self.started_s is None or now_s - self.started_s < self.window_s:
+            return 0.0
+        floor = int(now_s) - self.window_s
+        return sum(units for second, units in self._buckets if second > floor) / self.window_s
+
+    def split_point(self, lo: int, hi: int) -> int | None:
+        """A hash in (lo, hi) with about half of the recent writes on each side; for one hot key at the
+        range's start, the hash right after it (that key alone on the left). None if no such point."""
+        hashes = sorted(h for h in self._recent if lo <= h < hi)
+        if not hashes:
+            return None
+        mid = hashes[len(hashes) // 2]
+        if mid > hashes[0]:
+            return mid
+        above = next((h for h in hashes if h > hashes[0]), None)
+        if above is not None:
+            return above  # the smallest hash alone on the left
+        if hashes[0] > lo:
+            return hashes[0]  # one hot hash: alone on the right (and later cut after it)
+        return lo + 1 if lo + 1 < hi else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +179,9 @@ class PartitionData:
         self.hash_lo = hash_lo
         self.hash_hi = hash_hi
         self.range: KeyRange = keycodec.hash_range(table_id, hash_lo, hash_hi)
+        # Set once this partition's split entry is applied (or proposed, at the leader): the children own
+        # the keys, so this replica answers ``stale`` for all of them.
+        self.frozen = False
         # key -> (proposal id, image) of effects proposed by this leader and not applied yet.
         self._pending: dict[bytes, tuple[int, bytes | None]] = {}
 
@@ -109,7 +192,7 @@ class PartitionData:
         return partition_hash(self.schema.hash_type, value)
 
     def covers(self, hash64: int) -> bool:
-        return self.hash_lo <= hash64 < self.hash_hi
+        return not self.frozen and self.hash_lo <= hash64 < self.hash_hi
 
     def storage_key(self, key: Item, hash64: int | None = None) -> bytes:
         s = self.schema
@@ -173,16 +256,36 @@ class PartitionMachine:
     partition's item range as one ``Store.export_range`` blob (records are framed, so chunks concatenate).
     """
 
-    def __init__(self, data: PartitionData) -> None:
+    def __init__(self, data: PartitionData, on_split: Callable[[Any, SplitInfo], None] | None = None,
+                 heat: HeatMeter | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.data = data
         self.applied_entries = 0  # effects entries applied since start (for metrics and tests)
+        self.split: SplitInfo | None = None
+        self.on_split = on_split
+        self.heat = heat or HeatMeter()
+        self.clock = clock
 
     def apply(self, batch: Any, index: int, data: bytes) -> Any:
         if not data:  # a leader's no-op or a membership entry
             return None
+        if data.startswith(SPLIT_MAGIC):
+            if self.split is None:
+                self.split = replace(SplitInfo.decode(data[len(SPLIT_MAGIC):]), index=index)
+                self.data.frozen = True
+                self.data.forget_pending()
+                if self.on_split is not None:
+                    self.on_split(batch, self.split)
+            return None
+        if self.split is not None:
+            # Logged after the split (a write that raced it): the children own its key now. Not applied.
+            return PartitionSplit(f"partition split at index {self.split.index}")
         proposal_id, effects = decode_effects(data)
         self.data.apply(batch, proposal_id, effects)
         self.applied_entries += 1
+        now_s = self.clock()
+        for eff in effects:
+            size = len(eff.new if eff.new is not None else eff.key)
+            self.heat.record(now_s, max(1, -(-size // 1024)), keycodec.key_hash(eff.key))
         return None
 
     def snapshot_data(self) -> bytes:
@@ -190,6 +293,8 @@ class PartitionMachine:
         return b"".join(self.data.store.export_range(rng.start, rng.end))
 
     def restore(self, batch: Any, snapshot: Snapshot) -> None:
+        if self.split is not None:
+            return  # the range belongs to this split parent's children now: their state is not ours to replace
         rng = self.data.range
         batch.delete_range(rng.start, rng.end)
         if snapshot.data:
