@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -173,6 +174,14 @@ def cli(cluster: Ddb, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     return Cli(cluster.endpoint, tmp_path_factory.mktemp("cli"))
 
 
+def assert_cli_error(stderr: str, code: str, operation: str, message: str) -> None:
+    # "An error occurred (Code) when calling the Op operation (reached max retries: 0): message"
+    match = re.search(r"An error occurred \((\w+)\) when calling the (\w+) operation(?: \([^)]*\))?: (.*)", stderr)
+    assert match, stderr
+    assert match.group(1) == code and match.group(2) == operation, stderr
+    assert match.group(3).startswith(message), stderr
+
+
 def cli_table(cli: Cli, name: str, *, range_type: str | None = None) -> None:
     attrs = ["AttributeName=pk,AttributeType=S"]
     keys = ["AttributeName=pk,KeyType=HASH"]
@@ -208,8 +217,7 @@ def test_aws_cli_tables_and_items(cli: Cli) -> None:
     assert got["Item"] == {**item, "b": {"B": "QUFFQw=="}}
     err = cli.fails("put-item", "--table-name", "cli-hash", "--item", '{"pk": {"S": "a"}}',
                     "--condition-expression", "attribute_not_exists(pk)")
-    assert "An error occurred (ConditionalCheckFailedException) when calling the PutItem operation: " \
-        "The conditional request failed" in err
+    assert_cli_error(err, "ConditionalCheckFailedException", "PutItem", "The conditional request failed")
     old = cli.ok("put-item", "--table-name", "cli-hash", "--item", '{"pk": {"S": "a"}, "n": {"N": "2"}}',
                  "--return-values", "ALL_OLD")
     assert old["Attributes"] == {**item, "b": {"B": "QUFFQw=="}}
@@ -223,16 +231,15 @@ def test_aws_cli_tables_and_items(cli: Cli) -> None:
                     "--update-expression", "SET status = :s", "--expression-attribute-values", '{":s": {"S": "x"}}')
     assert "(ValidationException)" in err and "reserved keyword: status" in err
     err = cli.fails("get-item", "--table-name", "cli-hash", "--key", '{"id": {"S": "a"}}')
-    assert "(ValidationException) when calling the GetItem operation: The provided key element does not match " \
-        "the schema" in err
+    assert_cli_error(err, "ValidationException", "GetItem", "The provided key element does not match the schema")
     err = cli.fails("get-item", "--table-name", "cli-missing", "--key", '{"pk": {"S": "a"}}')
-    assert "(ResourceNotFoundException) when calling the GetItem operation: Requested resource not found" in err
+    assert_cli_error(err, "ResourceNotFoundException", "GetItem", "Requested resource not found")
     gone = cli.ok("delete-item", "--table-name", "cli-hash", "--key", '{"pk": {"S": "a"}}', "--return-values",
                   "ALL_OLD", "--condition-expression", "attribute_exists(#s)", "--expression-attribute-names",
                   '{"#s": "status"}')
     assert gone["Attributes"]["n"] == {"N": "2.5"}
-    assert "Item" not in cli.ok("get-item", "--table-name", "cli-hash", "--key", '{"pk": {"S": "a"}}',
-                                "--consistent-read")
+    # An empty answer ({}) prints nothing.
+    assert cli.ok("get-item", "--table-name", "cli-hash", "--key", '{"pk": {"S": "a"}}', "--consistent-read") is None
 
     cli.ok("put-item", "--table-name", "cli-range", "--item", '{"pk": {"S": "p"}, "sk": {"N": "10.0"}}')
     got = cli.ok("get-item", "--table-name", "cli-range", "--key", '{"pk": {"S": "p"}, "sk": {"N": "1E1"}}',
