@@ -68,6 +68,9 @@ KNOWN_MISMATCHES = {
 # its own first attempt). Cause found: storage nodes drop gRPC connections with GOAWAY too_many_pings
 # because runtime/transport.py sets a channel arg name gRPC does not know.
 KNOWN_RETRY = "Internal server error"
+# dynamodb-admin's Save does PutItem then an eventually consistent GetItem of the same key, and shows "Not
+# found" when that read goes to a replica that has not applied the write yet (seen once in ~20 runs).
+KNOWN_STALE_READ = "Save showed an error: Not found"
 
 
 def _unknown(mismatches: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -90,6 +93,8 @@ def judge(result: dict[str, Any], what: str) -> None:
     if error is None and not _unknown(mismatches):
         pytest.xfail("known incompatibilities only: " + "; ".join(
             sorted({KNOWN_MISMATCHES[k] for m in mismatches for k in KNOWN_MISMATCHES if m["what"].startswith(k)})))
+    if error is not None and KNOWN_STALE_READ in error and not _unknown(mismatches):
+        pytest.xfail(f"an eventually consistent read right after a write missed it: {error}")
     if error is not None and retried_500 and not _unknown(mismatches):
         pytest.xfail(f"a write answered 500 and the SDK retried it ({retried_500}), then: {error}")
     pytest.fail(f"{what}: {error or ''}\nretried attempts: {retried}\n{listing}\n{result.get('stack', '')}",
