@@ -102,11 +102,13 @@ _BY_TYPE: dict[str, type[errors.DynamoError]] = {}
 
 
 def _index_errors() -> None:
-    stack: list[type[errors.DynamoError]] = [errors.DynamoError]
-    while stack:
-        cls = stack.pop()
-        _BY_TYPE[cls.type_name] = cls
-        stack.extend(cls.__subclasses__())
+    # Breadth first, first class wins: a subclass that shares its parent's wire type (for example the
+    # router's OperationNotSupported, a ValidationException) must not stand in for the parent.
+    queue: list[type[errors.DynamoError]] = [errors.DynamoError]
+    while queue:
+        cls = queue.pop(0)
+        _BY_TYPE.setdefault(cls.type_name, cls)
+        queue.extend(cls.__subclasses__())
 
 
 def error_from_body(body: dict[str, Any]) -> errors.DynamoError:

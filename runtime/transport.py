@@ -500,7 +500,9 @@ class Transport:
         return [
             ("grpc.max_send_message_length", self.limits.max_grpc_message_bytes),
             ("grpc.max_receive_message_length", self.limits.max_grpc_message_bytes),
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+            # Peers ping every 10 s (keepalive_time_ms); allow it, or gRPC answers GOAWAY "too_many_pings"
+            # and drops the stream with requests in flight.
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
 
