@@ -277,14 +277,16 @@ def test_aws_cli_query_scan_paginator(cli: Cli) -> None:
 
     if not cli.supports("Scan", "scan", "--table-name", "cli-pages", "--max-items", "1"):
         pytest.skip("ddb does not support Scan yet")
-    scanned = cli.ok("scan", "--table-name", "cli-pages", "--page-size", "9")
+    # Consistent reads throughout: an eventually consistent read just after the writes may lag, as on DynamoDB.
+    scanned = cli.ok("scan", "--table-name", "cli-pages", "--page-size", "9", "--consistent-read")
     assert sorted(int(i["sk"]["N"]) for i in scanned["Items"]) == list(range(items_total))
     segments = [cli.ok("scan", "--table-name", "cli-pages", "--segment", str(s), "--total-segments", "4",
-                       "--page-size", "5") for s in range(4)]
+                       "--page-size", "5", "--consistent-read") for s in range(4)]
     union = [int(i["sk"]["N"]) for seg in segments for i in seg["Items"]]
     assert sorted(union) == list(range(items_total)), "4 scan segments must cover every item exactly once"
     filtered = cli.ok("scan", "--table-name", "cli-pages", "--filter-expression", "sk < :ten",
-                      "--expression-attribute-values", '{":ten": {"N": "10"}}', "--page-size", "13")
+                      "--expression-attribute-values", '{":ten": {"N": "10"}}', "--page-size", "13",
+                      "--consistent-read")
     assert filtered["Count"] == 10 and filtered["ScannedCount"] == items_total
 
 

@@ -48,6 +48,7 @@ export default async function query(s) {
   const viaPaginator = [];
   for await (const page of paginateQuery({ client: c, pageSize: PAGE }, {
     TableName: N, KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": { S: "p" } }, ScanIndexForward: false,
+    ConsistentRead: true,
   })) {
     viaPaginator.push(...page.Items.map((it) => it.sk.N));
     if (viaPaginator.length > ITEMS * 2) break;
@@ -56,18 +57,20 @@ export default async function query(s) {
 
   const between = await c.send(new QueryCommand({
     TableName: N, KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-    ExpressionAttributeValues: { ":p": { S: "p" }, ":lo": { N: "-1" }, ":hi": { N: "1.5" } },
+    ExpressionAttributeValues: { ":p": { S: "p" }, ":lo": { N: "-1" }, ":hi": { N: "1.5" } }, ConsistentRead: true,
   }));
   s.equal(between.Items.map((it) => it.sk.N), ["-1", "-0.75", "-0.5", "-0.25", "0", "0.25", "0.5", "0.75", "1", "1.25", "1.5"],
     "Query sk BETWEEN on a number sort key");
   const filtered = await c.send(new QueryCommand({
     TableName: N, KeyConditionExpression: "pk = :p AND sk < :z", FilterExpression: "even = :t",
     ExpressionAttributeValues: { ":p": { S: "p" }, ":z": { N: "0" }, ":t": { BOOL: true } }, ProjectionExpression: "i",
+    ConsistentRead: true,
   }));
   s.equal([filtered.Count, filtered.ScannedCount], [50, 100], "Query FilterExpression: Count after, ScannedCount before the filter");
   s.check(filtered.Items.every((it) => Object.keys(it).join() === "i"), "Query ProjectionExpression", filtered.Items[0]);
   const counted = await c.send(new QueryCommand({
     TableName: N, KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": { S: "p" } }, Select: "COUNT",
+    ConsistentRead: true,
   }));
   s.equal([counted.Count, counted.Items], [ITEMS, undefined], "Query Select COUNT");
 
@@ -76,6 +79,7 @@ export default async function query(s) {
   })));
   const prefixed = await s.doc.send(new DocQueryCommand({
     TableName: S, KeyConditionExpression: "pk = :p AND begins_with(sk, :a)", ExpressionAttributeValues: { ":p": "s", ":a": "a#" },
+    ConsistentRead: true,
   }));
   s.equal(prefixed.Items.map((it) => it.sk), Array.from({ length: 10 }, (_, k) => `a#${pad(k * 3)}`),
     "DocumentClient Query begins_with on a string sort key");
