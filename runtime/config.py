@@ -206,6 +206,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class DebugSettings:
+    """Deliberate weaknesses, to prove that the checkers catch them (``ddb chaos``). Never on by default."""
+
+    # Storage-node leaders answer a write once it is proposed, before a quorum holds it durably: an
+    # acknowledged write can then be lost when the leader dies.
+    ack_before_quorum: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AdminPolicy:
     """What the auto-admin and the control plane decide with: repair, splits, new tables."""
 
@@ -240,6 +249,7 @@ class ClusterConfig:
     paxos: PaxosTiming = field(default_factory=PaxosTiming)
     limits: Limits = field(default_factory=Limits)
     admin: AdminPolicy = field(default_factory=AdminPolicy)
+    debug: DebugSettings = field(default_factory=DebugSettings)
     fault_poll_ms: int = 100
     version: int = CONFIG_VERSION
 

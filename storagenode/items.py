@@ -202,6 +202,10 @@ class ItemService:
         data.note_proposed(proposal_id, [effect])
         hosted.last_proposal[skey] = future
         future.add_done_callback(lambda f: _forget(hosted.last_proposal, skey, f))
+        if self.node.config.debug.ack_before_quorum:
+            # A deliberately broken cluster (runtime.config.DebugSettings): acknowledge before the quorum.
+            future.add_done_callback(_consume)
+            return self._write_answer(hosted, request, outcome.attributes, old, new_item)
         await self._wait(future, cfg.write_timeout_ms, "the write may or may not have been applied")
         return self._write_answer(hosted, request, outcome.attributes, old, new_item)
 
@@ -275,3 +279,9 @@ def _forget(proposals: dict[bytes, asyncio.Future[Any]], key: bytes, future: asy
         del proposals[key]
     if not future.cancelled():
         future.exception()  # retrieved: an Indeterminate nobody awaited any more is not an error to log
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve a result nobody waits for, so asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
