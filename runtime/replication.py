@@ -159,6 +159,7 @@ class GroupHost:
         # One I/O thread: synced writes leave the event loop, and at most one is in flight.
         self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fsync-{node}")
         self._persisting: asyncio.Future[None] | None = None
+        self._stopped = False
         self._on_change = on_change
         self.fsyncs = 0
         self.rounds = 0
@@ -170,6 +171,7 @@ class GroupHost:
             self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop(), name="paxos-ticks")
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._tick_task is not None:
             self._tick_task.cancel()
             try:
@@ -366,6 +368,8 @@ class GroupHost:
         """Start a round unless one is persisting: what arrives meanwhile waits for the next round, so one
         fsync covers everything that came in while the previous one ran (group commit)."""
         self._scheduled = False
+        if self._stopped:
+            return  # the store may be closing: nothing more is persisted, sent or applied
         try:
             while self._dirty and self._persisting is None:
                 self._round()
