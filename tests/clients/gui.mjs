@@ -75,7 +75,12 @@ try {
   }
   s.check(decodeURIComponent(page.url()).endsWith("/items/from-gui,7"), "Save opens the new item's page", page.url());
   await page.waitForLoadState("load");
-  await page.waitForFunction(() => typeof editor !== "undefined" && editor.getValue().includes("from-gui"));
+  try {
+    await page.waitForFunction(() => typeof editor !== "undefined" && editor.getValue().includes("from-gui"));
+  } catch (err) {
+    // The item page reads the item with an eventually consistent GetItem right after the PutItem.
+    throw new Error(`item page did not show the new item (eventually consistent read): ${err.message}`);
+  }
   const editorText = await page.evaluate(() => editor.getValue());
   s.equal(JSON.parse(editorText), item, "the item page shows the saved item");
   await page.screenshot({ path: join(shotDir, "2-item.png"), fullPage: true });
