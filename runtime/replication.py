@@ -180,7 +180,7 @@ class GroupHost:
                 pass
             self._tick_task = None
         if self._persisting is not None:
-            # The store must outlive the write in flight; what it persisted is simply not acted on.
+            # The store must outlive the write in flight (its round finishes before this returns).
             await asyncio.wait([self._persisting])
         self._io.shutdown(wait=True)
         for group in self.groups.values():
@@ -424,7 +424,9 @@ class GroupHost:
 
     def _persisted(self, done: asyncio.Future[None], readies: list[tuple[Group, Ready]]) -> None:
         self._persisting = None
-        if done.cancelled() or done.exception() is not None:
+        if done.cancelled():
+            return  # the event loop is shutting down: nothing of this round was acted on
+        if done.exception() is not None:
             # Nothing acknowledged may rest on a write that failed: stop the process, loudly.
             log.critical("persisting the replication log failed; stopping", error=repr(done.exception()))
             os._exit(70)
