@@ -7,8 +7,9 @@ control-plane node cannot be reached, tries the next one; attempts and time are 
 Item operations are checked here against the table's key schema before anything is routed (values
 normalised, key extracted, item size, expressions parsed), so a bad request never costs a network round
 trip. The partition-key hash picks the partition from the cached map (``router.routing``); the request
-goes as ``Kind.ITEM`` to the partition's leader (writes and strongly consistent reads) or to any replica
-(eventually consistent reads). Answers steer the retry loop:
+goes as ``Kind.ITEM`` to the partition's leader (writes and strongly consistent reads), or, for
+eventually consistent reads, to the leader when known and else to any replica (whose answer names the
+leader). Answers steer the retry loop:
 
 * ``redirect`` -> remember the named leader and ask it; an empty name means an election is running, so
   back off briefly and try another replica;
@@ -694,6 +695,8 @@ class ClusterBackend(BaseBackend):
                 routing.node_ok(target)
                 if strong:
                     routing.set_leader(part, target)
+                elif "leader" in answer:
+                    routing.set_leader(part, answer["leader"])
                 result: Response = ok
                 return result
             error = answer.get("error")

@@ -183,6 +183,7 @@ class Limits:
 
     max_batch_envelopes: int = 1024  # envelopes per stream write
     max_batch_bytes: int = 1 << 20  # payload bytes per stream write (a single bigger envelope goes alone)
+    linger_turns: int = 3  # loop turns a stream writer waits while its queue still grows (bigger batches)
     peer_queue_limit: int = 10_000  # envelopes waiting to be written to one peer
     max_in_flight_per_peer: int = 4096  # outstanding requests to one peer, and served for one peer
     max_grpc_message_bytes: int = 16 << 20

@@ -348,7 +348,9 @@ class GroupHost:
         self._dirty.add(name)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._process)
+            # One more loop turn before the round: the messages and proposals that turn receives join it.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._process)
 
     async def _tick_loop(self) -> None:
         interval = self.config.tick_ms / 1000.0

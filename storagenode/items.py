@@ -96,7 +96,14 @@ class ItemService:
             hosted = node.partition_for(message.group)
             if hosted is None or req.get("table_id") != hosted.table_id:
                 raise Answer({"stale": node.map_version})
-            return await handler(hosted, req)
+            body = await handler(hosted, req)
+            if not req.get("consistent") and body.startswith(b'{"ok":'):
+                # An eventually consistent read served by a follower names the leader: routers send such
+                # reads to the leader when they know it (fresher answers, fewer streams to batch over).
+                leader = self.host.leader_of(message.group)
+                if leader and leader != node.name:
+                    body = body[:-1] + b',"leader":' + orjson.dumps(leader) + b"}"
+            return body
         except Answer as answer:
             outcome = next(iter(answer.body))
             return orjson.dumps(answer.body)

@@ -229,7 +229,10 @@ class FakeCluster:
             return {"ok": {"Attributes": old} if old is not None and body.get("ReturnValues") == "ALL_OLD" else {}}
         if op == "GetItem":
             item = self.items.get(body["Key"]["pk"]["S"])
-            return {"ok": {} if item is None else {"Item": item}}
+            answer: dict[str, Any] = {"ok": {} if item is None else {"Item": item}}
+            if name != leader and leader:
+                answer["leader"] = leader  # a follower's eventually consistent answer names the leader
+            return answer
         if op == "DeleteItem":
             self.items.pop(body["Key"]["pk"]["S"], None)
             return {"ok": {}}
@@ -311,14 +314,22 @@ async def test_an_empty_redirect_backs_off_until_a_leader_is_elected(cluster: An
     assert len(fake.item_calls()) < 30
 
 
-async def test_eventually_consistent_reads_spread_over_replicas(cluster: Any) -> None:
+async def test_eventually_consistent_reads_go_to_the_leader_once_known(cluster: Any) -> None:
+    """Without a leader hint, eventually consistent reads round-robin over the replicas; a follower's answer
+    names the leader, and from then on they go there (fresh answers, and fewer streams to batch over)."""
     fake, backend, _ = cluster
-    await backend.put_item(put("a"), ctx())
-    fake.calls.clear()
+    fake.items["a"] = {"pk": {"S": "a"}}
     for _ in range(6):
         got = await backend.get_item({"TableName": "tbl", "Key": {"pk": {"S": "a"}}}, ctx("GetItem"))
         assert got["Item"]["pk"] == {"S": "a"}
-    assert sorted(set(fake.item_calls())) == list(SN)
+    calls = fake.item_calls()
+    assert calls[0] == "sn-a1", calls  # no hint: the round robin's first replica, a follower
+    assert calls[1:] == ["sn-b1"] * 5, calls  # the leader it named, from then on
+    fake.calls.clear()
+    await fake.nodes["sn-b1"].kill()  # the leader is gone: the reads still find a replica
+    got = await backend.get_item({"TableName": "tbl", "Key": {"pk": {"S": "a"}}}, ctx("GetItem"))
+    assert got["Item"]["pk"] == {"S": "a"}
+    assert fake.item_calls()[-1] != "sn-b1"
 
 
 async def test_a_stale_map_is_refreshed_after_a_split(cluster: Any) -> None:
