@@ -65,7 +65,7 @@ class _Reader:
         except struct.error as exc:
             raise CodecError("truncated") from exc
         self.pos += st.size
-        return values  # type: ignore[no-any-return]
+        return values
 
     def str(self) -> str:
         (size,) = self.unpack(_H)
