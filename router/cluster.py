@@ -619,7 +619,7 @@ class ClusterBackend(BaseBackend):
         ``stale`` raises ``_Regroup`` once a newer map is held, since its keys may now span partitions.
         """
         config = self._config
-        loop = asyncio.get_running_loop()
+        loop = self._transport.loop  # cached: asyncio.get_running_loop() costs a getpid() system call
         deadline = loop.time() + (deadline_ms or config.request_deadline_ms) / 1000.0
         name = table.name
         if hash64 is None:
