@@ -68,7 +68,6 @@ from dynamo.queries import (
     scan_start,
 )
 from dynamo.size import check_item_size, item_size
-from dynamo.values import validate_item, validate_value
 from dynamo.writes import prepare
 from proto.kinds import ControlOp, Kind, error_from_body
 from router.backend import BaseBackend, Request, RequestContext, Response
@@ -347,40 +346,33 @@ class ClusterBackend(BaseBackend):
     # ---- item operations -----------------------------------------------------------------------------
 
     async def put_item(self, request: Request, ctx: RequestContext) -> Response:
-        item = validate_item(request["Item"])
-        prepare("PutItem", request, {})  # expressions: syntax and placeholders, before any routing
-        request = _normalise_expression_values(request)
-        table = await self._serving_table(request["TableName"])
-        key = extract_key(item, table.key)
-        check_item_size(item)
-        if table.indexes:
-            check_index_keys(item, table.indexes)
-        if item is not request["Item"]:
-            request = {**request, "Item": item}
-        return await self._route("PutItem", table, key, request, strong=True, write=True)
+        return await self._write("PutItem", request)
 
     async def update_item(self, request: Request, ctx: RequestContext) -> Response:
-        key = _normalise_key(request["Key"])
-        prepare("UpdateItem", request, {})  # expressions: syntax and placeholders, before any routing
-        request = _normalise_expression_values(request)
-        table = await self._serving_table(request["TableName"])
-        validate_key(key, table.key)
-        if key is not request["Key"]:
-            request = {**request, "Key": key}
-        return await self._route("UpdateItem", table, key, request, strong=True, write=True)
+        return await self._write("UpdateItem", request)
 
     async def delete_item(self, request: Request, ctx: RequestContext) -> Response:
-        key = _normalise_key(request["Key"])
-        prepare("DeleteItem", request, {})  # expressions: syntax and placeholders, before any routing
-        request = _normalise_expression_values(request)
+        return await self._write("DeleteItem", request)
+
+    async def _write(self, op: str, request: Request) -> Response:
+        """One single-item write, sent to its partition's leader. The front door (``dynamo.requests``)
+        validated the request and normalised its values in place; what needs the table's schema is checked
+        here, and the expressions are parsed before any routing, so a bad request costs no round trip."""
+        prepare(op, request, {})
         table = await self._serving_table(request["TableName"])
-        validate_key(key, table.key)
-        if key is not request["Key"]:
-            request = {**request, "Key": key}
-        return await self._route("DeleteItem", table, key, request, strong=True, write=True)
+        if op == "PutItem":
+            item = request["Item"]
+            key = extract_key(item, table.key)
+            check_item_size(item)
+            if table.indexes:
+                check_index_keys(item, table.indexes)
+        else:
+            key = request["Key"]
+            validate_key(key, table.key)
+        return await self._route(op, table, key, request, strong=True, write=True)
 
     async def get_item(self, request: Request, ctx: RequestContext) -> Response:
-        key = _normalise_key(request["Key"])
+        key = request["Key"]
         names = request.get("ExpressionAttributeNames")
         if names is not None or request.get("ProjectionExpression") is not None:
             expressions = ExpressionContext(names, None)
@@ -389,8 +381,6 @@ class ClusterBackend(BaseBackend):
             expressions.check_all_used()
         table = await self._serving_table(request["TableName"])
         validate_key(key, table.key)
-        if key is not request["Key"]:
-            request = {**request, "Key": key}
         consistent = bool(request.get("ConsistentRead"))
         return await self._route("GetItem", table, key, request, strong=consistent, write=False)
 
@@ -460,7 +450,7 @@ class ClusterBackend(BaseBackend):
             parse_batch_get(entry)
             seen: set[tuple[str, ...]] = set()
             for raw_key in entry["Keys"]:
-                key = validate_key(_normalise_key(raw_key), table.key)
+                key = validate_key(raw_key, table.key)
                 identity = key_identity(key, table.key)
                 if identity in seen:
                     raise ValidationException(MSG_DUPLICATE_KEYS)
@@ -507,14 +497,14 @@ class ClusterBackend(BaseBackend):
             for write in writes:
                 put = write.get("PutRequest")
                 if put is not None:
-                    item = validate_item(put["Item"])
+                    item = put["Item"]
                     key = extract_key(item, table.key, batch_write=True)
                     check_item_size(item)
                     if table.indexes:
                         check_index_keys(item, table.indexes)
                     write = {"PutRequest": {"Item": item}}
                 else:
-                    key = validate_key(_normalise_key(write["DeleteRequest"]["Key"]), table.key)
+                    key = validate_key(write["DeleteRequest"]["Key"], table.key)
                     write = {"DeleteRequest": {"Key": key}}
                 identity = key_identity(key, table.key)
                 if identity in seen:
@@ -835,39 +825,3 @@ def _surely_not_delivered(exc: Exception) -> bool:
     return isinstance(exc, PeerUnavailable) and exc.detail == "cannot connect"
 
 
-def _normalise_key(key: dict[str, Any]) -> dict[str, Any]:
-    """Key values in their stored form (numbers normalised); the same object when nothing changes."""
-    out: dict[str, Any] | None = None
-    for name, av in key.items():
-        new = validate_value(av)
-        if new is not av:
-            if out is None:
-                out = dict(key)
-            out[name] = new
-    return key if out is None else out
-
-
-def _normalise_expression_values(request: Request) -> Request:
-    """ExpressionAttributeValues and AttributeUpdates values in their stored form, so what the leader
-    writes is normalised. Run after the expression parser, which words bad placeholder values DynamoDB's way."""
-    values = request.get("ExpressionAttributeValues")
-    updates = request.get("AttributeUpdates")
-    if not values and not updates:
-        return request
-    changed: dict[str, Any] = {}
-    if isinstance(values, dict):
-        normal = _normalise_key(values)
-        if normal is not values:
-            changed["ExpressionAttributeValues"] = normal
-    if isinstance(updates, dict):
-        out: dict[str, Any] | None = None
-        for name, update in updates.items():
-            if isinstance(update, dict) and update.get("Value") is not None:
-                value = validate_value(update["Value"])
-                if value is not update["Value"]:
-                    if out is None:
-                        out = dict(updates)
-                    out[name] = {**update, "Value": value}
-        if out is not None:
-            changed["AttributeUpdates"] = out
-    return {**request, **changed} if changed else request

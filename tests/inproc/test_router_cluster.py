@@ -33,9 +33,10 @@ from dynamo.errors import (
     ValidationException,
 )
 from dynamo.hashing import partition_hash
+from dynamo.requests import OPERATIONS, validate_request
 from proto.kinds import Kind
 from router.app import RouterApp
-from router.backend import RequestContext
+from router.backend import RequestContext, method_name
 from router.cluster import BackendConfig, ClusterBackend
 from router.routing import HASH_SPACE
 from runtime.config import Limits, build_cluster_config
@@ -242,15 +243,35 @@ class FakeCluster:
         return [node for node, op, group in self.calls if group.startswith("p")]
 
 
+class FrontDoorValidated:
+    """The backend as the front door calls it: every request validated (and its values normalised in place)
+    by ``dynamo.requests`` first, as the backend's contract assumes."""
+
+    def __init__(self, backend: ClusterBackend) -> None:
+        self._backend = backend
+        self._operations = {method_name(op): op for op in OPERATIONS}
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._backend, name)
+        operation = self._operations.get(name)
+        if operation is None:
+            return attribute
+
+        async def call(request: dict[str, Any], context: RequestContext) -> Any:
+            return await attribute(validate_request(operation, request), context)
+
+        return call
+
+
 @pytest.fixture
-async def cluster() -> AsyncIterator[tuple[FakeCluster, ClusterBackend, Transport]]:
+async def cluster() -> AsyncIterator[tuple[FakeCluster, Any, Transport]]:
     fake = FakeCluster()
     peers = await fake.start()
     transport = Transport("rr-1", peers, LIMITS)
     backend = ClusterBackend(transport, CP, FAST)
     await backend.start()
     assert await backend.wait_for_map(3_000)
-    yield fake, backend, transport
+    yield fake, FrontDoorValidated(backend), transport
     await backend.stop()
     await transport.close()
     await fake.stop()
