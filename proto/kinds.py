@@ -6,6 +6,10 @@ addressee inside the process (``group``) and what it is (``kind``); the payload 
 ``PAXOS`` (one-way), group = the replication group ("cp" or "p<partition id>"):
     ``runtime.paxos_codec.encode_message``.
 
+``SNAPSHOT`` (request between storage nodes), group = "p<partition id>": a snapshot transfer from the group's
+    leader to one follower, payload ``runtime.snapshot_stream.encode_request`` (JSON header + raw records),
+    answer JSON ``{"ok": {...}}`` | ``{"error": "<why>"}``. The flow is in ``runtime.snapshot_stream``.
+
 ``CONTROL`` (request to any control-plane node), group = "cp", payload and answer are JSON:
     request  ``{"op": <ControlOp>, ...fields}``
     answer   ``{"ok": <result>}`` | ``{"error": <DynamoError body>}`` | ``{"redirect": "<cp leader name or ''>"}``
@@ -62,6 +66,7 @@ from dynamo import errors
 
 class Kind(enum.IntEnum):
     PAXOS = 1
+    SNAPSHOT = 2  # runtime.snapshot_stream.KIND_SNAPSHOT
     CONTROL = 10
     ITEM = 20
     ADMIN = 30  # node administration (auto-admin, ddb verify): ``AdminOp``
