@@ -265,7 +265,7 @@ class GroupHost:
             # A transfer into this replica began (its Paxos state was reset then) and was never installed:
             # the items are no state at all. Wait for a snapshot; never bootstrap as a voter.
             receiving = Receiving.from_marker(marker)
-            voters = ()
+            voters = receiving.voters
         first = (snapshot.index if snapshot else 0) + 1
         bounds = self.store.log_bounds(number)
         entries: list[Entry] = []
@@ -388,9 +388,10 @@ class GroupHost:
         return future
 
     def serves_reads(self, name: str) -> bool:
-        """False while the replica's state is being replaced by a snapshot transfer (half copied)."""
+        """False while the replica's state is being replaced by a snapshot transfer (half copied), and for a
+        replica that joined and has no state yet (it knows no voters: no snapshot or membership reached it)."""
         group = self.groups.get(name)
-        return group is not None and group.receiving is None
+        return group is not None and group.receiving is None and bool(group.replica.membership.voters)
 
     def leader_of(self, name: str) -> str:
         group = self.groups.get(name)
@@ -649,8 +650,8 @@ class GroupHost:
         self.store.put_group_meta(batch, group.number, _META_RECEIVING, receiving.marker())
         group.machine.restore(batch, _EMPTY_STATE)
         self.store.write(batch, sync=True)
-        # No bootstrap voters: the snapshot brings the membership.
-        group.replica = Replica(self.config.paxos_config(self.node, ()), self._rng.randint,
+        # The snapshot brings the membership; until then the voters known before (see ``Receiving.voters``).
+        group.replica = Replica(self.config.paxos_config(self.node, receiving.voters), self._rng.randint,
                                 hard_state=HardState(promised, 0))
         group.snapshot_index = group.last_stored_index = 0
         group.receiving = receiving

@@ -133,19 +133,23 @@ class Receiving:
     """A follower's incoming transfer (or, after a restart, the marker of one that never completed)."""
 
     transfer_id: str
+    # The voters this replica knew when its state was reset (empty for a learner): it keeps answering
+    # elections as one of them, so a group with one replica down and one receiving can still elect a leader.
+    # With an empty log it can never win one itself (every replica that compacted refuses its PREPARE).
+    voters: tuple[str, ...] = ()
     complete: tuple[int, Ballot] | None = None  # the snapshot (index, ballot) it is complete for
     chunks: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # seq -> (digest, records)
 
     def marker(self) -> bytes:
         done = None if self.complete is None else [self.complete[0], *self.complete[1]]
-        return orjson.dumps({"id": self.transfer_id, "complete": done})
+        return orjson.dumps({"id": self.transfer_id, "voters": list(self.voters), "complete": done})
 
     @staticmethod
     def from_marker(raw: bytes) -> Receiving:
         d = orjson.loads(raw)
         done = d.get("complete")
         complete = None if done is None else (int(done[0]), (int(done[1]), str(done[2])))
-        return Receiving(str(d["id"]), complete)
+        return Receiving(str(d["id"]), tuple(d.get("voters", ())), complete)
 
 
 @dataclass(slots=True)
@@ -361,7 +365,9 @@ class SnapshotStreams:
             raise TransferFailed(f"{group.name} takes no streamed state here")
         if index <= r.commit and group.receiving is None:
             return {"needed": False}
-        self.host.reset_for_transfer(group, Receiving(transfer_id))
+        m = r.membership
+        voters = m.voters if not m.is_joint and self.host.node in m.voters else ()
+        self.host.reset_for_transfer(group, Receiving(transfer_id, voters))
         log.info("snapshot transfer started", group=group.name, sender=sender, index=index, id=transfer_id)
         return {"needed": True}
 
