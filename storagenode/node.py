@@ -568,6 +568,16 @@ class StorageNode:
                                   value=self.host.fsyncs)
         yield CounterMetricFamily("ddb_storage_replication_rounds", "replication driver rounds",
                                   value=self.host.rounds)
+        streams = self.host.streams
+        for name, doc, value in (
+            ("ddb_storage_snapshot_chunks_sent", "snapshot chunks streamed to followers", streams.sent_chunks),
+            ("ddb_storage_snapshot_chunks_received", "snapshot chunks written from a leader", streams.received_chunks),
+            ("ddb_storage_snapshot_transfers_completed", "snapshot transfers sent to the end",
+             streams.completed_transfers),
+            ("ddb_storage_snapshot_transfers_failed", "snapshot transfers cut short (retried)",
+             streams.failed_transfers),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
 
     def partition_for(self, group: str) -> Hosted | None:
         pid = partition_of_group(group)
