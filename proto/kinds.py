@@ -95,7 +95,8 @@ class ControlOp(enum.StrEnum):
 class AdminOp(enum.StrEnum):
     """``ADMIN`` requests to a storage node (group = "p<partition id>"), JSON both ways:
     ``{"op": "checksum"}`` -> ``{"ok": {"applied": int, "commit": int, "checksum": str, "role": str,
-    "voters": [...], "learners": [...]}}`` or ``{"error": "<why>"}``;
+    "voters": [...], "learners": [...], "receiving": bool}}`` or ``{"error": "<why>"}`` (``receiving``: a
+    snapshot transfer into this replica is under way, its checksum is of a partial state);
     ``{"op": "split_point", "by": "size" | "heat"}`` -> ``{"ok": {"mid": "<hash>" | null}}`` (the leader's
     view: the hash at half the range's bytes, or at half of its recent writes)."""
 

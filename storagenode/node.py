@@ -444,6 +444,7 @@ class StorageNode:
         return orjson.dumps({"ok": {
             "applied": info["applied_index"], "commit": info["commit_index"], "role": info["role"],
             "leader": info["leader"], "voters": info["voters"], "learners": info["learners"],
+            "receiving": info["receiving"],  # a snapshot transfer under way: the checksum is of half a state
             "checksum": self.store.checksum(rng.start, rng.end), "map_version": self.map_version}})
 
     # ---- the control plane --------------------------------------------------------------------------------
