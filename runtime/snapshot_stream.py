@@ -105,6 +105,11 @@ class TransferFailed(Exception):
     """A transfer ended early; the core's next SNAPSHOT starts a new one."""
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def encode_request(header: dict[str, Any], data: bytes = b"") -> bytes:
     raw = orjson.dumps(header)
     return _HEADER.pack(len(raw)) + raw + data
@@ -282,7 +287,9 @@ class SnapshotStreams:
                         self._check_leading(group, first)
                         digests.append(blake2b(chunk, digest_size=16).digest())
                         header = {"op": "chunk", "id": transfer_id, "seq": chunks}
-                        inflight.append(asyncio.ensure_future(self._call(peer, group.name, header, chunk)))
+                        sent = asyncio.ensure_future(self._call(peer, group.name, header, chunk))
+                        sent.add_done_callback(_retrieve)  # failures surface where they are awaited
+                        inflight.append(sent)
                         chunks += 1
                         items += count
                         self.sent_chunks += 1
@@ -382,10 +389,13 @@ class SnapshotStreams:
         seq = int(header["seq"])
         if rec.complete is not None:
             raise TransferFailed("the transfer is complete")
+        span = state_range(group.machine)
+        if span is None:
+            raise TransferFailed(f"{group.name} takes no streamed state here")
         if seq not in rec.chunks:
             store = self.host.store
             batch = store.batch()
-            count = store.import_chunk(batch, data)
+            count = store.import_chunk(batch, data, span)
             store.write(batch, sync=False)  # FINISH's synced write makes it durable
             rec.chunks[seq] = (blake2b(data, digest_size=16).digest(), count)
             self.received_chunks += 1

@@ -395,10 +395,13 @@ class Store:
         assert not self._closed, "store is closed"
         self._items.compact_range(start, end)
 
-    def import_chunk(self, batch: WriteBatch, chunk: bytes) -> int:
-        """Add one ``export_range`` chunk's items to ``batch``; returns how many."""
+    def import_chunk(self, batch: WriteBatch, chunk: bytes, bounds: tuple[bytes, bytes] | None = None) -> int:
+        """Add one ``export_range`` chunk's items to ``batch``; returns how many. With ``bounds``, a record
+        outside ``[start, end)`` raises ValueError (and nothing of the chunk should be written)."""
         count = 0
         for key, value in decode_chunk(chunk):
+            if bounds is not None and not bounds[0] <= key < bounds[1]:
+                raise ValueError(f"record {key.hex()} outside the range being imported")
             batch.put(key, value)
             count += 1
         return count

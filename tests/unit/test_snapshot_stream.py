@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from proto.kinds import Kind
 from runtime.config import ConfigError, Limits
 from runtime.snapshot_stream import KIND_SNAPSHOT, Receiving, combine, decode_request, encode_request
+from runtime.store import Store
 
 
 def test_the_envelope_kind_matches_the_contract() -> None:
@@ -45,3 +48,15 @@ def test_snapshot_limits_are_validated() -> None:
         Limits(snapshot_chunk_timeout_ms=10_000, snapshot_transfer_timeout_ms=5_000)
     with pytest.raises(ConfigError, match="snapshot_chunks_in_flight"):
         Limits(snapshot_chunks_in_flight=0)
+
+
+def test_a_chunk_with_a_record_outside_the_range_is_refused(tmp_path: Path) -> None:
+    with Store(tmp_path / "a") as a, Store(tmp_path / "b") as b:
+        batch = a.batch()
+        for key in (b"\x10a", b"\x10b", b"\x11a"):
+            batch.put(key, b"v")
+        a.write(batch, sync=False)
+        (chunk,) = list(a.export_range(b"\x10", b"\x12"))
+        assert b.import_chunk(b.batch(), chunk, (b"\x10", b"\x12")) == 3
+        with pytest.raises(ValueError, match="outside the range"):
+            b.import_chunk(b.batch(), chunk, (b"\x10", b"\x11"))
