@@ -183,9 +183,6 @@ class SnapshotStreams:
     def enabled(self) -> bool:
         return self.caller is not None
 
-    def sending(self, group: str) -> list[str]:
-        return [peer for (name, peer) in self._outgoing if name == group]
-
     # ---- sender ---------------------------------------------------------------------------------------
 
     def offer(self, group: Group, msg: Message) -> None:
