@@ -6,6 +6,10 @@ addressee inside the process (``group``) and what it is (``kind``); the payload 
 ``PAXOS`` (one-way), group = the replication group ("cp" or "p<partition id>"):
     ``runtime.paxos_codec.encode_message``.
 
+``SNAPSHOT`` (request between storage nodes), group = "p<partition id>": a snapshot transfer from the group's
+    leader to one follower, payload ``runtime.snapshot_stream.encode_request`` (JSON header + raw records),
+    answer JSON ``{"ok": {...}}`` | ``{"error": "<why>"}``. The flow is in ``runtime.snapshot_stream``.
+
 ``CONTROL`` (request to any control-plane node), group = "cp", payload and answer are JSON:
     request  ``{"op": <ControlOp>, ...fields}``
     answer   ``{"ok": <result>}`` | ``{"error": <DynamoError body>}`` | ``{"redirect": "<cp leader name or ''>"}``
@@ -62,6 +66,7 @@ from dynamo import errors
 
 class Kind(enum.IntEnum):
     PAXOS = 1
+    SNAPSHOT = 2  # runtime.snapshot_stream.KIND_SNAPSHOT
     CONTROL = 10
     ITEM = 20
     ADMIN = 30  # node administration (auto-admin, ddb verify): ``AdminOp``
@@ -90,7 +95,8 @@ class ControlOp(enum.StrEnum):
 class AdminOp(enum.StrEnum):
     """``ADMIN`` requests to a storage node (group = "p<partition id>"), JSON both ways:
     ``{"op": "checksum"}`` -> ``{"ok": {"applied": int, "commit": int, "checksum": str, "role": str,
-    "voters": [...], "learners": [...]}}`` or ``{"error": "<why>"}``;
+    "voters": [...], "learners": [...], "receiving": bool}}`` or ``{"error": "<why>"}`` (``receiving``: a
+    snapshot transfer into this replica is under way, its checksum is of a partial state);
     ``{"op": "split_point", "by": "size" | "heat"}`` -> ``{"ok": {"mid": "<hash>" | null}}`` (the leader's
     view: the hash at half the range's bytes, or at half of its recent writes)."""
 

@@ -36,6 +36,8 @@ DEFAULT_GRPC_BASE_PORT = 7000
 DEFAULT_METRICS_BASE_PORT = 7500
 DEFAULT_AZS = ("a", "b", "c")
 MAX_NODES_PER_AZ = 64
+# A snapshot chunk may exceed its bound by one record: an item (400 KB at most) with its key and framing.
+SNAPSHOT_RECORD_ROOM_BYTES = 512 << 10
 
 
 class ConfigError(ValueError):
@@ -195,12 +197,28 @@ class Limits:
     http_max_body_bytes: int = 16 << 20
     router_max_in_flight: int = 10_000
     shutdown_grace_ms: int = 3_000
+    # Snapshot transfer (``runtime.snapshot_stream``): a partition's state streamed in chunks of records.
+    # A chunk is closed once it reaches this (so it may exceed it by one record); keep it under max_batch_bytes
+    # so a chunk shares stream writes with other traffic (a bigger one is written alone).
+    snapshot_chunk_bytes: int = 512 << 10
+    snapshot_chunks_in_flight: int = 4  # unanswered chunks per transfer (flow control)
+    snapshot_chunk_timeout_ms: int = 10_000  # one chunk's answer; a timeout restarts the transfer later
+    snapshot_transfer_timeout_ms: int = 3_600_000  # a whole transfer (10 GB at ~3 MB/s)
+    snapshot_max_transfers: int = 4  # outgoing transfers of one process at a time
+    snapshot_catchup_hold_ms: int = 60_000  # after a transfer, the leader keeps the log tail the receiver needs
 
     def __post_init__(self) -> None:
         _check_positive(self, "limits", *(f.name for f in dataclasses.fields(self)))
         if self.max_batch_bytes >= self.max_grpc_message_bytes:
             raise _fail("limits.max_batch_bytes", self.max_batch_bytes,
                         f"must be below max_grpc_message_bytes ({self.max_grpc_message_bytes})")
+        if self.snapshot_chunk_bytes + SNAPSHOT_RECORD_ROOM_BYTES > self.max_grpc_message_bytes:
+            raise _fail("limits.snapshot_chunk_bytes", self.snapshot_chunk_bytes,
+                        f"plus room for one more record ({SNAPSHOT_RECORD_ROOM_BYTES}) must fit in "
+                        f"max_grpc_message_bytes ({self.max_grpc_message_bytes})")
+        if self.snapshot_chunk_timeout_ms > self.snapshot_transfer_timeout_ms:
+            raise _fail("limits.snapshot_chunk_timeout_ms", self.snapshot_chunk_timeout_ms,
+                        f"must not exceed snapshot_transfer_timeout_ms ({self.snapshot_transfer_timeout_ms})")
         if self.reconnect_backoff_min_ms > self.reconnect_backoff_max_ms:
             raise _fail("limits.reconnect_backoff_min_ms", self.reconnect_backoff_min_ms,
                         f"must not exceed reconnect_backoff_max_ms ({self.reconnect_backoff_max_ms})")

@@ -12,6 +12,11 @@ groups' entries (group commit) and one stream write carries many groups' message
 
 Proposals carry an 8-byte proposal id in front of the application's bytes, so the driver can tell the
 proposer when *its* command was applied, even if a new leader re-proposed it in a later ballot.
+
+Snapshots: a group whose machine keeps its state in the store (``StreamedState``, with a ``caller`` for
+requests) compacts its log without exporting anything (the snapshot's data stays empty: O(1) in the state's
+size), and its snapshots travel as a chunked stream (``runtime.snapshot_stream`` owns that flow). Other
+groups (the control plane: small state, ``persist_snapshot_data``) carry their state in the snapshot.
 """
 
 from __future__ import annotations
@@ -28,9 +33,21 @@ from typing import Any, Protocol
 
 from paxos.errors import LeaseNotReady, NotLeader, PaxosError
 from paxos.replica import Replica, Role
-from paxos.types import ZERO_BALLOT, Config, Entry, EntryKind, HardState, Membership, Ready, Snapshot
+from paxos.types import (
+    ZERO_BALLOT,
+    Config,
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    Message,
+    MessageType,
+    Ready,
+    Snapshot,
+)
 from runtime import paxos_codec
 from runtime.logs import get_logger
+from runtime.snapshot_stream import Caller, Receiving, SnapshotStreams, StreamConfig
 
 log = get_logger("replication")
 
@@ -38,6 +55,8 @@ KIND_PAXOS = 1  # transport envelope kind for Paxos messages
 _PROPOSAL_ID = struct.Struct("<Q")
 _META_SNAPSHOT = b"snapshot"
 _META_APPLIED_BALLOT = b"applied"
+_META_RECEIVING = b"receiving"  # a snapshot transfer into this replica began and was not installed yet
+_EMPTY_STATE = Snapshot(0, ZERO_BALLOT, Membership(()), b"")
 
 
 class Indeterminate(PaxosError):
@@ -75,6 +94,9 @@ class Store(Protocol):  # the parts of storagenode-style stores the driver uses
     def load_applied_index(self, group: int) -> int: ...
     def put_group_meta(self, batch: Any, group: int, name: bytes, value: bytes) -> None: ...
     def get_group_meta(self, group: int, name: bytes) -> bytes | None: ...
+    def delete_group_meta(self, batch: Any, group: int, name: bytes) -> None: ...
+    def import_chunk(self, batch: Any, chunk: bytes, bounds: tuple[bytes, bytes] | None = None) -> int: ...
+    def snapshot(self) -> Any: ...
     def log_bounds(self, group: int) -> tuple[int, int] | None: ...
     def drop_group(self, batch: Any, group: int) -> None: ...
 
@@ -95,8 +117,10 @@ class DriverConfig:
     # plane) or rebuilt from the application's state on restart (partitions: the items are the state).
     persist_snapshot_data: bool = False
     max_entries_per_message: int = 64
+    max_bytes_per_message: int = 4 << 20  # entry bytes per ACCEPT: well under the transport's message limit
     max_inflight_messages: int = 32
     max_uncommitted_entries: int = 4096
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
     def paxos_config(self, replica_id: str, voters: tuple[str, ...]) -> Config:
         return Config(
@@ -106,6 +130,7 @@ class DriverConfig:
             heartbeat_interval_ticks=self.heartbeat_interval_ticks,
             max_clock_drift=self.max_clock_drift,
             max_entries_per_message=self.max_entries_per_message,
+            max_bytes_per_message=self.max_bytes_per_message,
             max_inflight_messages=self.max_inflight_messages,
             max_uncommitted_entries=self.max_uncommitted_entries,
         )
@@ -129,6 +154,13 @@ class Group:
     # The highest log index in the store: new entries above it are plain puts. Only a follower that
     # truncates a conflicting suffix needs a range delete (RocksDB range tombstones are costly in bulk).
     last_stored_index: int = 0
+    # The state lives in the store's item range and snapshots are streamed (``runtime.snapshot_stream``).
+    streamed: bool = False
+    # A snapshot transfer into this replica (its state is not valid until the snapshot is installed).
+    receiving: Receiving | None = None
+    # Leader: followers that receive (or just received) a snapshot -> until when (loop time) the log is
+    # kept from their match on.
+    holds: dict[str, float] = field(default_factory=dict)
 
 
 class GroupHost:
@@ -144,13 +176,17 @@ class GroupHost:
         *,
         rng: random.Random | None = None,
         on_change: Callable[[], None] | None = None,
+        caller: Caller | None = None,
     ) -> None:
+        """``caller`` (the transport's request/response) enables streamed snapshots for the groups whose
+        machine keeps its state in the store (``StreamedState``)."""
         self.node = node
         self.store = store
         self.sender = sender
         self.config = config
         self.groups: dict[str, Group] = {}
         self._rng = rng or random.Random()
+        self.streams = SnapshotStreams(self, caller, config.stream)
         self._dirty: set[str] = set()
         self._scheduled = False
         self._proposal_ids = itertools.count(1)
@@ -170,8 +206,17 @@ class GroupHost:
         if self._tick_task is None:
             self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop(), name="paxos-ticks")
 
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     async def stop(self) -> None:
         self._stopped = True
+        await self.streams.stop()
         if self._tick_task is not None:
             self._tick_task.cancel()
             try:
@@ -197,6 +242,7 @@ class GroupHost:
         parent's at its split entry); ignored when the store already holds the group.
         """
         assert name not in self.groups, f"group {name} already hosted"
+        streamed = self.streams.enabled and callable(getattr(machine, "state_range", None))
         if start_index > 0 and self.store.load_hard_state(number) is None:
             batch = self.store.batch()
             snap = Snapshot(start_index, ZERO_BALLOT, Membership(voters), b"")
@@ -211,8 +257,15 @@ class GroupHost:
         snapshot: Snapshot | None = None
         if snap_raw is not None:
             snapshot = paxos_codec.decode_snapshot(snap_raw)
-            if not self.config.persist_snapshot_data:
+            if not self.config.persist_snapshot_data and not streamed:
                 snapshot = Snapshot(snapshot.index, snapshot.ballot, snapshot.membership, machine.snapshot_data())
+        receiving: Receiving | None = None
+        marker = self.store.get_group_meta(number, _META_RECEIVING) if streamed else None
+        if marker is not None:
+            # A transfer into this replica began (its Paxos state was reset then) and was never installed:
+            # the items are no state at all. Wait for a snapshot; never bootstrap as a voter.
+            receiving = Receiving.from_marker(marker)
+            voters = receiving.voters
         first = (snapshot.index if snapshot else 0) + 1
         bounds = self.store.log_bounds(number)
         entries: list[Entry] = []
@@ -237,7 +290,8 @@ class GroupHost:
             entries=entries,
             applied=min(applied, last),
         )
-        group = Group(name, number, replica, machine, snapshot_index=floor, last_stored_index=last)
+        group = Group(name, number, replica, machine, snapshot_index=floor, last_stored_index=last,
+                      streamed=streamed, receiving=receiving)
         self.groups[name] = group
         self._mark(name)
         return group
@@ -247,6 +301,7 @@ class GroupHost:
         if group is None:
             return
         self._dirty.discard(name)
+        self.streams.forget(name)
         self._fail_waiters(group, NotLeader(""))
         if drop_data:
             batch = self.store.batch()
@@ -266,6 +321,8 @@ class GroupHost:
             return
         if msg.to != self.node or msg.frm != sender:
             return  # misaddressed (for example sent before a restart under another name)
+        if msg.type is MessageType.SNAPSHOT and group.streamed and not self.streams.admit(group, msg):
+            return  # no transferred data for it here: the leader's driver streams it first
         group.replica.step(msg)
         self._mark(group_name)
 
@@ -329,6 +386,12 @@ class GroupHost:
             group.read_waits.append((group.leader_start_index, future))
             self._mark(name)
         return future
+
+    def serves_reads(self, name: str) -> bool:
+        """False while the replica's state is being replaced by a snapshot transfer (half copied), and for a
+        replica that joined and has no state yet (it knows no voters: no snapshot or membership reached it)."""
+        group = self.groups.get(name)
+        return group is not None and group.receiving is None and bool(group.replica.membership.voters)
 
     def leader_of(self, name: str) -> str:
         group = self.groups.get(name)
@@ -398,7 +461,14 @@ class GroupHost:
             must_sync |= rd.must_sync
             if rd.snapshot is not None:
                 self._persist_snapshot(batch, group, rd.snapshot, install=True)
-                group.machine.restore(batch, rd.snapshot)
+                if group.streamed:
+                    # The transfer put the state in place (``SnapshotStreams.admit`` let only such a snapshot
+                    # through); the marker goes in the same batch as the snapshot's metadata.
+                    assert group.receiving is not None and group.receiving.complete is not None, group.name
+                    self.store.delete_group_meta(batch, group.number, _META_RECEIVING)
+                    group.receiving = None
+                else:
+                    group.machine.restore(batch, rd.snapshot)
                 self.store.save_applied_index(batch, group.number, rd.snapshot.index)
             if rd.compaction is not None:
                 self._persist_snapshot(batch, group, rd.compaction, install=False)
@@ -443,13 +513,23 @@ class GroupHost:
         # 2. send
         for group, rd in readies:
             for msg in rd.messages:
-                self.sender.send(msg.to, group.name, KIND_PAXOS, paxos_codec.encode_message(msg))
+                if msg.type is MessageType.SNAPSHOT and group.streamed:
+                    self.streams.offer(group, msg)  # data first, then this message
+                else:
+                    self.sender.send(msg.to, group.name, KIND_PAXOS, paxos_codec.encode_message(msg))
         # 3. apply
         apply_batch = self.store.batch()
         results: list[tuple[Group, int, Any]] = []
         for group, rd in readies:
             if not rd.committed_entries:
                 continue
+            if group.receiving is not None:
+                # A replica reset for a transfer replays the whole log instead (the leader never compacted):
+                # from an empty state, then the marker goes.
+                assert rd.committed_entries[0].index == 1, (group.name, rd.committed_entries[0].index)
+                group.machine.restore(apply_batch, _EMPTY_STATE)
+                self.store.delete_group_meta(apply_batch, group.number, _META_RECEIVING)
+                group.receiving = None
             for entry in rd.committed_entries:
                 if entry.kind is EntryKind.NORMAL:
                     (pid,) = _PROPOSAL_ID.unpack_from(entry.data, 0)
@@ -535,10 +615,58 @@ class GroupHost:
 
     def _maybe_compact(self, group: Group) -> None:
         r = group.replica
-        if r.applied - group.snapshot_index >= self.config.compact_after_entries:
-            r.compact(r.applied, group.machine.snapshot_data())
-            group.snapshot_index = r.applied
-            self._dirty.add(group.name)
+        if r.applied - group.snapshot_index < self.config.compact_after_entries:
+            return
+        index = self.streams.compaction_floor(group)
+        if index - group.snapshot_index < self.config.compact_after_entries:
+            return
+        # A streamed group's state is its item range: the snapshot is metadata only, O(1) to take.
+        r.compact(index, b"" if group.streamed else group.machine.snapshot_data())
+        group.snapshot_index = index
+        self._dirty.add(group.name)
+
+    # ---- snapshot transfers (``runtime.snapshot_stream`` drives these) -----------------------------------
+
+    def deliver(self, group: Group, msg: Message) -> None:
+        """Send a core message that waited for its snapshot's data to be transferred."""
+        if self.groups.get(group.name) is group and not self._stopped:
+            self.sender.send(msg.to, group.name, KIND_PAXOS, paxos_codec.encode_message(msg))
+
+    async def quiesce(self) -> None:
+        """Wait until no Ready is out (no synced round in flight)."""
+        while self._persisting is not None:
+            await asyncio.wait([self._persisting])
+
+    def reset_for_transfer(self, group: Group, receiving: Receiving) -> None:
+        """Make the replica empty before a transfer replaces its state: log, snapshot and applied index go,
+        the promise stays, the item range is wiped, and the marker says the state is not valid. One synced
+        batch, so a crash leaves either the old replica or an empty one that waits for a snapshot.
+        Called with no Ready out (``quiesce``)."""
+        assert self._persisting is None and group.streamed
+        promised = group.replica.promised
+        batch = self.store.batch()
+        self.store.delete_log_suffix(batch, group.number, 0)
+        self.store.delete_group_meta(batch, group.number, _META_SNAPSHOT)
+        self.store.save_hard_state(batch, group.number, paxos_codec.encode_hard_state(HardState(promised, 0)))
+        self.store.save_applied_index(batch, group.number, 0)
+        self.store.put_group_meta(batch, group.number, _META_RECEIVING, receiving.marker())
+        group.machine.restore(batch, _EMPTY_STATE)
+        self.store.write(batch, sync=True)
+        # The snapshot brings the membership; until then the voters known before (see ``Receiving.voters``).
+        group.replica = Replica(self.config.paxos_config(self.node, receiving.voters), self._rng.randint,
+                                hard_state=HardState(promised, 0))
+        group.snapshot_index = group.last_stored_index = 0
+        group.receiving = receiving
+        group.holds.clear()
+        self._fail_waiters(group, NotLeader(""))
+        self._check_role(group)
+        self._mark(group.name)
+
+    def save_receiving(self, group: Group, *, sync: bool) -> None:
+        assert group.receiving is not None
+        batch = self.store.batch()
+        self.store.put_group_meta(batch, group.number, _META_RECEIVING, group.receiving.marker())
+        self.store.write(batch, sync=sync)
 
     # ---- status -----------------------------------------------------------------------------------------
 
@@ -558,4 +686,5 @@ class GroupHost:
             "learners": list(m.learners),
             "outgoing": list(m.outgoing),
             "lease_ticks": r.lease_remaining_ticks(),
+            "receiving": group.receiving is not None,
         }

@@ -245,23 +245,33 @@ def _stats(iterator: rocksdict.RdictIter, start: bytes, end: bytes) -> RangeStat
 def _export(iterator: rocksdict.RdictIter, start: bytes, end: bytes, chunk_bytes: int) -> Iterator[bytes]:
     """Chunks of framed records. Each chunk is read in one go and the walk resumes by seeking, so other
     reads may use the same iterator between chunks."""
+    for chunk, _ in _export_counted(iterator, start, end, chunk_bytes):
+        yield chunk
+
+
+def _export_counted(
+    iterator: rocksdict.RdictIter, start: bytes, end: bytes, chunk_bytes: int
+) -> Iterator[tuple[bytes, int]]:
+    """``_export``'s chunks with the number of records in each."""
     assert chunk_bytes > 0
     position = start
     while position < end:
         chunk = bytearray()
         last = b""
+        count = 0
         for key, value in _forward(iterator, position, end):
             chunk += _FRAME.pack(len(key))
             chunk += key
             chunk += _FRAME.pack(len(value))
             chunk += value
             last = key
+            count += 1
             if len(chunk) >= chunk_bytes:
                 break
         if not chunk:
             return
         position = last + b"\x00"
-        yield bytes(chunk)
+        yield bytes(chunk), count
 
 
 def decode_chunk(chunk: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -385,10 +395,13 @@ class Store:
         assert not self._closed, "store is closed"
         self._items.compact_range(start, end)
 
-    def import_chunk(self, batch: WriteBatch, chunk: bytes) -> int:
-        """Add one ``export_range`` chunk's items to ``batch``; returns how many."""
+    def import_chunk(self, batch: WriteBatch, chunk: bytes, bounds: tuple[bytes, bytes] | None = None) -> int:
+        """Add one ``export_range`` chunk's items to ``batch``; returns how many. With ``bounds``, a record
+        outside ``[start, end)`` raises ValueError (and nothing of the chunk should be written)."""
         count = 0
         for key, value in decode_chunk(chunk):
+            if bounds is not None and not bounds[0] <= key < bounds[1]:
+                raise ValueError(f"record {key.hex()} outside the range being imported")
             batch.put(key, value)
             count += 1
         return count
@@ -500,6 +513,9 @@ class Store:
     def get_group_meta(self, group: int, name: bytes) -> bytes | None:
         return self.get_meta(group_meta_key(group, name))
 
+    def delete_group_meta(self, batch: WriteBatch, group: int, name: bytes) -> None:
+        batch.delete_meta(group_meta_key(group, name))
+
     def put_meta(self, batch: WriteBatch, key: bytes, value: bytes) -> None:
         """A node-wide record; keys starting with ``b"g"`` belong to groups."""
         assert not key.startswith(_GROUP_META), key
@@ -579,6 +595,10 @@ class StoreSnapshot:
 
     def export_range(self, start: bytes, end: bytes, chunk_bytes: int | None = None) -> Iterator[bytes]:
         return _export(self._items, start, end, chunk_bytes or self._chunk_bytes)
+
+    def export_counted(self, start: bytes, end: bytes, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
+        """``export_range``'s chunks, each with its number of records (a snapshot transfer checks both)."""
+        return _export_counted(self._items, start, end, chunk_bytes)
 
     def log_entries(
         self, group: int, lo: int, hi: int, max_bytes: int | None = None

@@ -96,6 +96,8 @@ class ItemService:
             hosted = node.partition_for(message.group)
             if hosted is None or req.get("table_id") != hosted.table_id:
                 raise Answer({"stale": node.map_version})
+            if not self.host.serves_reads(hosted.group):
+                raise unavailable("the replica is receiving a snapshot", not_applied=True)
             body = await handler(hosted, req)
             if not req.get("consistent") and body.startswith(b'{"ok":'):
                 # An eventually consistent read served by a follower names the leader: routers send such

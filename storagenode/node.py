@@ -48,6 +48,7 @@ from runtime.config import ClusterConfig
 from runtime.config import Role as NodeRole
 from runtime.logs import get_logger
 from runtime.replication import DriverConfig, GroupHost
+from runtime.snapshot_stream import StreamConfig
 from runtime.store import RangeStats, Store
 from runtime.transport import Message, TransportError
 from storagenode.items import ItemService
@@ -89,6 +90,18 @@ class NodeConfig:
         )
 
 
+def stream_config(config: ClusterConfig) -> StreamConfig:
+    limits = config.limits
+    return StreamConfig(
+        chunk_bytes=limits.snapshot_chunk_bytes,
+        chunks_in_flight=limits.snapshot_chunks_in_flight,
+        chunk_timeout_ms=limits.snapshot_chunk_timeout_ms,
+        transfer_timeout_ms=limits.snapshot_transfer_timeout_ms,
+        max_transfers=limits.snapshot_max_transfers,
+        catchup_hold_ms=limits.snapshot_catchup_hold_ms,
+    )
+
+
 def driver_config(config: ClusterConfig) -> DriverConfig:
     timing = config.paxos
     return DriverConfig(
@@ -96,6 +109,9 @@ def driver_config(config: ClusterConfig) -> DriverConfig:
         election_timeout_ticks=timing.election_timeout_ticks,
         heartbeat_interval_ticks=timing.heartbeat_interval_ticks,
         max_clock_drift=timing.max_clock_drift_ratio,
+        # An ACCEPT (one envelope) stays well under the transport's message limit.
+        max_bytes_per_message=max(1, config.limits.max_grpc_message_bytes // 4),
+        stream=stream_config(config),
     )
 
 
@@ -134,7 +150,8 @@ def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any]
 
 class _PaxosSender:
     """The transport as the replication driver's sender: a peer this process does not know (a map naming a
-    node that is not in our config) is a dropped message, never an exception inside a replication round."""
+    node that is not in our config) is a dropped message, never an exception inside a replication round.
+    ``call`` carries snapshot transfers (requests; failures raise ``TransportError``)."""
 
     def __init__(self, transport: Any) -> None:
         self.transport = transport
@@ -144,6 +161,10 @@ class _PaxosSender:
             return bool(self.transport.send(peer, group, kind, payload))
         except TransportError:
             return False
+
+    async def call(self, peer: str, group: str, kind: int, payload: bytes, timeout_ms: float | None = None) -> bytes:
+        raw: bytes = await self.transport.call(peer, group, kind, payload, timeout_ms=timeout_ms)
+        return raw
 
 
 class StorageNode:
@@ -165,7 +186,8 @@ class StorageNode:
         self.az = spec.az or ""
         self.address = spec.grpc_address
         self.control_nodes = [n.name for n in config.by_role(NodeRole.CONTROL)]
-        self.host = GroupHost(name, store, _PaxosSender(transport), driver or driver_config(config))
+        sender = _PaxosSender(transport)
+        self.host = GroupHost(name, store, sender, driver or driver_config(config), caller=sender)
         self.hosted: dict[int, Hosted] = {}
         self.map_version = 0
         self.first_map = asyncio.Event()
@@ -226,6 +248,8 @@ class StorageNode:
             return self.items.handle(message)
         if message.kind == Kind.ADMIN:
             return self._admin(message)
+        if message.kind == Kind.SNAPSHOT:
+            return self.host.streams.on_request(sender, message.group, message.payload)
         raise LookupError(f"a storage node serves no requests of kind {message.kind}")
 
     # ---- hosting ------------------------------------------------------------------------------------------
@@ -420,6 +444,7 @@ class StorageNode:
         return orjson.dumps({"ok": {
             "applied": info["applied_index"], "commit": info["commit_index"], "role": info["role"],
             "leader": info["leader"], "voters": info["voters"], "learners": info["learners"],
+            "receiving": info["receiving"],  # a snapshot transfer under way: the checksum is of half a state
             "checksum": self.store.checksum(rng.start, rng.end), "map_version": self.map_version}})
 
     # ---- the control plane --------------------------------------------------------------------------------
@@ -544,6 +569,16 @@ class StorageNode:
                                   value=self.host.fsyncs)
         yield CounterMetricFamily("ddb_storage_replication_rounds", "replication driver rounds",
                                   value=self.host.rounds)
+        streams = self.host.streams
+        for name, doc, value in (
+            ("ddb_storage_snapshot_chunks_sent", "snapshot chunks streamed to followers", streams.sent_chunks),
+            ("ddb_storage_snapshot_chunks_received", "snapshot chunks written from a leader", streams.received_chunks),
+            ("ddb_storage_snapshot_transfers_completed", "snapshot transfers sent to the end",
+             streams.completed_transfers),
+            ("ddb_storage_snapshot_transfers_failed", "snapshot transfers cut short (retried)",
+             streams.failed_transfers),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
 
     def partition_for(self, group: str) -> Hosted | None:
         pid = partition_of_group(group)

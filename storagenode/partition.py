@@ -252,8 +252,9 @@ class PartitionData:
 class PartitionMachine:
     """The replication driver's state machine for one partition replica (``runtime.replication.StateMachine``).
 
-    Log entries are ``encode_effects`` blobs; applying one writes its images verbatim. A snapshot is the
-    partition's item range as one ``Store.export_range`` blob (records are framed, so chunks concatenate).
+    Log entries are ``encode_effects`` blobs; applying one writes its images verbatim. The state is the
+    partition's item range of the store (``state_range``): snapshots carry no data, the driver streams the
+    range to a replica that needs it (``runtime.snapshot_stream``).
     """
 
     def __init__(self, data: PartitionData, on_split: Callable[[Any, SplitInfo], None] | None = None,
@@ -288,7 +289,13 @@ class PartitionMachine:
             self.heat.record(now_s, max(1, -(-size // 1024)), keycodec.key_hash(eff.key))
         return None
 
+    def state_range(self) -> tuple[bytes, bytes] | None:
+        if self.split is not None:
+            return None  # the range is the split children's now
+        return self.data.range.start, self.data.range.end
+
     def snapshot_data(self) -> bytes:
+        """The whole range as one blob: only for a driver without streamed snapshots (tests)."""
         rng = self.data.range
         return b"".join(self.data.store.export_range(rng.start, rng.end))
 
