@@ -1,8 +1,8 @@
 """Checks of a recorded history, per workload. Every check says what is wrong in words a person can act on.
 
-* register: per key, linearizability of reads, writes and compare-and-sets (``linearizability.check``
-  with ``RegisterModel``), and no acknowledged write lost: the final strongly consistent read after
-  healing shows the last write, or one that may have come after it.
+* register: per key, linearizability of reads, writes and compare-and-sets (the project's checker,
+  ``paxos.sim.linearizability.check``, with ``RegisterModel``), and no acknowledged write lost: the final
+  strongly consistent read after healing shows the last write, or one that may have come after it.
 * append: per key, every read is a prefix of one common order (no reordering), contains every append
   acknowledged before the read began (no loss, no stale read), holds nothing never appended, nothing
   appended by a failed op, nothing twice; then the full linearizability search with ``ListModel``.
@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from deploy.chaos.history import History, Op, OpKind, Outcome
-from deploy.chaos.linearizability import ListModel, RegisterModel, Verdict, check
+from deploy.chaos.models import ListModel, RegisterModel
+from paxos.sim.linearizability import Verdict, check
 
 # The client id of the reads made after healing (one per key, with retries until one succeeds).
 FINAL_CLIENT = -1
