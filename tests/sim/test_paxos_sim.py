@@ -113,6 +113,14 @@ def test_a_violation_names_the_op_it_cannot_place() -> None:
     assert "client 2 read 'a' [40, 50]" in result.explain()
 
 
+def test_an_undecided_history_fails_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import paxos.sim.cluster as cluster
+
+    monkeypatch.setattr(cluster, "check_register", lambda ops: check_register(ops, max_steps=1))
+    with pytest.raises(InvariantViolation, match="was not decided: unknown"):
+        run_seed(1)
+
+
 def test_cli_prints_seeds_per_second(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--seeds", "3"]) == 0
     out = capsys.readouterr().out
