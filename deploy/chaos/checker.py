@@ -1,8 +1,8 @@
 """Checks of a recorded history, per workload. Every check says what is wrong in words a person can act on.
 
-* register: per key, linearizability of reads, writes and compare-and-sets (``linearizability.check``
-  with ``RegisterModel``), and no acknowledged write lost: the final strongly consistent read after
-  healing shows the last write, or one that may have come after it.
+* register: per key, linearizability of reads, writes and compare-and-sets (the project's checker,
+  ``paxos.sim.linearizability.check``, with ``RegisterModel``), and no acknowledged write lost: the final
+  strongly consistent read after healing shows the last write, or one that may have come after it.
 * append: per key, every read is a prefix of one common order (no reordering), contains every append
   acknowledged before the read began (no loss, no stale read), holds nothing never appended, nothing
   appended by a failed op, nothing twice; then the full linearizability search with ``ListModel``.
@@ -16,15 +16,19 @@ else ``pass``. Violations are sorted by time; the first is what a failing run pr
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from deploy.chaos.history import History, Op, OpKind, Outcome
-from deploy.chaos.linearizability import ListModel, RegisterModel, Verdict, check
+from deploy.chaos.models import ListModel, RegisterModel
+from paxos.sim.linearizability import Model, Result, Verdict, check
 
 # The client id of the reads made after healing (one per key, with retries until one succeeds).
 FINAL_CLIENT = -1
 DEFAULT_MAX_STEPS_PER_KEY = 1_000_000  # a few seconds of search on the hardest key
+
+S = TypeVar("S", bound=Hashable)
 
 
 class RunVerdict(enum.StrEnum):
@@ -81,6 +85,15 @@ def _when(op: Op) -> float:
     return op.end_s
 
 
+def _search(report: CheckReport, key: str, model: Model[S, Op], ops: list[Op], max_steps: int) -> Result[Op]:
+    """The linearizability search on one key; a violation goes into the report."""
+    result = check(model, ops, max_steps)
+    if result.verdict is Verdict.VIOLATION:
+        assert result.culprit is not None
+        report.add(Violation("linearizability", key, result.explain(), _when(result.culprit)))
+    return result
+
+
 def check_history(workload: str, history: History, *, bank_total: int | None = None,
                   max_steps_per_key: int = DEFAULT_MAX_STEPS_PER_KEY) -> CheckReport:
     if workload == "register":
@@ -102,11 +115,8 @@ def check_registers(history: History, max_steps_per_key: int = DEFAULT_MAX_STEPS
     report.keys = len(by_key)
     for key in sorted(by_key):
         ops = sorted(by_key[key], key=lambda o: o.start_s)
-        result = check(RegisterModel(), ops, max_steps_per_key)
-        if result.verdict is Verdict.VIOLATION:
-            assert result.culprit is not None
-            report.add(Violation("linearizability", key, result.explain(), _when(result.culprit)))
-        elif result.verdict is Verdict.UNKNOWN:
+        result = _search(report, key, RegisterModel(), ops, max_steps_per_key)
+        if result.verdict is Verdict.UNKNOWN:
             report.unknown.append(f"key {key}: {result.explain()}")
         for violation in lost_register_writes(key, ops):
             report.add(violation)
@@ -175,11 +185,7 @@ def check_appends(history: History, max_steps_per_key: int = DEFAULT_MAX_STEPS_P
             report.add(violation)
         if not found:
             # The structural checks pass: confirm with the full search (it also catches subtler orders).
-            result = check(ListModel(), ops, max_steps_per_key)
-            if result.verdict is Verdict.VIOLATION:
-                assert result.culprit is not None
-                report.add(Violation("linearizability", key, result.explain(), _when(result.culprit)))
-            elif result.verdict is Verdict.UNKNOWN:
+            if _search(report, key, ListModel(), ops, max_steps_per_key).verdict is Verdict.UNKNOWN:
                 report.notes.append(f"key {key}: the full search ran out of budget; the structural checks passed")
         if not any(o.client == FINAL_CLIENT and o.outcome is Outcome.OK for o in ops):
             report.unknown.append(f"key {key}: no final read succeeded, so lost appends cannot be ruled out")

@@ -75,6 +75,15 @@ class Op:
         """When the op stopped being able to take effect: never, for an indeterminate one."""
         return math.inf if self.outcome is Outcome.INFO else self.end_s
 
+    # The linearizability checker's view (``paxos.sim.linearizability.HistoryOp``).
+    @property
+    def call_time(self) -> float:
+        return self.start_s
+
+    @property
+    def return_time(self) -> float:
+        return self.effective_end_s
+
     @property
     def latency_ms(self) -> float:
         return (self.end_s - self.start_s) * 1000.0

@@ -107,20 +107,40 @@ class _Keys:
         return key
 
 
-class RegisterWorkload:
-    name = "register"
-    ATTR = "v"
+class _KeyedWorkload:
+    """What the register and append workloads share: one item per key under rotating keys, values unique
+    in the run, and a strongly consistent GetItem as the read."""
 
-    def __init__(self, table: str, tag: str, active_keys: int = 3, ops_per_key: int = 150) -> None:
+    def __init__(self, table: str, tag: str, active_keys: int, ops_per_key: int) -> None:
         self.table = table
         self._keys = _Keys(tag, active_keys, ops_per_key)
         self._counter: dict[int, int] = {}
-        self._last_seen: dict[tuple[int, str], str | None] = {}
 
     def _unique(self, client: int) -> str:
         n = self._counter.get(client, 0) + 1
         self._counter[client] = n
         return f"{client}.{n}"
+
+    def _note_indeterminate(self, request: Request, answer: Answer) -> None:
+        """A write that may or may not have happened counts toward retiring its key (see ``_Keys``)."""
+        if answer.outcome is Outcome.INFO and request.kind is not OpKind.READ:
+            self._keys.indeterminate_write(request.key)
+
+    def keys(self) -> list[str]:
+        return list(self._keys.used)
+
+    def final_read(self, key: str) -> Request:
+        return Request(OpKind.READ, key, None, "GetItem",
+                       {"TableName": self.table, "Key": _key(key), "ConsistentRead": True})
+
+
+class RegisterWorkload(_KeyedWorkload):
+    name = "register"
+    ATTR = "v"
+
+    def __init__(self, table: str, tag: str, active_keys: int = 3, ops_per_key: int = 150) -> None:
+        super().__init__(table, tag, active_keys, ops_per_key)
+        self._last_seen: dict[tuple[int, str], str | None] = {}
 
     def next_request(self, client: int, rng: random.Random) -> Request:
         key = self._keys.pick(rng)
@@ -141,8 +161,7 @@ class RegisterWorkload:
         return Request(OpKind.CAS, key, [expected, value], "PutItem", body)
 
     def interpret(self, client: int, request: Request, answer: Answer) -> Interpreted:
-        if answer.outcome is Outcome.INFO and request.kind is not OpKind.READ:
-            self._keys.indeterminate_write(request.key)
+        self._note_indeterminate(request, answer)
         if request.kind is OpKind.READ:
             if not answer.ok:
                 return _passthrough(answer)
@@ -161,30 +180,19 @@ class RegisterWorkload:
             self._last_seen[(client, request.key)] = request.value
         return _passthrough(answer)
 
-    def keys(self) -> list[str]:
-        return list(self._keys.used)
 
-    def final_read(self, key: str) -> Request:
-        return Request(OpKind.READ, key, None, "GetItem",
-                       {"TableName": self.table, "Key": _key(key), "ConsistentRead": True})
-
-
-class AppendWorkload:
+class AppendWorkload(_KeyedWorkload):
     name = "append"
     ATTR = "l"
 
     def __init__(self, table: str, tag: str, active_keys: int = 3, ops_per_key: int = 120) -> None:
-        self.table = table
-        self._keys = _Keys(tag, active_keys, ops_per_key)
-        self._counter: dict[int, int] = {}
+        super().__init__(table, tag, active_keys, ops_per_key)
 
     def next_request(self, client: int, rng: random.Random) -> Request:
         key = self._keys.pick(rng)
         if rng.random() < 0.5:
             return self.final_read(key)
-        n = self._counter.get(client, 0) + 1
-        self._counter[client] = n
-        element = f"{client}.{n}"
+        element = self._unique(client)
         body = {"TableName": self.table, "Key": _key(key),
                 "UpdateExpression": "SET #l = list_append(if_not_exists(#l, :empty), :x)",
                 "ExpressionAttributeNames": {"#l": self.ATTR},
@@ -192,20 +200,12 @@ class AppendWorkload:
         return Request(OpKind.APPEND, key, element, "UpdateItem", body)
 
     def interpret(self, client: int, request: Request, answer: Answer) -> Interpreted:
-        if answer.outcome is Outcome.INFO and request.kind is OpKind.APPEND:
-            self._keys.indeterminate_write(request.key)
+        self._note_indeterminate(request, answer)
         if request.kind is OpKind.READ and answer.ok:
             item = (answer.body or {}).get("Item")
             listed = item.get(self.ATTR, {}).get("L") if item else None
             return Interpreted(Outcome.OK, [e.get("S") for e in listed] if listed is not None else None)
         return _passthrough(answer)
-
-    def keys(self) -> list[str]:
-        return list(self._keys.used)
-
-    def final_read(self, key: str) -> Request:
-        return Request(OpKind.READ, key, None, "GetItem",
-                       {"TableName": self.table, "Key": _key(key), "ConsistentRead": True})
 
 
 class BankWorkload:

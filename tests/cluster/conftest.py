@@ -25,9 +25,9 @@ class Ddb:
         self.base_port = base_port
         self.seen: dict[int, str] = {}
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, check: bool = True, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "deploy", *args, "--data-dir", str(self.data_dir)]
-        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s)
         self.record_pids()
         if check:
             assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
@@ -43,6 +43,10 @@ class Ddb:
                 self.seen[node["pid"]] = node["name"]
         return body
 
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """`ddb status`'s nodes by name."""
+        return {node["name"]: node for node in self.status()["nodes"]}
+
     def record_pids(self) -> None:
         for pidfile in (self.data_dir / "run").glob("*.pid"):
             try:
@@ -54,6 +58,7 @@ class Ddb:
         self.record_pids()
         for pid, name in self.seen.items():
             if is_node_process(pid, name):
+                os.kill(pid, signal.SIGCONT)  # a paused (SIGSTOPped) process dies too, and at once
                 os.kill(pid, signal.SIGKILL)
 
     # ---- helpers for tests that break the cluster on purpose -------------------------------------------

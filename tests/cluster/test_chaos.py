@@ -8,65 +8,25 @@ setting that acknowledges a write at the leader before a quorum holds it (see do
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from deploy.cluster import is_node_process, router_available
-from runtime.config import REPO_ROOT, ClusterConfig
+from deploy.cluster import router_available
+from runtime.config import ClusterConfig
+from tests.cluster.conftest import Ddb
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 needs_router = pytest.mark.skipif(not router_available(), reason="router/__main__.py does not exist yet")
 
 
-class Ddb:
-    def __init__(self, data_dir: Path, base_port: int) -> None:
-        self.data_dir = data_dir
-        self.base_port = base_port
-        self.seen: dict[int, str] = {}
-
-    def run(self, *args: str, check: bool = True, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "deploy", *args, "--data-dir", str(self.data_dir)]
-        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s)
-        self.record_pids()
-        if check:
-            assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        return done
-
-    def status(self) -> dict[str, Any]:
-        nodes = orjson.loads(self.run("status", "--json").stdout)["nodes"]
-        return {n["name"]: n for n in nodes}
-
-    def record_pids(self) -> None:
-        for pidfile in (self.data_dir / "run").glob("*.pid"):
-            try:
-                self.seen[int(pidfile.read_text())] = pidfile.stem
-            except (ValueError, FileNotFoundError):
-                pass
-
-    def kill_all(self) -> None:
-        self.record_pids()
-        for pid, name in self.seen.items():
-            if is_node_process(pid, name):
-                os.kill(pid, signal.SIGCONT)
-                os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture
-def ddb(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ddb]:
-    runner = Ddb(tmp_path / "data", request.param if hasattr(request, "param") else 23300)
-    try:
-        yield runner
-    finally:
-        runner.kill_all()
+def ddb(ddb_at: Callable[[int], Ddb], request: pytest.FixtureRequest) -> Ddb:
+    """A `ddb` runner on its own ports (23300, or the test's parameter); its processes die with the test."""
+    return ddb_at(request.param if hasattr(request, "param") else 23300)
 
 
 def wait_for(predicate: Any, timeout_s: float) -> bool:
@@ -80,22 +40,22 @@ def wait_for(predicate: Any, timeout_s: float) -> bool:
 
 def test_fault_commands_on_real_processes(ddb: Ddb) -> None:
     ddb.run("up", "--nodes-per-az", "1", "--base-port", str(ddb.base_port))
-    before = ddb.status()
+    before = ddb.nodes()
     assert before["sn-b1"]["healthy"]
 
     assert "SIGSTOP" in ddb.run("fault", "stop", "sn-b1").stdout
     assert "sn-b1: paused" in ddb.run("fault", "list").stdout
-    assert wait_for(lambda: not ddb.status()["sn-b1"]["healthy"], 10), "a paused node cannot answer Health"
+    assert wait_for(lambda: not ddb.nodes()["sn-b1"]["healthy"], 10), "a paused node cannot answer Health"
     ddb.run("fault", "cont", "sn-b1")
-    assert wait_for(lambda: ddb.status()["sn-b1"]["healthy"], 10)
+    assert wait_for(lambda: ddb.nodes()["sn-b1"]["healthy"], 10)
 
     ddb.run("fault", "kill", "sn-b1")
-    assert wait_for(lambda: ddb.status()["sn-b1"]["state"] == "dead", 10)
+    assert wait_for(lambda: ddb.nodes()["sn-b1"]["state"] == "dead", 10)
     assert "sn-b1: dead" in ddb.run("fault", "list").stdout
     restarted = ddb.run("fault", "restart", "sn-b1").stdout
     assert "started pid" in restarted
-    assert wait_for(lambda: ddb.status()["sn-b1"]["healthy"], 30)
-    assert ddb.status()["sn-b1"]["pid"] != before["sn-b1"]["pid"]
+    assert wait_for(lambda: ddb.nodes()["sn-b1"]["healthy"], 30)
+    assert ddb.nodes()["sn-b1"]["pid"] != before["sn-b1"]["pid"]
 
     ddb.run("fault", "partition", "az-a", "az-b")
     ddb.run("fault", "slow", "sn-c1", "*", "--ms", "100")

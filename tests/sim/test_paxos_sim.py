@@ -10,7 +10,7 @@ import pytest
 from paxos.sim import InvariantViolation, SimOptions, Simulation, run_seed
 from paxos.sim.__main__ import main
 from paxos.sim.cluster import TICK, Node
-from paxos.sim.linearizability import INFINITY, Op, check_register
+from paxos.sim.linearizability import INFINITY, Op, Verdict, check_register
 from paxos.sim.variants import VARIANTS
 
 SEEDS = 300
@@ -84,14 +84,41 @@ def test_the_per_step_checks_fire() -> None:
 
 
 def test_linearizability_checker() -> None:
+    def ok(*ops: Op) -> bool:
+        verdict = check_register(list(ops)).verdict
+        assert verdict is not Verdict.UNKNOWN
+        return verdict is Verdict.OK
+
     w1 = Op(0, True, "a", 0, 10)
     w2 = Op(1, True, "b", 20, 30)
-    assert check_register([w1, w2, Op(2, False, "b", 40, 50)])[0]
-    assert not check_register([w1, w2, Op(2, False, "a", 40, 50)])[0]  # stale read
-    assert check_register([w1, Op(1, True, "b", 5, 30), Op(2, False, "a", 8, 12)])[0]  # concurrent
-    assert check_register([w1, Op(1, True, "b", 20, INFINITY), Op(2, False, "b", 40, 50)])[0]  # unknown fate
-    assert check_register([w1, Op(1, True, "b", 20, INFINITY), Op(2, False, "a", 40, 50)])[0]
-    assert not check_register([Op(2, False, "a", 0, 1), Op(0, True, "a", 2, 10)])[0]  # read before the write
+    assert ok(w1, w2, Op(2, False, "b", 40, 50))
+    assert not ok(w1, w2, Op(2, False, "a", 40, 50))  # stale read
+    assert ok(w1, Op(1, True, "b", 5, 30), Op(2, False, "a", 8, 12))  # concurrent
+    assert ok(w1, Op(1, True, "b", 20, INFINITY), Op(2, False, "b", 40, 50))  # unknown fate
+    assert ok(w1, Op(1, True, "b", 20, INFINITY), Op(2, False, "a", 40, 50))
+    assert not ok(Op(2, False, "a", 0, 1), Op(0, True, "a", 2, 10))  # read before the write
+    # Two readers disagree on the order of two concurrent writes: either order alone is fine, not both.
+    b_then_a = [Op(2, False, "b", 1, 2), Op(2, False, "a", 3, 4)]
+    assert ok(w1, Op(1, True, "b", 0, 10), *b_then_a, Op(3, False, "a", 1, 2))
+    assert not ok(w1, Op(1, True, "b", 0, 10), *b_then_a, Op(3, False, "a", 1, 2), Op(3, False, "b", 3, 4))
+    # An unobserved write of unknown fate is never needed, and never hides a violation.
+    assert not ok(w1, w2, Op(3, True, "c", 35, INFINITY), Op(2, False, "a", 40, 50))
+
+
+def test_a_violation_names_the_op_it_cannot_place() -> None:
+    w1 = Op(0, True, "a", 0, 10)
+    stale = Op(2, False, "a", 40, 50)
+    result = check_register([w1, Op(1, True, "b", 20, 30), stale])
+    assert result.verdict is Verdict.VIOLATION and result.culprit is stale
+    assert "client 2 read 'a' [40, 50]" in result.explain()
+
+
+def test_an_undecided_history_fails_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import paxos.sim.cluster as cluster
+
+    monkeypatch.setattr(cluster, "check_register", lambda ops: check_register(ops, max_steps=1))
+    with pytest.raises(InvariantViolation, match="was not decided: unknown"):
+        run_seed(1)
 
 
 def test_cli_prints_seeds_per_second(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,8 @@ from deploy.chaos.checker import (
     check_registers,
 )
 from deploy.chaos.history import History, Op, OpKind, Outcome, Recorder
-from deploy.chaos.linearizability import ListModel, RegisterModel, Verdict, check
+from deploy.chaos.models import ListModel, RegisterModel, relevant_ops
+from paxos.sim.linearizability import Verdict, check
 
 OK, FAIL, INFO = Outcome.OK, Outcome.FAIL, Outcome.INFO
 
@@ -386,7 +387,7 @@ class PlainListModel:
         return repr(state)
 
     def prune(self, ops: list[Op]) -> list[Op]:
-        return ops
+        return relevant_ops(ops)
 
 
 @st.composite
