@@ -20,6 +20,7 @@ class StorageApp(ProcessApp):
         self.store = Store(host.node_dir / "store")
         self.node = StorageNode(host.node.name, host.config, host.transport, self.store)
         host.metrics.add_collector(self.node.collect_metrics)
+        host.metrics.add_collector(self.node.items.collect_metrics)  # throttles per partition
         self.node.start()
         host.spawn(self._ready_after_first_map(host), name="ready")
 
