@@ -5,6 +5,8 @@ per-partition write limit, new tables with one partition):
   is there exactly once (GetItem of every key, and the replicas' item counts: Scan is not on main yet) and no
   request failed;
 - by heat: a small table written hard splits by heat;
+- issue 7's throughput test: clients writing a hot key range as fast as they can are throttled to the
+  partition's limit (60 WCU/s here), the partition splits by heat and their acknowledged puts per second rise;
 - the auto-admin killed in the middle of a split: the restarted one finishes it.
 """
 
