@@ -250,6 +250,13 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         console.print("partition map version: " + ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
     for line in admin_lines(admin_status(reports)):
         console.print(line, markup=False)
+    throttled: dict[str, int] = {}
+    for report in reports:
+        for what, count in (((report.health or {}).get("status") or {}).get("throttled") or {}).items():
+            throttled[what] = throttled.get(what, 0) + int(count)
+    if throttled:
+        console.print("throttled requests (over a partition's limit): "
+                      + ", ".join(f"{what} {n}" for what, n in sorted(throttled.items())), markup=False)
     if not parts:
         console.print("partitions: none reported yet (no tables, or the storage nodes do not host replicas yet)")
         return

@@ -39,6 +39,9 @@ addressee inside the process (``group``) and what it is (``kind``); the payload 
                applied (e.g. the proposal timed out): the router never resends it (a second UpdateItem ADD
                would count twice, a conditional put would fail its own condition) and answers the client
                InternalServerError (500), which SDKs retry, as DynamoDB does for its own unknown outcomes.
+             | ``{"throttled": "read" | "write", "not_applied": true}``: the partition replica is over its
+               per-partition limit (``storagenode.admission``); nothing was read or applied. The router answers
+               DynamoDB's throttling error at once; a batch part comes back unprocessed.
 
 Multi-item ITEM requests (issue 6; ``storagenode.reads`` documents the answers) add fields to the request:
     Query / Scan    ``"start"``, ``"end"`` (hex stored keys: the range to read, clipped by the node to its

@@ -46,9 +46,12 @@ from dynamo.capacity import (
     query_units,
 )
 from dynamo.errors import (
+    DynamoError,
     InternalServerError,
+    ProvisionedThroughputExceededException,
     ResourceNotFoundException,
     ServiceUnavailableException,
+    ThrottlingException,
     ValidationException,
 )
 from dynamo.expressions import ExpressionContext, parse_projection
@@ -83,6 +86,12 @@ MSG_PARTITION_UNAVAILABLE = "The partition holding this key is unavailable right
 MSG_CONTROL_UNAVAILABLE = "The control plane is unavailable right now; retry shortly"
 MSG_UNKNOWN_OUTCOME = "Internal server error"
 MSG_DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
+# What DynamoDB answers when a partition of an on-demand table is over its limit (a provisioned table gets
+# ProvisionedThroughputExceededException with its default message).
+MSG_THROTTLED_ON_DEMAND = (
+    "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your "
+    "table or index so please try again shortly. If exceptions persist, check if you have a hot key: "
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html")
 
 
 class Requester(Protocol):
@@ -138,7 +147,7 @@ class ClusterBackend(BaseBackend):
         self.stats: dict[str, int] = {
             "item_requests": 0, "item_attempts": 0, "redirects": 0, "stale": 0, "unavailable": 0,
             "transport_errors": 0, "deadline_exceeded": 0, "unknown_outcome": 0, "map_updates": 0,
-            "control_requests": 0,
+            "control_requests": 0, "throttled": 0,
         }
 
     # ---- lifecycle -----------------------------------------------------------------------------------
@@ -539,6 +548,8 @@ class ClusterBackend(BaseBackend):
         config = self._config
         done: list[tuple[TableRoute, list[Any], Response]] = []
         left: list[tuple[TableRoute, Any]] = []
+        throttles: list[DynamoError] = []  # parts throttled (their entries are in ``left`` too)
+        unserved = 0  # entries left for any other reason
         for _ in range(config.batch_regroup_rounds):
             groups: dict[tuple[str, int], tuple[TableRoute, list[tuple[dict[str, Any], Any]]]] = {}
             for table, key, entry in work:
@@ -546,6 +557,7 @@ class ClusterBackend(BaseBackend):
                 part = route.partition_for(partition_hash(route.key.hash_type, key[route.key.hash_name][route.key.hash_type]))
                 if part is None:
                     left.append((route, entry))
+                    unserved += 1
                     continue
                 groups.setdefault((route.name, part.partition_id), (route, []))[1].append((key, entry))
             parts = list(groups.values())
@@ -559,7 +571,12 @@ class ClusterBackend(BaseBackend):
             for (route, pairs), result in zip(parts, results, strict=True):
                 if isinstance(result, _Regroup):
                     work.extend((route, key, entry) for key, entry in pairs)
+                elif _throttled(result):
+                    assert isinstance(result, DynamoError)
+                    throttles.append(result)
+                    left.extend((route, entry) for _, entry in pairs)
                 elif _retryable(result):
+                    unserved += len(pairs)
                     left.extend((route, entry) for _, entry in pairs)
                 elif isinstance(result, BaseException):
                     raise result
@@ -567,10 +584,15 @@ class ClusterBackend(BaseBackend):
                     entries = [entry for _, entry in pairs]
                     unread = set(result.get("Unprocessed") or ())  # a part whose answer filled up
                     left.extend((route, entries[index]) for index in sorted(unread))
+                    unserved += len(unread)
                     done.append((route, [e for i, e in enumerate(entries) if i not in unread], result))
             if not work:
                 break
         left.extend((table, entry) for table, _, entry in work)
+        unserved += len(work)
+        if left and not done and throttles and not unserved:
+            # Every part was throttled: the whole call fails with the throttling error, as DynamoDB does.
+            raise throttles[0]
         if left and not done:
             raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
         return done, left
@@ -738,6 +760,10 @@ class ClusterBackend(BaseBackend):
                 else:
                     tried.clear()
                 continue
+            if "throttled" in answer:  # the partition is over its limit; nothing was served or applied
+                routing.node_ok(target)
+                self.stats["throttled"] += 1
+                raise throttling_error(route, str(answer["throttled"]))
             # "unavailable" (no quorum, lease not ready) or an answer we do not understand.
             self.stats["unavailable"] += 1
             why = answer.get("unavailable", answer)
@@ -781,6 +807,21 @@ def _check_no_index(table: TableRoute, request: Request) -> None:
     if any(one.name == index for one in table.indexes):
         raise ValidationException(f"ddb does not read secondary indexes yet (IndexName: {index})")
     raise ValidationException(f"The table does not have the specified index: {index}")
+
+
+def throttling_error(table: TableRoute, kind: str) -> DynamoError:
+    """DynamoDB's answer for a request a partition throttled (``kind``: "read" or "write"): on-demand
+    tables get ThrottlingException, provisioned ones ProvisionedThroughputExceededException (both HTTP 400,
+    retried by SDKs), each naming the reason as DynamoDB's ThrottlingReasons do."""
+    reasons = [{"reason": f"Table{'Read' if kind == 'read' else 'Write'}KeyRangeThroughputExceeded"}]
+    if table.on_demand:
+        return ThrottlingException(MSG_THROTTLED_ON_DEMAND, ThrottlingReasons=reasons)
+    return ProvisionedThroughputExceededException(ThrottlingReasons=reasons)
+
+
+def _throttled(result: object) -> bool:
+    """A batch part a partition throttled: its entries come back unprocessed."""
+    return isinstance(result, (ThrottlingException, ProvisionedThroughputExceededException))
 
 
 def _retryable(result: object) -> bool:

@@ -52,6 +52,7 @@ class TableRoute:
     indexes: tuple[IndexSchema, ...]
     partitions: tuple[PartitionRoute, ...]  # sorted by ``lo``
     los: tuple[int, ...]  # partitions[i].lo, for bisection
+    on_demand: bool = False  # BillingMode PAY_PER_REQUEST (how a throttled request is answered)
 
     @property
     def serving(self) -> bool:
@@ -112,6 +113,7 @@ class PartitionMap:
                 indexes=_indexes(spec, definitions),
                 partitions=tuple(routes),
                 los=tuple(p.lo for p in routes),
+                on_demand=spec.get("BillingMode") == "PAY_PER_REQUEST",
             )
         nodes = {name: str(info.get("az", "")) for name, info in (data.get("nodes") or {}).items()}
         return cls(int(data["version"]), tables, nodes)

@@ -245,9 +245,16 @@ class AdminPolicy:
     partitions_per_new_table: int = 4  # spread a new table over the nodes from the start
     partition_max_rcu: int = 3000
     partition_max_wcu: int = 1000
+    # Admission control: each partition replica admits requests from two token buckets (write and read
+    # units) refilled at the limits above, holding at most this many seconds of unused capacity. A hard
+    # per-partition limit, so about one second (DynamoDB's 300 s burst is a table-level allowance).
+    partition_burst_s: float = 1.0
 
     def __post_init__(self) -> None:
         _check_positive(self, "admin", *(f.name for f in dataclasses.fields(self)))
+        if self.partition_burst_s > 300:
+            raise _fail("admin.partition_burst_s", self.partition_burst_s,
+                        "must be at most 300 (DynamoDB keeps at most 300 s of unused capacity)")
         if self.split_heat_fraction > 1:
             raise _fail("admin.split_heat_fraction", self.split_heat_fraction, "must be in (0, 1]")
         if self.node_heartbeat_interval_ms * 2 > self.repair_delay_s * 1000:

@@ -20,6 +20,7 @@ class StorageApp(ProcessApp):
         self.store = Store(host.node_dir / "store")
         self.node = StorageNode(host.node.name, host.config, host.transport, self.store)
         host.metrics.add_collector(self.node.collect_metrics)
+        host.metrics.add_collector(self.node.items.collect_metrics)  # throttles per partition
         self.node.start()
         host.spawn(self._ready_after_first_map(host), name="ready")
 
@@ -46,7 +47,12 @@ class StorageApp(ProcessApp):
         return self.node.on_request(sender, message)
 
     def status(self) -> dict[str, Any]:
-        return self.node.status() if self.node is not None else {}
+        if self.node is None:
+            return {}
+        throttles = self.node.items.throttles
+        # "<table> p<partition> <kind>" -> requests throttled here (``ddb status`` sums them over the nodes)
+        return {**self.node.status(),
+                "throttled": {f"{table} p{pid} {kind}": n for (table, pid, kind), n in sorted(throttles.items())}}
 
     def fill_status(self, reply: Any) -> None:
         if self.node is not None:

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from prometheus_client.core import CounterMetricFamily, Metric
 
-from dynamo import writes
-from dynamo.capacity import ConsumedCapacity, ReturnConsumedCapacity, get_item_units, write_item_units
+from dynamo import keycodec, writes
+from dynamo.capacity import (
+    ConsumedCapacity,
+    ReturnConsumedCapacity,
+    get_item_units,
+    read_units,
+    write_item_units,
+)
 from dynamo.errors import (
     ConditionalCheckFailedException,
     DynamoError,
@@ -33,6 +40,7 @@ from dynamo.size import check_item_size, item_size
 from paxos.errors import LeaseNotReady, NotLeader, PaxosError, ProposalDropped
 from runtime.logs import get_logger
 from runtime.transport import Message
+from storagenode.admission import AdmissionLimits, PartitionAdmission, UnitKind, read_charge, write_charge
 from storagenode.partition import Effect, Item, decode_item, encode_effects, encode_item
 
 if TYPE_CHECKING:
@@ -42,6 +50,7 @@ log = get_logger("storagenode.items")
 MSG_MISSING_KEY = "One of the required keys was not given a value"
 MSG_KEY_SCHEMA = "The provided key element does not match the schema"
 OK_EMPTY = b'{"ok":{}}'
+MIN_WRITE_UNITS = 1.0  # what any write costs at least: its estimate when admitted
 
 
 class Answer(Exception):
@@ -64,6 +73,11 @@ def unavailable(why: str, *, not_applied: bool = False) -> Answer:
     return Answer(body)
 
 
+def throttled(kind: UnitKind) -> Answer:
+    """The partition is over its ``kind`` limit: the request was not served (a write surely not applied)."""
+    return Answer({"throttled": kind.value, "not_applied": True})
+
+
 Handler = Callable[["Hosted", dict[str, Any]], Awaitable[bytes]]
 
 
@@ -73,6 +87,12 @@ class ItemService:
         self.host = node.host
         self._effect_ids = itertools.count(1)
         self.requests: dict[tuple[str, str], int] = {}  # (operation, outcome) -> count, for metrics
+        admin = node.config.admin
+        self.admission_limits = AdmissionLimits(admin.partition_max_wcu, admin.partition_max_rcu,
+                                                admin.partition_burst_s)
+        # (table, partition id, "read" | "write") -> requests throttled, for metrics (kept after a replica
+        # goes: a counter never goes backwards; one entry per partition ever hosted here)
+        self.throttles: dict[tuple[str, int, str], int] = {}
         self.ops: dict[str, Handler] = {
             "PutItem": self.write,
             "UpdateItem": self.write,
@@ -119,6 +139,48 @@ class ItemService:
         finally:
             counter = (op if op in self.ops else "other", outcome)
             self.requests[counter] = self.requests.get(counter, 0) + 1
+
+    # ---- admission (storagenode.admission) -------------------------------------------------------------
+
+    def admit(self, hosted: Hosted, kind: UnitKind, estimate_units: float, hashes: Iterable[int]) -> None:
+        """Admit a request this replica serves, charging ``estimate_units`` now, or raise the ``throttled``
+        answer. Either way its demand counts as heat, and ``hashes`` (the keys' partition hashes) as recent
+        traffic for a split point. Call where the replica is known to serve it (after the leader checks)."""
+        machine = hosted.machine
+        now_s = machine.clock()
+        gate = machine.admission
+        if gate is None:
+            gate = machine.admission = PartitionAdmission(self.admission_limits, now_s)
+            limits = self.admission_limits
+            machine.heat.read_weight = limits.write_units_per_s / limits.read_units_per_s
+        heat = machine.heat
+        heat.record(now_s, estimate_units, read=kind is UnitKind.READ)
+        for hash64 in hashes:
+            heat.note(hash64)
+        if not gate.admit(kind, now_s, estimate_units):
+            counter = (hosted.table, hosted.partition_id, kind.value)
+            self.throttles[counter] = self.throttles.get(counter, 0) + 1
+            raise throttled(kind)
+
+    def settle(self, hosted: Hosted, kind: UnitKind, estimate_units: float, actual_units: float) -> None:
+        """An admitted request's actual units are known: charge the rest (the bucket may go into debt)."""
+        if actual_units == estimate_units:
+            return
+        machine = hosted.machine
+        gate = machine.admission
+        assert gate is not None, "settled before admitted"
+        now_s = machine.clock()
+        gate.settle(kind, now_s, estimate_units, actual_units)
+        machine.heat.record(now_s, actual_units - estimate_units, read=kind is UnitKind.READ)
+
+    def collect_metrics(self) -> Iterable[Metric]:
+        """Prometheus families (``Metrics.add_collector``); runs on the exporter's thread, so it only reads."""
+        family = CounterMetricFamily("ddb_storage_throttled_requests",
+                                     "requests a partition replica throttled (over its per-partition limit)",
+                                     labels=["table", "partition", "kind"])
+        for (table, pid, kind), count in list(self.throttles.items()):
+            family.add_metric([table, str(pid), kind], count)
+        yield family
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -181,6 +243,7 @@ class ItemService:
             raise redirect(exc.leader_hint) from None
         if not barrier.done():
             await self._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
+        self.admit(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, (keycodec.key_hash(skey),))
         old_raw = data.read_latest(skey)
         pending = data.has_pending(skey)
         mode = request.get("ReturnConsumedCapacity") or "NONE"
@@ -190,17 +253,20 @@ class ItemService:
         try:
             outcome = writes.decide(prepared, old)
         except ConditionalCheckFailedException:
+            self.settle(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, write_charge(old_raw, None))
             if pending:
                 await self._settle(hosted, skey)
             raise
         new_item = outcome.new_item
         if not outcome.changed:
+            self.settle(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, write_charge(old_raw, None))
             if pending:
                 await self._settle(hosted, skey)
             return self._write_answer(hosted, request, outcome.attributes, old, new_item)
         if op == "UpdateItem" and new_item is not None:
             check_item_size(new_item, update=True)
         effect = Effect(skey, encode_item(new_item) if new_item is not None else None, old_raw)
+        self.settle(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, write_charge(old_raw, effect.new))
         proposal_id = next(self._effect_ids)
         try:
             future = self.host.propose(hosted.group, encode_effects(proposal_id, [effect]))
@@ -261,7 +327,10 @@ class ItemService:
         consistent = bool(req.get("consistent", request.get("ConsistentRead", False)))
         if consistent:
             await self._consistent_read_barrier(hosted)
+        estimate = read_units(0, consistent=consistent)
+        self.admit(hosted, UnitKind.READ, estimate, (keycodec.key_hash(skey),))
         raw = hosted.data.read_applied(skey)
+        self.settle(hosted, UnitKind.READ, estimate, read_charge(raw, consistent=consistent))
         mode = request.get("ReturnConsumedCapacity") or "NONE"
         projection = None
         if request.get("ProjectionExpression") is not None:

@@ -24,6 +24,7 @@ from dynamo.keycodec import KeyRange
 from paxos.errors import PaxosError
 from paxos.replica import Role
 from paxos.types import Snapshot
+from storagenode.admission import PartitionAdmission
 
 Item = dict[str, Any]
 
@@ -65,33 +66,70 @@ def encode_split(info: SplitInfo) -> bytes:
 
 
 class HeatMeter:
-    """Write load on one replica: write units per second over a sliding window (one bucket per second),
-    and the hashes of the most recent writes, from which a split by heat takes its key."""
+    """Load on one replica, as demand: the units of the requests it served AND of those it throttled (a
+    throttled partition would otherwise look cool at exactly its limit), per second over a sliding window
+    (one bucket per second), writes and reads apart; and the hashes of the most recent requests, from which
+    a split by heat takes its key.
 
-    def __init__(self, window_s: float = 30.0, recent: int = 2048) -> None:
+    ``rate`` is the heat in write units: the busier of writes and reads, reads weighted by
+    ``read_weight`` (the write limit over the read limit, so a partition at its read limit is as hot as one
+    at its write limit)."""
+
+    def __init__(self, window_s: float = 30.0, recent: int = 2048, read_weight: float = 1000 / 3000) -> None:
         self.window_s = window_s
-        self._buckets: deque[list[int]] = deque()  # [second, write units]
+        self.read_weight = read_weight
+        self._buckets: deque[list[float]] = deque()  # [second, write units, read units]
         self._recent: deque[int] = deque(maxlen=recent)
         self.started_s: float | None = None
 
-    def record(self, now_s: float, units: int, hash64: int) -> None:
+    def record(self, now_s: float, units: float, hash64: int | None = None, *, read: bool = False) -> None:
+        """``units`` of demand now (negative: a correction of an earlier estimate); ``hash64``: the key's
+        partition hash, kept for the split point (None: units only)."""
         second = int(now_s)
         if self.started_s is None:
             self.started_s = now_s
+        column = 2 if read else 1
         if self._buckets and self._buckets[-1][0] == second:
-            self._buckets[-1][1] += units
+            self._buckets[-1][column] += units
         else:
-            self._buckets.append([second, units])
+            bucket = [float(second), 0.0, 0.0]
+            bucket[column] = units
+            self._buckets.append(bucket)
         while self._buckets and self._buckets[0][0] <= second - self.window_s:
             self._buckets.popleft()
+        if hash64 is not None:
+            self._recent.append(hash64)
+
+    def note(self, hash64: int) -> None:
+        """One more key of recent traffic (for the split point), its units recorded on their own."""
         self._recent.append(hash64)
 
-    def rate(self, now_s: float) -> float:
-        """Write units per second over the window (0 until a full window was observed: heat is sustained)."""
+    def _sums(self, now_s: float) -> tuple[float, float] | None:
         if self.started_s is None or now_s - self.started_s < self.window_s:
-            return 0.0
+            return None
         floor = int(now_s) - self.window_s
-        return sum(units for second, units in self._buckets if second > floor) / self.window_s
+        writes = reads = 0.0
+        for second, w, r in self._buckets:
+            if second > floor:
+                writes += w
+                reads += r
+        return max(0.0, writes), max(0.0, reads)
+
+    def write_rate(self, now_s: float) -> float:
+        """Write units per second over the window (0 until a full window was observed: heat is sustained)."""
+        sums = self._sums(now_s)
+        return 0.0 if sums is None else sums[0] / self.window_s
+
+    def read_rate(self, now_s: float) -> float:
+        sums = self._sums(now_s)
+        return 0.0 if sums is None else sums[1] / self.window_s
+
+    def rate(self, now_s: float) -> float:
+        """The heat in write units per second (what the leader reports as ``wcu_per_s``)."""
+        sums = self._sums(now_s)
+        if sums is None:
+            return 0.0
+        return max(sums[0], sums[1] * self.read_weight) / self.window_s
 
     def split_point(self, lo: int, hi: int) -> int | None:
         """A hash in (lo, hi) with about half of the recent writes on each side; for one hot key at the
@@ -265,6 +303,9 @@ class PartitionMachine:
         self.on_split = on_split
         self.heat = heat or HeatMeter()
         self.clock = clock
+        # This replica's admission buckets, made by the item service on the first request it serves: a new
+        # replica (a split child) starts with full ones.
+        self.admission: PartitionAdmission | None = None
 
     def apply(self, batch: Any, index: int, data: bytes) -> Any:
         if not data:  # a leader's no-op or a membership entry
@@ -283,10 +324,6 @@ class PartitionMachine:
         proposal_id, effects = decode_effects(data)
         self.data.apply(batch, proposal_id, effects)
         self.applied_entries += 1
-        now_s = self.clock()
-        for eff in effects:
-            size = len(eff.new if eff.new is not None else eff.key)
-            self.heat.record(now_s, max(1, -(-size // 1024)), keycodec.key_hash(eff.key))
         return None
 
     def state_range(self) -> tuple[bytes, bytes] | None:

@@ -26,12 +26,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dynamo import items as dynamo_items
+from dynamo import keycodec
+from dynamo.capacity import read_units
 from dynamo.errors import ValidationException
 from dynamo.keycodec import KeyRange
 from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan
 from dynamo.size import item_size
 from paxos.errors import NotLeader, ProposalDropped
-from storagenode.items import Answer, redirect, unavailable
+from storagenode.admission import UnitKind, read_charge, write_charge
+from storagenode.items import MIN_WRITE_UNITS, Answer, redirect, unavailable
 from storagenode.partition import Effect, decode_item, encode_effects, encode_item
 
 if TYPE_CHECKING:
@@ -73,8 +76,12 @@ class Reads:
         request: dict[str, Any] = req["request"]
         self._check_hash(hosted, req["hash"])
         plan: ReadPlan = parse_query(request, _schema(hosted))[1] if req["op"] == "Query" else parse_scan(request)
-        if req.get("consistent"):
+        consistent = bool(req.get("consistent"))
+        if consistent:
             await self.service._consistent_read_barrier(hosted)
+        # A page is admitted (or throttled) as a whole, and charged by the total size it read.
+        estimate = read_units(0, consistent=consistent)
+        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
         limit = req.get("limit")
         max_bytes = int(req["max_bytes"])
         assert limit is None or (isinstance(limit, int) and limit > 0), limit
@@ -95,8 +102,7 @@ class Reads:
                 scanned += 1
                 used += len(raw)
                 last = key
-                if sized:
-                    size += item_size(decode_item(raw))
+                size += item_size(decode_item(raw))  # for the capacity charged, asked for or not
                 out = plan.apply(raw)
                 if out is None:
                     continue
@@ -107,6 +113,7 @@ class Reads:
                 break
             left = left.resume(last, reverse)
             await asyncio.sleep(0)
+        self.service.settle(hosted, UnitKind.READ, estimate, read_units(size, consistent=consistent))
         full = (limit is not None and scanned >= limit) or used >= max_bytes
         body = [b'{"ok":{"Items":[', b",".join(parts), b'],"Count":', str(count).encode(), b',"ScannedCount":',
                 str(scanned).encode(), b',"Read":', str(used).encode(), b',"Hi":"', str(hosted.data.hash_hi).encode(), b'"']
@@ -125,8 +132,13 @@ class Reads:
         plan = parse_batch_get(request)
         service = self.service
         stored = [service._locate(hosted, key) for key in keys]
-        if req.get("consistent"):
+        consistent = bool(req.get("consistent"))
+        if consistent:
             await service._consistent_read_barrier(hosted)
+        # The part is admitted as a whole (throttled, all its keys come back unprocessed), charged per item.
+        estimate = len(stored) * read_units(0, consistent=consistent)
+        service.admit(hosted, UnitKind.READ, estimate, (keycodec.key_hash(skey) for skey in stored))
+        charged = 0.0
         sized = _wants_capacity(request)
         found: list[bytes] = []
         sizes: list[int | None] = []
@@ -138,6 +150,7 @@ class Reads:
                 continue
             raw = hosted.data.read_applied(skey)
             used += len(raw or b"")
+            charged += read_charge(raw, consistent=consistent)
             if sized:
                 sizes.append(None if raw is None else item_size(decode_item(raw)))
             if raw is None:
@@ -145,6 +158,8 @@ class Reads:
             out = plan.apply(raw)
             assert out is not None  # no filter in a BatchGetItem
             found.append(out)
+        # Keys left unread cost nothing: refunded with the rest of the estimate.
+        service.settle(hosted, UnitKind.READ, estimate, charged)
         body = [b'{"ok":{"Items":[', b",".join(found), b"]"]
         if sized:
             body += [b',"Sizes":', orjson.dumps(sizes)]
@@ -179,17 +194,23 @@ class Reads:
             raise redirect(exc.leader_hint) from None
         if not barrier.done():
             await service._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
+        # The part is admitted as a whole (throttled, all its writes come back unprocessed), charged per item.
+        estimate = len(planned) * MIN_WRITE_UNITS
+        service.admit(hosted, UnitKind.WRITE, estimate, (keycodec.key_hash(skey) for skey, _ in planned))
+        charged = 0.0
         effects: list[Effect] = []
         sizes: list[tuple[int | None, int | None]] = []
         sized = _wants_capacity(request)
         for skey, new in planned:
             old = data.read_latest(skey)
+            charged += write_charge(old, new)
             if sized:
                 sizes.append((None if old is None else item_size(decode_item(old)),
                               None if new is None else item_size(decode_item(new))))
             if new is None and old is None:
                 continue  # deleting what is not there changes nothing
             effects.append(Effect(skey, new, old))
+        service.settle(hosted, UnitKind.WRITE, estimate, charged)
         futures: list[asyncio.Future[Any]] = []
         for entry in _entries(effects):
             proposal_id = next(service._effect_ids)

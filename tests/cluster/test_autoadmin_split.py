@@ -5,6 +5,8 @@ per-partition write limit, new tables with one partition):
   is there exactly once (GetItem of every key, and the replicas' item counts: Scan is not on main yet) and no
   request failed;
 - by heat: a small table written hard splits by heat;
+- issue 7's throughput test: clients writing a hot key range as fast as they can are throttled to the
+  partition's limit (60 WCU/s here), the partition splits by heat and their acknowledged puts per second rise;
 - the auto-admin killed in the middle of a split: the restarted one finishes it.
 """
 
@@ -13,11 +15,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy.cluster import router_available
 from runtime.config import AdminPolicy, build_cluster_config
@@ -125,6 +129,115 @@ def test_a_hot_partition_splits_by_heat(cluster: Ddb) -> None:
     assert any(e["kind"] == "split" and e.get("reason") == "heat" for e in cp_view(cluster)["admin"]["history"])
     for key in keys:
         assert client.get_item(TableName="hot", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+
+
+THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException")
+
+
+class Surge:
+    """Threads that put to a small hot key range as fast as the table lets them. Each thread owns its keys
+    and writes them with increasing values, so the last value acknowledged for a key is what a read must
+    find. A throttled put was surely not applied: the thread pauses briefly and sends it again. Any other
+    failure is recorded (the test allows none). Items of ~3 KB cost 3 write units each: the partition limit
+    then binds at a third of the puts a second, far below what the cluster can do even on a loaded machine."""
+
+    PAD = "x" * 3000
+    UNITS = 3  # write units of one put
+
+    def __init__(self, ddb: Ddb, table: str, keys: int = 256, threads: int = 8, pause_s: float = 0.01) -> None:
+        self.table = table
+        self.keys = [f"hot{i}" for i in range(keys)]
+        self.threads = threads
+        self.pause_s = pause_s
+        self.clients = [ddb.client(attempts=1) for _ in range(threads)]
+        self.acks: list[float] = []  # monotonic time of every acknowledged put
+        self.last: dict[str, int] = {}  # key -> the last value acknowledged for it
+        self.throttled = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._workers = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
+
+    def _run(self, n: int) -> None:
+        client = self.clients[n]
+        mine = self.keys[n :: self.threads]
+        deadline = time.monotonic() + 240
+        value = 0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            value += 1
+            key = mine[value % len(mine)]
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    client.put_item(TableName=self.table,
+                                    Item={"pk": {"S": key}, "v": {"N": str(value)}, "pad": {"S": self.PAD}})
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in THROTTLED:
+                        self.throttled += 1
+                        time.sleep(self.pause_s)
+                        continue
+                    self.failures.append(f"{key}={value}: {exc}")
+                except BotoCoreError as exc:
+                    self.failures.append(f"{key}={value}: {exc}")
+                else:
+                    self.acks.append(time.monotonic())
+                    self.last[key] = value
+                break
+
+    def rate(self, start: float, end: float) -> float:
+        """Acknowledged puts per second between two monotonic times."""
+        return sum(start <= t < end for t in list(self.acks)) / (end - start)
+
+    def __enter__(self) -> Surge:
+        self.started = time.monotonic()
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(30)
+
+
+def test_a_hot_key_range_splits_by_heat_and_the_clients_throughput_rises(cluster: Ddb) -> None:
+    """Issue 7: one partition admits at most partition_max_wcu (60) write units a second, so a client
+    writing 3-unit items as fast as it can gets about 20 puts/s; the partition, hot at its limit, splits by heat, each
+    child with its own full buckets, and the same client's acknowledged puts per second rise."""
+    create_table(cluster.client(), "surge")
+    assert len(table_partitions(cluster, "surge")) == 1
+    with Surge(cluster, "surge") as surge:
+        # Before: a partition's heat is reported only after a whole heat window (3 s) of traffic, so no split
+        # can begin in the first 3 s; skip the first second (the initial burst).
+        time.sleep(3.2)
+        before = surge.rate(surge.started + 1.0, surge.started + 3.0)
+        wait_for(lambda: len(table_partitions(cluster, "surge")) >= 2, 90, "a split by heat", interval_s=0.5)
+        split_seen = time.monotonic()
+        # After: the children are hot at their own limits and split again, and while a partition's split
+        # entry is applied its keys stall (these closed-loop threads soon all wait on them): measure over a
+        # long window, a few splits' worth.
+        time.sleep(14.0)
+        after = surge.rate(split_seen + 2.0, split_seen + 14.0)
+    parts = table_partitions(cluster, "surge")
+    seconds = int(split_seen + 14.0 - surge.started)
+    print("\nacknowledged puts per second:", [round(surge.rate(surge.started + i, surge.started + i + 1))
+                                             for i in range(seconds)],
+          f"(first split seen at {split_seen - surge.started:.1f} s)")
+    print(f"surge: {before:.1f} acknowledged puts/s before the split, {after:.1f} after "
+          f"({len(parts)} partitions), {len(surge.acks)} acknowledged, {surge.throttled} throttled")
+    assert not surge.failures, surge.failures[:5]
+    assert surge.throttled > 0, "the client was never throttled: the limit did not bind"
+    assert before * Surge.UNITS <= 60 * 1.5, f"{before:.1f} puts/s before the split: the 60 WCU/s limit did not hold"
+    assert after >= 1.5 * before, f"throughput did not rise after the split: {before:.1f} -> {after:.1f} puts/s"
+    assert any(e["kind"] == "split" and e.get("reason") == "heat" for e in cp_view(cluster)["admin"]["history"])
+    # The storage nodes counted the throttles per partition, and `ddb status` shows them.
+    counted = sum(n for node in cluster.status()["nodes"] for what, n in
+                  (((node.get("health") or {}).get("status") or {}).get("throttled") or {}).items()
+                  if what.startswith("surge "))
+    assert 0 < counted <= surge.throttled
+    assert "throttled requests (over a partition's limit): " in cluster.run("status").stdout
+    client = cluster.client(attempts=10)
+    for key, value in surge.last.items():
+        got = client.get_item(TableName="surge", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        assert got is not None and got["v"] == {"N": str(value)}, f"acknowledged {key}={value} lost: {got}"
 
 
 def test_autoadmin_killed_mid_split_finishes_after_restart(cluster: Ddb) -> None:
