@@ -108,6 +108,7 @@ class FrontDoor:
         self._request_ids = request_ids
         self._observer = observer
         self._health_body = f"healthy: {self._config.service_host()}".encode()
+        self._methods: dict[str, Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]] = {}
         # Operations the router answers itself, without the cluster.
         self._local: dict[str, LocalHandler] = {
             "DescribeEndpoints": self._describe_endpoints,
@@ -185,7 +186,11 @@ class FrontDoor:
         local = self._local.get(operation)
         if local is not None:
             return await local(validated, ctx, request)
-        method = getattr(self._backend, method_name(operation), None)
+        method = self._methods.get(operation)
+        if method is None:
+            method = getattr(self._backend, method_name(operation), None)
+            if method is not None:
+                self._methods[operation] = method
         if method is None:
             raise OperationNotSupported(operation)
         result: dict[str, Any] = await method(validated, ctx)

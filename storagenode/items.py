@@ -103,42 +103,60 @@ class ItemService:
 
         self.reads = Reads(self)
 
-    async def handle(self, message: Message) -> bytes:
-        node = self.node
+    def handle(self, message: Message) -> bytes | Awaitable[bytes]:
+        """Answer one ITEM request. A GetItem that needs no waiting (eventually consistent, or strongly
+        consistent under this leader's lease) is answered here and now: no task, no extra loop turn."""
         op: Any = "?"
-        outcome = "ok"
         try:
             req = orjson.loads(message.payload)
             op = req.get("op")
             handler = self.ops.get(op)
             if handler is None:
                 raise UnknownOperationException(f"a storage node does not serve {op!r}")
+            node = self.node
             hosted = node.partition_for(message.group)
             if hosted is None or req.get("table_id") != hosted.table_id:
                 raise Answer({"stale": node.map_version})
             if not self.host.serves_reads(hosted.group):
                 raise unavailable("the replica is receiving a snapshot", not_applied=True)
-            body = await handler(hosted, req)
-            if not req.get("consistent") and body.startswith(b'{"ok":'):
-                # An eventually consistent read served by a follower names the leader: routers send such
-                # reads to the leader when they know it (fresher answers, fewer streams to batch over).
-                leader = self.host.leader_of(message.group)
-                if leader and leader != node.name:
-                    body = body[:-1] + b',"leader":' + orjson.dumps(leader) + b"}"
-            return body
-        except Answer as answer:
-            outcome = next(iter(answer.body))
-            return orjson.dumps(answer.body)
-        except DynamoError as err:
-            outcome = "error"
-            return orjson.dumps({"error": err.to_body()})
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            outcome = "error"
-            log.warning("malformed item request", group=message.group, error=repr(exc))
+            if op == "GetItem" and (not _consistent(req) or self.host.can_read_locally(hosted.group)):
+                return self._answered(message.group, op, req, self._read_item(hosted, req))
+        except Exception as exc:  # noqa: BLE001 - _failed answers the expected ones and re-raises the rest
+            return self._failed(message.group, op, exc)
+        return self._serve(message.group, op, req, handler, hosted)
+
+    async def _serve(self, group: str, op: str, req: dict[str, Any], handler: Handler, hosted: Hosted) -> bytes:
+        try:
+            return self._answered(group, op, req, await handler(hosted, req))
+        except Exception as exc:  # noqa: BLE001 - as in handle
+            return self._failed(group, op, exc)
+
+    def _answered(self, group: str, op: str, req: dict[str, Any], body: bytes) -> bytes:
+        if not req.get("consistent") and body.startswith(b'{"ok":'):
+            # An eventually consistent read served by a follower names the leader: routers send such
+            # reads to the leader when they know it (fresher answers, fewer streams to batch over).
+            leader = self.host.leader_of(group)
+            if leader and leader != self.node.name:
+                body = body[:-1] + b',"leader":' + orjson.dumps(leader) + b"}"
+        self._count(op, "ok")
+        return body
+
+    def _failed(self, group: str, op: Any, exc: Exception) -> bytes:
+        """The answer for an expected failure; anything else is re-raised (the transport reports it)."""
+        if isinstance(exc, Answer):
+            self._count(op, next(iter(exc.body)))
+            return orjson.dumps(exc.body)
+        self._count(op, "error")
+        if isinstance(exc, DynamoError):
+            return orjson.dumps({"error": exc.to_body()})
+        if isinstance(exc, orjson.JSONDecodeError | KeyError | TypeError | AttributeError):
+            log.warning("malformed item request", group=group, error=repr(exc))
             return orjson.dumps({"error": InternalServerError("malformed internal request").to_body()})
-        finally:
-            counter = (op if op in self.ops else "other", outcome)
-            self.requests[counter] = self.requests.get(counter, 0) + 1
+        raise exc
+
+    def _count(self, op: Any, outcome: str) -> None:
+        counter = (op if op in self.ops else "other", outcome)
+        self.requests[counter] = self.requests.get(counter, 0) + 1
 
     # ---- admission (storagenode.admission) -------------------------------------------------------------
 
@@ -322,11 +340,15 @@ class ItemService:
             return
 
     async def get_item(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        if _consistent(req):
+            await self._consistent_read_barrier(hosted)
+        return self._read_item(hosted, req)
+
+    def _read_item(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        """GetItem from the applied state, once any consistency barrier is passed."""
         request: dict[str, Any] = req["request"]
         skey = self._locate(hosted, request["Key"])
-        consistent = bool(req.get("consistent", request.get("ConsistentRead", False)))
-        if consistent:
-            await self._consistent_read_barrier(hosted)
+        consistent = _consistent(req)
         estimate = read_units(0, consistent=consistent)
         self.admit(hosted, UnitKind.READ, estimate, (keycodec.key_hash(skey),))
         raw = hosted.data.read_applied(skey)
@@ -350,6 +372,10 @@ class ItemService:
             units = get_item_units(item_size(item) if item is not None else None, consistent=consistent)
             body["ConsumedCapacity"] = ConsumedCapacity(hosted.table, units).to_json(ReturnConsumedCapacity(mode))
         return orjson.dumps({"ok": body})
+
+
+def _consistent(req: dict[str, Any]) -> bool:
+    return bool(req.get("consistent", req["request"].get("ConsistentRead", False)))
 
 
 def _forget(proposals: dict[bytes, asyncio.Future[Any]], key: bytes, future: asyncio.Future[Any]) -> None:

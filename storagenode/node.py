@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,7 +241,7 @@ class StorageNode:
         else:
             log.warning("unexpected one-way message", sender=sender, group=message.group, kind=message.kind)
 
-    def on_request(self, sender: str, message: Message) -> Coroutine[Any, Any, bytes]:
+    def on_request(self, sender: str, message: Message) -> bytes | Awaitable[bytes]:
         if self._stopped:
             raise LookupError("the storage node is stopping")
         if message.kind == Kind.ITEM:
