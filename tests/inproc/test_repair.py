@@ -56,14 +56,15 @@ class RepairCluster(Cluster):
 
     def __init__(self, tmp: Path) -> None:
         super().__init__(tmp)
+        self.limits, self.driver = LIMITS, DRIVER  # a subclass may set its own, with its own config
         self.config = build_cluster_config(tmp, nodes_per_az=2, base_port=29000, paxos=TIMING, limits=LIMITS)
         self.cp.map = repair_map(1, FOUNDERS)
 
     async def start(self) -> None:
-        cp = Transport("cp-a", self.peers, LIMITS, on_request=self.cp.on_request)
+        cp = Transport("cp-a", self.peers, self.limits, on_request=self.cp.on_request)
         self.transports["cp-a"] = cp
         self.servers["cp-a"], self.ports["cp-a"] = await serve(cp, 0)
-        self.client = Transport("rr-1", self.peers, LIMITS)
+        self.client = Transport("rr-1", self.peers, self.limits)
         for name in (*FOUNDERS, SPARE):
             await self.start_node(name, initial=True)
         self.peers.update({n: f"127.0.0.1:{p}" for n, p in self.ports.items()})
@@ -74,7 +75,7 @@ class RepairCluster(Cluster):
 
     async def start_node(self, name: str, initial: bool = False) -> None:
         holder: dict[str, StorageNode] = {}
-        transport = Transport(name, self.peers, LIMITS,
+        transport = Transport(name, self.peers, self.limits,
                               on_message=lambda s, m: holder["node"].on_message(s, m),
                               on_request=lambda s, m: holder["node"].on_request(s, m))
         self.transports[name] = transport
@@ -82,7 +83,7 @@ class RepairCluster(Cluster):
         if not initial:
             transport.peers.update(self.peers)
         self.stores[name] = Store(self.tmp / name)
-        node = holder["node"] = StorageNode(name, self.config, transport, self.stores[name], NODE_CONFIG, DRIVER)
+        node = holder["node"] = StorageNode(name, self.config, transport, self.stores[name], NODE_CONFIG, self.driver)
         self.nodes[name] = node
         if not initial:
             node.start()

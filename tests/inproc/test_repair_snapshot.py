@@ -18,10 +18,9 @@ from runtime.config import Limits, build_cluster_config
 from runtime.replication import _META_RECEIVING, DriverConfig
 from runtime.snapshot_stream import StreamConfig
 from runtime.store import Store
-from runtime.transport import Transport, TransportError
-from storagenode.node import StorageNode
+from runtime.transport import TransportError
 from tests.inproc.test_repair import FOUNDERS, SPARE, RepairCluster, membership, repair_map
-from tests.inproc.test_storage_node import NODE_CONFIG, PARTS, TABLE_ID, TIMING, item, pid_of, serve, until
+from tests.inproc.test_storage_node import PARTS, TABLE_ID, TIMING, item, pid_of, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,35 +42,8 @@ class SnapshotCluster(RepairCluster):
 
     def __init__(self, tmp: Path) -> None:
         super().__init__(tmp)
+        self.limits, self.driver = LIMITS, DRIVER
         self.config = build_cluster_config(tmp, nodes_per_az=2, base_port=29200, paxos=TIMING, limits=LIMITS)
-
-    async def start(self) -> None:
-        cp = Transport("cp-a", self.peers, LIMITS, on_request=self.cp.on_request)
-        self.transports["cp-a"] = cp
-        self.servers["cp-a"], self.ports["cp-a"] = await serve(cp, 0)
-        self.client = Transport("rr-1", self.peers, LIMITS)
-        for name in (*FOUNDERS, SPARE):
-            await self.start_node(name, initial=True)
-        self.peers.update({n: f"127.0.0.1:{p}" for n, p in self.ports.items()})
-        for transport in [*self.transports.values(), self.client]:
-            transport.peers.update(self.peers)
-        for name in (*FOUNDERS, SPARE):
-            self.nodes[name].start()
-
-    async def start_node(self, name: str, initial: bool = False) -> None:
-        holder: dict[str, StorageNode] = {}
-        transport = Transport(name, self.peers, LIMITS,
-                              on_message=lambda s, m: holder["node"].on_message(s, m),
-                              on_request=lambda s, m: holder["node"].on_request(s, m))
-        self.transports[name] = transport
-        self.servers[name], self.ports[name] = await serve(transport, self.ports.get(name, 0))
-        if not initial:
-            transport.peers.update(self.peers)
-        self.stores[name] = Store(self.tmp / name)
-        node = holder["node"] = StorageNode(name, self.config, transport, self.stores[name], NODE_CONFIG, DRIVER)
-        self.nodes[name] = node
-        if not initial:
-            node.start()
 
 
 @pytest.fixture
