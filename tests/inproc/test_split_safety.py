@@ -31,13 +31,36 @@ from dynamo.hashing import partition_hash
 from dynamo.keycodec import HASH_SPACE, hash_range
 from proto.kinds import Kind, partition_group
 from runtime.store import Store
+from runtime.transport import TransportError
 from storagenode.node import MAP_VERSION, StorageNode
-from tests.inproc.test_repair_split import LEFT, MID, RIGHT, call, split_map
+from tests.inproc.test_repair_split import LEFT, MID, RIGHT, group_for, split_map
 from tests.inproc.test_storage_node import HALF, NODES, SPEC, TABLE_ID, Cluster, item, until
 
 pytestmark = pytest.mark.timeout(90)
 EVERYTHING = hash_range(TABLE_ID, 0, HASH_SPACE)
 KEYS = [f"k{i}" for i in range(40)]
+
+
+async def call(c: Cluster, op: str, request: dict[str, Any], pk: str, flipped: bool,
+               timeout_s: float = 5.0) -> dict[str, Any]:
+    """What a router does: follow redirects, skip nodes that are down, retry while unavailable, give back
+    stale answers."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    target = NODES[0]
+    last: Any = None
+    while loop.time() < deadline:
+        try:
+            answer = await c.ask(target, op, request, pk=pk, group=group_for(pk, flipped), consistent=True)
+        except TransportError as exc:
+            answer = {"unavailable": str(exc)}
+        if "ok" in answer or "error" in answer or "stale" in answer:
+            return answer
+        last = answer
+        hint = answer.get("redirect")
+        target = hint if hint in c.nodes else NODES[(NODES.index(target) + 1) % 3]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{op} {pk}: {last}")
 
 
 @pytest.fixture
@@ -176,4 +199,34 @@ async def test_dropping_a_parent_keeps_the_keys_of_its_hosted_children(cluster: 
     assert stale.machine.split is None
     node._drop(11)
     assert c.stores["sn-a1"].stats(EVERYTHING.start, EVERYTHING.end).count == len(KEYS)
+    await everything_kept(c, newest)
+
+
+async def test_a_parent_replica_that_missed_the_split_is_dropped_before_its_children_arrive(
+        cluster: Cluster) -> None:
+    """The invariant of the normal flow: a parent replica that never applied the split entry (down through
+    the split and the flip) is dropped with its whole range before the children come to its node as
+    learners; they get a snapshot, and no item of theirs is lost or overwritten."""
+    c = cluster
+    await until(lambda: all(len(n.hosted) == 2 for n in c.nodes.values()), what="partitions hosted")
+    for i, pk in enumerate(KEYS):
+        assert await call(c, "PutItem", {"Item": item(pk, v={"N": str(i)})}, pk, False) == {"ok": {}}
+    victim = "sn-c1"
+    await c.stop_node(victim)
+    c.cp.set_map(split_map(2, flipped=False))
+    await until(lambda: all({LEFT, RIGHT} <= n.hosted.keys() for n in c.nodes.values()), timeout_s=10,
+                what="children started on the live replicas")
+    c.cp.set_map(split_map(4, flipped=True))
+    await until(lambda: all(n.hosted.keys() == {12, LEFT, RIGHT} for n in c.nodes.values()), timeout_s=10,
+                what="parent dropped on the live replicas")
+    newest = {}
+    for i, pk in enumerate(KEYS):
+        assert await call(c, "PutItem", {"Item": item(pk, v={"N": str(2000 + i)})}, pk, True,
+                          timeout_s=10) == {"ok": {}}
+        newest[pk] = str(2000 + i)
+    await c.start_node(victim)
+    node = c.nodes[victim]
+    await until(lambda: node.first_map.is_set(), what="the map after the restart")
+    assert node.hosted.keys() == {12, LEFT, RIGHT}
+    assert all(node.hosted[pid].machine.split is None for pid in node.hosted)
     await everything_kept(c, newest)
