@@ -42,6 +42,7 @@ the cluster config, something that sends (``runtime.transport.Transport``) and a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -239,10 +240,10 @@ class StorageNode:
             raw = self.store.get_group_meta(number, DESCRIPTOR)
             if raw is not None and number not in self.hosted:
                 descs[number] = orjson.loads(raw)
-        spans = [(int(d["table_id"]), int(d["lo"]), int(d["hi"])) for d in descs.values()]
+        spans = _Spans((int(d["table_id"]), int(d["lo"]), int(d["hi"])) for d in descs.values())
         for number, desc in descs.items():
             table_id, lo, hi = int(desc["table_id"]), int(desc["lo"]), int(desc["hi"])
-            if self.store.get_group_meta(number, SPLIT) is None and _contains_any(table_id, lo, hi, spans):
+            if self.store.get_group_meta(number, SPLIT) is None and spans.has_descendant(table_id, lo, hi):
                 log.warning("superseded replica not resumed: a split child of it is here", group=number)
                 continue
             self._host(number, desc["table"], table_id, lo, hi, desc["spec"], tuple(desc["replicas"]),
@@ -398,16 +399,16 @@ class StorageNode:
             self._drop(pid)
         # A partition is superseded here by a descendant (strictly inside its range) that the map lists or
         # this node hosts: a replica that never applied its split entry goes, and is not hosted again.
-        spans = [(int(part["table_id"]), int(part["lo"]), int(part["hi"])) for part, _, _ in wanted.values()]
-        spans += [(h.table_id, h.data.hash_lo, h.data.hash_hi) for h in self.hosted.values()]
+        spans = _Spans([*((int(part["table_id"]), int(part["lo"]), int(part["hi"])) for part, _, _ in wanted.values()),
+                        *((h.table_id, h.data.hash_lo, h.data.hash_hi) for h in self.hosted.values())])
         for pid in [pid for pid, h in self.hosted.items()
-                    if h.machine.split is None and _contains_any(h.table_id, h.data.hash_lo, h.data.hash_hi, spans)]:
+                    if h.machine.split is None and spans.has_descendant(h.table_id, h.data.hash_lo, h.data.hash_hi)]:
             log.warning("superseded replica removed: a split child of it is listed or hosted here",
                         group=partition_group(pid), map_version=version)
             self._drop(pid)
         for pid, (part, table_name, table) in wanted.items():
             hosted = self.hosted.get(pid)
-            if hosted is None and _contains_any(int(part["table_id"]), int(part["lo"]), int(part["hi"]), spans):
+            if hosted is None and spans.has_descendant(int(part["table_id"]), int(part["lo"]), int(part["hi"])):
                 log.warning("partition not hosted: a split child of it is listed or hosted here",
                             group=partition_group(pid), map_version=version)
                 continue
@@ -656,7 +657,23 @@ def _strictly_inside(lo: int, hi: int, outer_lo: int, outer_hi: int) -> bool:
     return outer_lo <= lo and hi <= outer_hi and (lo, hi) != (outer_lo, outer_hi)
 
 
-def _contains_any(table_id: int, lo: int, hi: int, spans: Iterable[tuple[int, int, int]]) -> bool:
-    """Whether one of ``spans`` (table id, lo, hi) is a descendant of the partition ``[lo, hi)``: the same
-    table, strictly inside (ranges only ever split, so nested means newer)."""
-    return any(t == table_id and _strictly_inside(s_lo, s_hi, lo, hi) for t, s_lo, s_hi in spans)
+class _Spans:
+    """Partition ranges (table id, lo, hi), to ask whether one is a descendant of a partition ``[lo, hi)``:
+    the same table, strictly inside (ranges only ever split, so nested means newer). A map's ranges of one
+    table are disjoint, so a look-up scans the few that start inside ``[lo, hi)``: O(log n)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int, int]]) -> None:
+        self._by_table: dict[int, list[tuple[int, int]]] = {}
+        for table_id, lo, hi in spans:
+            self._by_table.setdefault(table_id, []).append((lo, hi))
+        for ranges in self._by_table.values():
+            ranges.sort()
+
+    def has_descendant(self, table_id: int, lo: int, hi: int) -> bool:
+        ranges = self._by_table.get(table_id, [])
+        at = bisect.bisect_left(ranges, (lo, -1))
+        while at < len(ranges) and ranges[at][0] < hi:
+            if _strictly_inside(ranges[at][0], ranges[at][1], lo, hi):
+                return True
+            at += 1
+        return False
