@@ -25,6 +25,16 @@ Each hosted partition keeps a descriptor (table, id, hash range, key schema) in 
 restarted node resumes its replicas from its store at once, before the control plane answers; the first
 map then says which are still ours.
 
+Split safety: on one node a split parent's replica never deletes or writes keys its children own.
+- A node follows maps forward only, across restarts too: it stores the newest version it followed and
+  ignores older ones (control-plane followers answer ``get_map`` from their applied state and may lag; an
+  older map could host a split parent again next to its children, or drop children that hold data).
+- A node never hosts a partition next to a descendant of it (a partition of the same table whose range is
+  strictly inside: ranges only ever split, so that one is newer), unless the ancestor applied its split
+  entry (its range is the children's state then, and it applies nothing more). A map that lists both
+  drops the ancestor; one that lists only the ancestor while a descendant is hosted is not followed there.
+- Dropping a partition deletes only the keys it still owns: its range minus its hosted descendants'.
+
 The node is independent of the process host (tests run three of them in one event loop): give it a name,
 the cluster config, something that sends (``runtime.transport.Transport``) and an open store.
 """
@@ -32,6 +42,7 @@ the cluster config, something that sends (``runtime.transport.Transport``) and a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -64,6 +75,7 @@ from storagenode.partition import (
 log = get_logger("storagenode")
 DESCRIPTOR = b"partition"  # group metadata: the partition descriptor (JSON)
 SPLIT = b"split"  # group metadata: the applied split entry of a parent (SplitInfo JSON)
+MAP_VERSION = b"map_version"  # node metadata: the newest partition map version this node followed
 UINT64_MAX = (1 << 64) - 1
 
 
@@ -190,6 +202,9 @@ class StorageNode:
         self.host = GroupHost(name, store, sender, driver or driver_config(config), caller=sender)
         self.hosted: dict[int, Hosted] = {}
         self.map_version = 0
+        # The newest map version this node ever followed (kept in the store): older maps are not followed.
+        raw_version = store.get_meta(MAP_VERSION)
+        self.map_floor = int(raw_version) if raw_version is not None else 0
         self.first_map = asyncio.Event()
         self.items = ItemService(self)
         self.cp_leader = ""
@@ -218,14 +233,21 @@ class StorageNode:
         self._tasks.append(task)
 
     def _resume(self) -> None:
-        """Restart every replica whose descriptor the store holds (the first map drops stale ones)."""
+        """Restart every replica whose descriptor the store holds (the first map drops stale ones), except a
+        partition that never applied its split entry next to a descendant of it (the descendant is newer)."""
+        descs: dict[int, dict[str, Any]] = {}
         for number in self.store.groups():
             raw = self.store.get_group_meta(number, DESCRIPTOR)
-            if raw is None or number in self.hosted:
+            if raw is not None and number not in self.hosted:
+                descs[number] = orjson.loads(raw)
+        spans = _Spans((int(d["table_id"]), int(d["lo"]), int(d["hi"])) for d in descs.values())
+        for number, desc in descs.items():
+            table_id, lo, hi = int(desc["table_id"]), int(desc["lo"]), int(desc["hi"])
+            if self.store.get_group_meta(number, SPLIT) is None and spans.has_descendant(table_id, lo, hi):
+                log.warning("superseded replica not resumed: a split child of it is here", group=number)
                 continue
-            desc = orjson.loads(raw)
-            self._host(number, desc["table"], desc["table_id"], int(desc["lo"]), int(desc["hi"]), desc["spec"],
-                       tuple(desc["replicas"]), persist=False, learner=bool(desc.get("learner")))
+            self._host(number, desc["table"], table_id, lo, hi, desc["spec"], tuple(desc["replicas"]),
+                       persist=False, learner=bool(desc.get("learner")))
         for pid in [pid for pid, h in self.hosted.items() if h.machine.split is not None]:
             self._start_children(pid)  # a crash may have come between a split's apply and its children
         if self.hosted:
@@ -279,10 +301,29 @@ class StorageNode:
         hosted = self.hosted.pop(pid)
         self.host.remove_group(hosted.group, drop_data=True)
         if hosted.machine.split is None:
-            rng = hosted.data.range
-            self.store.delete_range(rng.start, rng.end)
+            # Only what it still owns: a descendant hosted here owns its own keys (never the case in the
+            # map's flow, which drops a parent before its children arrive; a guard against what is not).
+            for lo, hi in self.owned_spans(hosted):
+                rng = keycodec.hash_range(hosted.table_id, lo, hi)
+                self.store.delete_range(rng.start, rng.end)
         # else: a split parent; its items belong to its children now (same keys, same store).
         log.info("replica removed", group=hosted.group, table=hosted.table, split=hosted.machine.split is not None)
+
+    def owned_spans(self, hosted: Hosted) -> list[tuple[int, int]]:
+        """The hash spans of ``hosted``'s range that no other hosted partition of its table lies inside."""
+        lo, hi = hosted.data.hash_lo, hosted.data.hash_hi
+        inner = sorted((h.data.hash_lo, h.data.hash_hi) for h in self.hosted.values()
+                       if h is not hosted and h.table_id == hosted.table_id
+                       and _strictly_inside(h.data.hash_lo, h.data.hash_hi, lo, hi))
+        spans: list[tuple[int, int]] = []
+        at = lo
+        for inner_lo, inner_hi in inner:
+            if inner_lo > at:
+                spans.append((at, inner_lo))
+            at = max(at, inner_hi)
+        if at < hi:
+            spans.append((at, hi))
+        return spans
 
     # ---- splits ---------------------------------------------------------------------------------------
 
@@ -328,6 +369,17 @@ class StorageNode:
         version = int(partition_map.get("version", 0))
         if version <= self.map_version and self.first_map.is_set():
             return False
+        if version < self.map_floor:
+            # A lagging control-plane follower's map, older than one this node followed (before a restart).
+            log.info("older partition map not followed", version=version, followed=self.map_floor)
+            return False
+        if version > self.map_floor:
+            # Before anything this map makes us delete: the WAL keeps the order, so a crash that keeps the
+            # deletions keeps this too.
+            batch = self.store.batch()
+            self.store.put_meta(batch, MAP_VERSION, str(version).encode())
+            self.store.write(batch, sync=False)
+            self.map_floor = version
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         for pid_text, part in partition_map.get("partitions", {}).items():
@@ -345,8 +397,21 @@ class StorageNode:
                 unborn |= {int(part["split"]["left"]), int(part["split"]["right"])}
         for pid in [pid for pid in self.hosted if pid not in wanted and pid not in unborn]:
             self._drop(pid)
+        # A partition is superseded here by a descendant (strictly inside its range) that the map lists or
+        # this node hosts: a replica that never applied its split entry goes, and is not hosted again.
+        spans = _Spans([*((int(part["table_id"]), int(part["lo"]), int(part["hi"])) for part, _, _ in wanted.values()),
+                        *((h.table_id, h.data.hash_lo, h.data.hash_hi) for h in self.hosted.values())])
+        for pid in [pid for pid, h in self.hosted.items()
+                    if h.machine.split is None and spans.has_descendant(h.table_id, h.data.hash_lo, h.data.hash_hi)]:
+            log.warning("superseded replica removed: a split child of it is listed or hosted here",
+                        group=partition_group(pid), map_version=version)
+            self._drop(pid)
         for pid, (part, table_name, table) in wanted.items():
             hosted = self.hosted.get(pid)
+            if hosted is None and spans.has_descendant(int(part["table_id"]), int(part["lo"]), int(part["hi"])):
+                log.warning("partition not hosted: a split child of it is listed or hosted here",
+                            group=partition_group(pid), map_version=version)
+                continue
             if hosted is None:
                 # A split child not started here by its parent's split entry has no data here: it waits for
                 # the leader's snapshot, as a joiner does.
@@ -586,3 +651,29 @@ class StorageNode:
 
     def is_leader(self, hosted: Hosted) -> bool:
         return self.host.groups[hosted.group].replica.role is Role.LEADER
+
+
+def _strictly_inside(lo: int, hi: int, outer_lo: int, outer_hi: int) -> bool:
+    return outer_lo <= lo and hi <= outer_hi and (lo, hi) != (outer_lo, outer_hi)
+
+
+class _Spans:
+    """Partition ranges (table id, lo, hi), to ask whether one is a descendant of a partition ``[lo, hi)``:
+    the same table, strictly inside (ranges only ever split, so nested means newer). A map's ranges of one
+    table are disjoint, so a look-up scans the few that start inside ``[lo, hi)``: O(log n)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int, int]]) -> None:
+        self._by_table: dict[int, list[tuple[int, int]]] = {}
+        for table_id, lo, hi in spans:
+            self._by_table.setdefault(table_id, []).append((lo, hi))
+        for ranges in self._by_table.values():
+            ranges.sort()
+
+    def has_descendant(self, table_id: int, lo: int, hi: int) -> bool:
+        ranges = self._by_table.get(table_id, [])
+        at = bisect.bisect_left(ranges, (lo, -1))
+        while at < len(ranges) and ranges[at][0] < hi:
+            if _strictly_inside(ranges[at][0], ranges[at][1], lo, hi):
+                return True
+            at += 1
+        return False
