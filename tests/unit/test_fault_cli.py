@@ -44,6 +44,9 @@ class Dummies:
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "--node", name],
                                 start_new_session=True)
         self.procs.append(proc)
+        # Until the child has exec'd, /proc shows the parent's argv and the pidfile check (rightly) refuses it.
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        assert wait_for(lambda: b"--node" in cmdline.read_bytes()), "the dummy node did not start"
         write_pidfile(self.config.pid_path(name), proc.pid)
         return proc
 
