@@ -454,6 +454,8 @@ class Replica:
             self._heartbeat_elapsed = 0
             for peer in self.progress:
                 self._send_heartbeat(peer)
+        elif not self.cfg.eager_commit_news:
+            self._send_commit_news()
 
     # ------------------------------------------------------------------ phase 1
 
@@ -699,6 +701,11 @@ class Replica:
         for peer, pr in self.progress.items():
             if pr.next <= last:
                 self._send_accept(peer, pr)
+        if self.cfg.eager_commit_news:
+            self._send_commit_news()
+
+    def _send_commit_news(self) -> None:
+        for peer, pr in self.progress.items():
             if min(pr.match, self.commit) > pr.sent_commit:
                 self._send_heartbeat(peer)
 

@@ -185,6 +185,10 @@ class Config:
     max_entries_per_message: int = 64
     max_bytes_per_message: int = 4 << 20  # entry data per ACCEPT; a bigger single entry still goes alone
     max_inflight_messages: int = 32
+    # A new commit index reaches the followers at once (a HEARTBEAT when no ACCEPT carries it), or only with
+    # the next ACCEPT or leader tick: one tick of apply lag on followers, against a HEARTBEAT and its reply
+    # per replication round under load.
+    eager_commit_news: bool = True
     max_uncommitted_entries: int = 4096
     max_committed_entries_per_ready: int = 1024
     catchup_slack_entries: int = 8

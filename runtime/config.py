@@ -154,10 +154,15 @@ class PaxosTiming:
     election_timeout_ticks: int = 20
     lease_ticks: int = 16
     max_clock_drift_ratio: float = 0.01
+    # False: a partition's new commit index reaches its followers with the next ACCEPT or leader tick rather
+    # than in a HEARTBEAT (and its reply) of its own, so followers apply up to one tick late.
+    eager_commit_news: bool = False
 
     def __post_init__(self) -> None:
         _check_positive(self, "paxos", "tick_ms", "heartbeat_interval_ticks", "election_timeout_ticks",
                         "lease_ticks")
+        if not isinstance(self.eager_commit_news, bool):
+            raise _fail("paxos.eager_commit_news", self.eager_commit_news, "must be true or false")
         if not isinstance(self.max_clock_drift_ratio, int | float) or not 0 <= self.max_clock_drift_ratio < 0.5:
             raise _fail("paxos.max_clock_drift_ratio", self.max_clock_drift_ratio, "must be in [0, 0.5)")
         if self.heartbeat_interval_ticks * 2 > self.election_timeout_ticks:
@@ -186,6 +191,10 @@ class Limits:
     max_batch_envelopes: int = 1024  # envelopes per stream write
     max_batch_bytes: int = 1 << 20  # payload bytes per stream write (a single bigger envelope goes alone)
     linger_turns: int = 3  # loop turns a stream writer waits while its queue still grows (bigger batches)
+    # ACCEPT messages a partition leader has in flight to one follower. One: what is proposed while a round
+    # is out goes in the next ACCEPT, so rounds are few and full (per-message cost dominates on a small
+    # machine; docs/performance.md).
+    replication_inflight_accepts: int = 1
     peer_queue_limit: int = 10_000  # envelopes waiting to be written to one peer
     max_in_flight_per_peer: int = 4096  # outstanding requests to one peer, and served for one peer
     max_grpc_message_bytes: int = 16 << 20

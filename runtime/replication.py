@@ -22,6 +22,7 @@ groups (the control plane: small state, ``persist_snapshot_data``) carry their s
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import os
@@ -119,6 +120,7 @@ class DriverConfig:
     max_entries_per_message: int = 64
     max_bytes_per_message: int = 4 << 20  # entry bytes per ACCEPT: well under the transport's message limit
     max_inflight_messages: int = 32
+    eager_commit_news: bool = True
     max_uncommitted_entries: int = 4096
     stream: StreamConfig = field(default_factory=StreamConfig)
 
@@ -132,6 +134,7 @@ class DriverConfig:
             max_entries_per_message=self.max_entries_per_message,
             max_bytes_per_message=self.max_bytes_per_message,
             max_inflight_messages=self.max_inflight_messages,
+            eager_commit_news=self.eager_commit_news,
             max_uncommitted_entries=self.max_uncommitted_entries,
         )
 
@@ -199,6 +202,7 @@ class GroupHost:
         self._on_change = on_change
         self.fsyncs = 0
         self.rounds = 0
+        self.sent_paxos: collections.Counter[str] = collections.Counter()  # message type name -> sent
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -517,6 +521,7 @@ class GroupHost:
                     self.streams.offer(group, msg)  # data first, then this message
                 else:
                     self.sender.send(msg.to, group.name, KIND_PAXOS, paxos_codec.encode_message(msg))
+                self.sent_paxos[msg.type.name] += 1
         # 3. apply
         apply_batch = self.store.batch()
         results: list[tuple[Group, int, Any]] = []

@@ -123,6 +123,8 @@ def driver_config(config: ClusterConfig) -> DriverConfig:
         max_clock_drift=timing.max_clock_drift_ratio,
         # An ACCEPT (one envelope) stays well under the transport's message limit.
         max_bytes_per_message=max(1, config.limits.max_grpc_message_bytes // 4),
+        max_inflight_messages=config.limits.replication_inflight_accepts,
+        eager_commit_news=timing.eager_commit_news,
         stream=stream_config(config),
     )
 
@@ -634,6 +636,11 @@ class StorageNode:
                                   value=self.host.fsyncs)
         yield CounterMetricFamily("ddb_storage_replication_rounds", "replication driver rounds",
                                   value=self.host.rounds)
+        sent = CounterMetricFamily("ddb_storage_paxos_messages_sent", "Paxos messages sent, by type",
+                                   labels=["type"])
+        for kind, count in list(self.host.sent_paxos.items()):
+            sent.add_metric([kind], count)
+        yield sent
         streams = self.host.streams
         for name, doc, value in (
             ("ddb_storage_snapshot_chunks_sent", "snapshot chunks streamed to followers", streams.sent_chunks),

@@ -172,6 +172,36 @@ def test_proposals_are_batched_into_one_accept_per_peer() -> None:
     leader.advance(rd)
 
 
+@pytest.mark.parametrize("eager", [True, False])
+def test_commit_news_goes_at_once_or_with_the_next_tick(eager: bool) -> None:
+    g = Group(eager_commit_news=eager)
+    leader = g.elect("r1")
+    g.tick(2)
+    g.queue.clear()
+    leader.propose(b"x")
+    g.process("r1")  # the ACCEPTs go out
+    accepts, g.queue = g.queue, []
+    for m in accepts:
+        g.r[m.to].step(m)
+        g.process(m.to)
+    for m in [m for m in g.queue if m.to == "r1"]:  # the ACCEPTEDs come back
+        leader.step(m)
+    g.queue = []
+    rd = leader.ready()
+    assert rd.committed_entries and rd.committed_entries[-1].data == b"x"
+    news = [m for m in rd.messages if m.type is MessageType.HEARTBEAT]
+    leader.advance(rd)
+    if eager:
+        assert sorted(m.to for m in news) == ["r2", "r3"] and {m.commit for m in news} == {leader.commit}
+        return
+    assert news == []  # no message of its own: it waits for the next ACCEPT or tick
+    leader.tick()
+    rd = leader.ready()
+    news = [m for m in rd.messages if m.type is MessageType.HEARTBEAT]
+    assert sorted(m.to for m in news) == ["r2", "r3"] and {m.commit for m in news} == {leader.commit}
+    leader.advance(rd)
+
+
 def test_too_many_uncommitted_entries_are_refused() -> None:
     g = Group(max_uncommitted_entries=4)
     leader = g.elect("r1")
