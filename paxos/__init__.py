@@ -14,6 +14,7 @@ Driver contract (one replica; a storage node runs this for each of its groups)::
         repair:                r.propose_replace(old_id, new_id)
         while r.has_ready():
             rd = r.ready()
+            # 0. rd.early_messages may be sent now, before step 1 (a leader's ACCEPTs)
             # 1. persist: rd.snapshot (install: replaces the log), rd.compaction (snapshot written by us:
             #    truncate the stored log up to its index), rd.entries (truncate the stored log from
             #    rd.entries[0].index, then append), rd.hard_state.

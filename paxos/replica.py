@@ -306,15 +306,17 @@ class Replica:
             hi = min(self.commit, self.applied + self.cfg.max_committed_entries_per_ready)
             committed = tuple(self.log.slice(self.applied + 1, hi + 1))
         must_sync = self._must_sync(entries, hard_state)
+        early, late = self._split_early(self._msgs)
         rd = Ready(
             hard_state=hard_state,
             entries=entries,
             snapshot=self._pending_install,
             compaction=self._pending_compaction,
-            messages=tuple(self._msgs),
+            messages=late,
             committed_entries=committed,
             read_states=tuple(self._read_states),
             must_sync=must_sync,
+            early_messages=early,
         )
         self._msgs = []
         self._read_states = []
@@ -338,6 +340,17 @@ class Replica:
             self.applied = max(self.applied, rd.committed_entries[-1].index)
 
     # ------------------------------------------------------------------ hooks (the simulator's broken variants override these)
+
+    def _split_early(self, msgs: list[Message]) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+        """(messages the driver may send before persisting, the rest). A leader's ACCEPTs vouch for nothing
+        of its own: it counts its copy of their entries through ``log.stable_index``, which only
+        ``advance`` moves, and its ballot was made durable before the PREPAREs that won it went out."""
+        if self.role is not Role.LEADER:
+            return (), tuple(msgs)
+        early = tuple(m for m in msgs if m.type is MessageType.ACCEPT)
+        if not early:
+            return (), tuple(msgs)
+        return early, tuple(m for m in msgs if m.type is not MessageType.ACCEPT)
 
     def _must_sync(self, entries: tuple[Entry, ...], hard_state: HardState | None) -> bool:
         return bool(entries) or self._pending_install is not None or (
@@ -711,7 +724,7 @@ class Replica:
 
     def _maybe_commit(self) -> None:
         acked = {peer: pr.match for peer, pr in self.progress.items()}
-        acked[self.id] = self.log.stable_index
+        acked[self.id] = self.log.stable_index  # our own copy counts once durable (early ACCEPTs)
         index = self._quorum_index(acked)
         # Count only entries of our own ballot (earlier ones commit with them): Raft's figure-8 rule.
         if index > self.commit and self.log.ballot_at(index) == self.promised:

@@ -135,6 +135,9 @@ class ReadState:
 class Ready:
     """Work for the driver, in this order (see the ``paxos`` package docstring):
 
+    0. ``early_messages`` may go at once, before or during step 1: a leader's ACCEPTs, which acknowledge
+       nothing (the leader counts its own copy of the entries only once ``advance`` reports them durable),
+       so the followers' fsyncs overlap the leader's;
     1. persist ``snapshot`` (install), ``compaction``, ``entries`` and ``hard_state``; fsync if ``must_sync``;
     2. send ``messages`` (only now: acknowledgements in them rely on step 1 being durable);
     3. install ``snapshot`` into the state machine, then apply ``committed_entries`` in order;
@@ -148,6 +151,7 @@ class Ready:
     committed_entries: tuple[Entry, ...]
     read_states: tuple[ReadState, ...]
     must_sync: bool
+    early_messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

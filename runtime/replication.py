@@ -3,8 +3,8 @@
 For each group it feeds the core what arrives (``step``), the passage of time (``tick``) and proposals, and
 does what the core's ``Ready`` asks, in the order the core requires (``paxos`` package docstring):
 
-    persist snapshot, entries and hard state for EVERY ready group in one store batch, fsync once
-    -> send their messages -> apply committed entries (one batch, no fsync: the log is durable and applying
+    send the leaders' early ACCEPTs -> persist snapshot, entries and hard state for EVERY ready group in
+    one store batch, fsync once -> send their other messages -> apply committed entries (one batch, no fsync: the log is durable and applying
     is repeatable) -> serve reads -> advance.
 
 Everything that arrives in one event-loop turn is handled before the next round, so one fsync covers many
@@ -457,6 +457,12 @@ class GroupHost:
         if not readies:
             return
         self.rounds += 1
+        # 0. a leader's ACCEPTs go now, so the followers' fsyncs overlap ours (its own copy counts only once
+        # ``advance`` says it is durable, and nothing else leaves before that).
+        for group, rd in readies:
+            for msg in rd.early_messages:
+                self.sender.send(msg.to, group.name, KIND_PAXOS, paxos_codec.encode_message(msg))
+                self.sent_paxos[msg.type.name] += 1
         # 1. persist: one batch, at most one fsync, for all groups. An installed snapshot's state and its
         # applied index go into the same atomic batch as its metadata, so a crash never separates them.
         batch = self.store.batch()

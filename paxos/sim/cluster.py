@@ -31,9 +31,9 @@ from paxos.types import Ballot, Config, Entry, EntryKind, HardState, Message, Re
 TICK = 1000  # simulated time units per nominal tick
 
 # event kinds
-_TICK, _DELIVER, _CLIENT, _CRASH, _RESTART, _FAULT, _HEAL_FAULT, _REPLACE = range(8)
+_TICK, _DELIVER, _CLIENT, _CRASH, _RESTART, _FAULT, _HEAL_FAULT, _REPLACE, _PERSISTED = range(9)
 _EVENT_NAMES = {_TICK: "tick", _DELIVER: "deliver", _CLIENT: "client", _CRASH: "crash", _RESTART: "restart",
-                _FAULT: "fault", _HEAL_FAULT: "heal", _REPLACE: "replace"}
+                _FAULT: "fault", _HEAL_FAULT: "heal", _REPLACE: "replace", _PERSISTED: "persisted"}
 
 
 class InvariantViolation(AssertionError):
@@ -125,6 +125,7 @@ class Node:
         self.max_commit = 0
         self.pending_writes: dict[str, int] = {}  # op id -> client
         self.pending_reads: list[tuple[int, int, str, str]] = []  # (index, client, key, op id)
+        self.persisting: Ready | None = None  # a leader's Ready whose fsync is under way
         self.replica = self._make_replica(HardState(), None, [])
 
     def _make_replica(self, hs: HardState, snap: Snapshot | None, entries: list[Entry]) -> Replica:
@@ -133,6 +134,7 @@ class Node:
 
     def crash(self) -> None:
         self.alive = False
+        self.persisting = None
         self.pending_writes.clear()
         self.pending_reads.clear()
 
@@ -198,6 +200,8 @@ class Simulation:
         self.delay_lo, self.delay_hi = 20, 300 if o.reordering else 20
         self.long_delay_p = 0.0
         self.faults_on = True
+        self.early_crashes = 0  # crashes between a leader's early ACCEPTs and its fsync
+        self._restarting = False
         self.compact_every = rng.choice([5, 12, 40]) if o.compaction else 0
         # clients: (op, node, op id); each client's guess of each group's leader
         self.client_op: list[tuple[Op, Node, str] | None] = [None] * o.clients
@@ -296,6 +300,8 @@ class Simulation:
             self._end_fault(payload)
         elif kind == _REPLACE:
             self._try_replace(self.group(payload))
+        elif kind == _PERSISTED:
+            self._persisted(*payload)
 
     def group(self, name: str) -> Group:
         return self.groups[int(name[1:])]
@@ -303,29 +309,53 @@ class Simulation:
     # ------------------------------------------------------------------ the driver loop (as a real driver)
 
     def _process(self, node: Node) -> None:
+        if not self.machines[node.id].alive or node.persisting is not None:
+            return  # crashed meanwhile, or a Ready is still being persisted (it resumes when that is done)
         r = node.replica
         while r.has_ready():
             rd = r.ready()
-            self.machines[node.id].write(node.storage, rd)  # 1. persist (fsync if must_sync)
-            for m in rd.messages:  # 2. send
+            for m in rd.early_messages:  # 0. a leader's ACCEPTs go before its own copy is durable
                 self._send(m)
-            if rd.snapshot is not None:  # 3. install, then apply
-                node.kv = json.loads(rd.snapshot.data)
-                node.applied = rd.snapshot.index
-                self._check_snapshot(node, rd.snapshot)
-            for e in rd.committed_entries:
-                self._apply(node, e)
-            if rd.read_states:  # 4. reads to serve once applied
-                for rs in rd.read_states:
-                    client, key = self._read_requests.pop(rs.request_id, (-1, ""))
-                    if client >= 0:
-                        node.pending_reads.append((rs.index, client, key, rs.request_id.decode()))
-            r.advance(rd)  # 5.
-            if self.compact_every and node.applied - r.log.offset >= self.compact_every:
-                r.compact(node.applied, json.dumps(node.kv, sort_keys=True).encode())
+            if rd.early_messages and rd.must_sync:
+                # As the real driver does, the fsync takes a while and the replica keeps stepping messages
+                # (its followers' ACCEPTEDs among them) until it is done.
+                node.persisting = rd
+                self._schedule(self.rng.randint(10, 400), _PERSISTED, (node.group.name, node.id, node.incarnation))
+                break
+            self._finish_ready(node, rd)
         if node.pending_reads:
             self._serve_reads(node)
         self._check_node(node)
+
+    def _persisted(self, group: str, node_id: str, incarnation: int) -> None:
+        node = self.group(group).nodes.get(node_id)
+        if node is None or not node.alive or node.incarnation != incarnation or node.persisting is None:
+            return  # the machine crashed first: that Ready is gone with its page cache
+        if self._crash_before_persist(node.id):
+            return  # the ACCEPTs went out long ago, but the machine died before its fsync finished
+        rd, node.persisting = node.persisting, None
+        self._finish_ready(node, rd)
+        self._process(node)
+
+    def _finish_ready(self, node: Node, rd: Ready) -> None:
+        r = node.replica
+        self.machines[node.id].write(node.storage, rd)  # 1. persist (fsync if must_sync)
+        for m in rd.messages:  # 2. send
+            self._send(m)
+        if rd.snapshot is not None:  # 3. install, then apply
+            node.kv = json.loads(rd.snapshot.data)
+            node.applied = rd.snapshot.index
+            self._check_snapshot(node, rd.snapshot)
+        for e in rd.committed_entries:
+            self._apply(node, e)
+        if rd.read_states:  # 4. reads to serve once applied
+            for rs in rd.read_states:
+                client, key = self._read_requests.pop(rs.request_id, (-1, ""))
+                if client >= 0:
+                    node.pending_reads.append((rs.index, client, key, rs.request_id.decode()))
+        r.advance(rd)  # 5.
+        if self.compact_every and node.applied - r.log.offset >= self.compact_every:
+            r.compact(node.applied, json.dumps(node.kv, sort_keys=True).encode())
 
     def _send(self, m: Message) -> None:
         self.stats["messages"] += 1
@@ -428,6 +458,17 @@ class Simulation:
 
     # ------------------------------------------------------------------ faults
 
+    def _crash_before_persist(self, machine_id: str) -> bool:
+        """Now and then a machine dies between sending a Ready's early messages and persisting it."""
+        if self._restarting or not (self.faults_on and self.opts.crashes and self.rng.random() < 0.02):
+            return False
+        if sum(m.alive for m in self.machines.values()) <= 1:
+            return False
+        self._crash(machine_id)
+        self._schedule(self.rng.randint(3 * TICK, 40 * TICK), _RESTART, machine_id)
+        self.early_crashes += 1
+        return True
+
     def _crash(self, machine_id: str) -> None:
         machine = self.machines[machine_id]
         if machine.alive:
@@ -440,6 +481,14 @@ class Simulation:
         if machine.alive:
             return
         machine.alive = True
+        self._restarting = True
+        try:
+            self._restart_nodes(machine)
+        finally:
+            self._restarting = False
+        self._check_logs()
+
+    def _restart_nodes(self, machine: Machine) -> None:
         if self.opts.clock_drift:
             bound = self.config_kwargs["max_clock_drift"] * 0.95
             machine.rate = 1.0 + self.rng.uniform(-bound, bound)
@@ -447,7 +496,6 @@ class Simulation:
             node.restart()
             self._check_node(node)
             self._process(node)
-        self._check_logs()
 
     def _start_fault(self, kind: str) -> None:
         if not self.faults_on:

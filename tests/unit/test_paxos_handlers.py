@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paxos import Config, Entry, EntryKind, HardState, Message, MessageType, Replica, Snapshot
+from paxos import Config, Entry, EntryKind, HardState, Message, MessageType, Replica, Role, Snapshot
 from paxos.sim.variants import AckBeforePersist, ForgetPromise
 from paxos.types import ZERO_BALLOT, Ballot, Membership
 
@@ -68,6 +68,9 @@ class Acceptor:
                 assert rd.must_sync, "a new promise must be fsynced before it is announced"
             if rd.entries or rd.snapshot:
                 assert rd.must_sync
+            # Early messages are a leader's ACCEPTs only: they claim nothing durable.
+            assert all(m.type is MessageType.ACCEPT for m in rd.early_messages)
+            assert not rd.early_messages or self.r.role is Role.LEADER
             # What the messages claim is durable now (they leave only after this point).
             for m in rd.messages:
                 if m.type is MessageType.PROMISE and not m.reject:
@@ -75,7 +78,7 @@ class Acceptor:
                 if m.type is MessageType.ACCEPTED and not m.reject:
                     assert self.hs.promised <= m.ballot or m.index <= self.hs.commit
                     assert self.durable_ballot_at(m.index) is not None, "acknowledged an entry not on disk"
-            self.sent.extend(rd.messages)
+            self.sent.extend(rd.early_messages + rd.messages)
             self.r.advance(rd)
 
     def crash(self) -> None:

@@ -81,7 +81,7 @@ class Group:
                 disk.entries.extend(rd.entries)
             if rd.hard_state is not None:
                 disk.hs = rd.hard_state
-            self.queue.extend(rd.messages)
+            self.queue.extend(rd.early_messages + rd.messages)
             self.applied[rid].extend(rd.committed_entries)
             self.reads[rid].extend((rs.request_id, rs.index) for rs in rd.read_states)
             rep.advance(rd)
@@ -165,7 +165,8 @@ def test_proposals_are_batched_into_one_accept_per_peer() -> None:
     for k in range(10):
         leader.propose(b"%d" % k)
     rd = leader.ready()
-    accepts = [m for m in rd.messages if m.type is MessageType.ACCEPT]
+    accepts = [m for m in rd.early_messages if m.type is MessageType.ACCEPT]  # sent before the leader's fsync
+    assert not [m for m in rd.messages if m.type is MessageType.ACCEPT]
     assert sorted(m.to for m in accepts) == ["r2", "r3"]
     assert all(len(m.entries) == 10 for m in accepts)
     assert rd.must_sync and len(rd.entries) == 10
@@ -434,7 +435,8 @@ def test_a_child_group_starts_from_a_snapshot_and_status_reports_it() -> None:
     st = leader.status()
     assert (st.role, st.group, st.commit, st.snapshot_index) == ("leader", "t1/p7", 102, 100)
     assert dict(st.progress) == {"r1": 102, "r3": 102}
-    assert all(m.group == "t1/p7" for m in leader.ready().messages)
+    rd = leader.ready()
+    assert all(m.group == "t1/p7" for m in rd.early_messages + rd.messages)
 
 
 def test_a_replacement_stuck_in_the_learner_stage_can_be_redirected() -> None:
@@ -523,7 +525,7 @@ def test_accept_messages_are_bounded_by_bytes() -> None:
     for _ in range(10):
         leader.propose(b"x" * 400)
     rd = leader.ready()
-    accepts = [m for m in rd.messages if m.type is _MT.ACCEPT and m.entries]
+    accepts = [m for m in rd.early_messages if m.type is _MT.ACCEPT and m.entries]
     assert accepts, "the leader sends its entries"
     for msg in accepts:
         assert sum(len(e.data) for e in msg.entries) <= 1000 or len(msg.entries) == 1
