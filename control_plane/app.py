@@ -82,6 +82,7 @@ class ControlPlaneApp(ProcessApp):
             election_timeout_ticks=config.paxos.election_timeout_ticks,
             heartbeat_interval_ticks=config.paxos.heartbeat_interval_ticks,
             max_clock_drift=config.paxos.max_clock_drift_ratio,
+            max_lease_ticks=config.paxos.lease_ticks,
             compact_after_entries=self.compact_after_entries,
             persist_snapshot_data=True,
         )

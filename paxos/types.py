@@ -198,6 +198,9 @@ class Config:
     catchup_slack_entries: int = 8
     snapshot_retry_ticks: int = 50  # resend a snapshot not acknowledged within this (the driver streams it)
     check_quorum: bool = True
+    # Cap on the leader lease (ticks). The lease is the longest the clock-drift bound allows, or this if
+    # shorter; a shorter lease is always safe (reads wait for a fresh quorum sooner).
+    max_lease_ticks: int | None = None
     lease_ticks: int = field(init=False)
     lease_wait_ticks: int = field(init=False)
 
@@ -231,6 +234,10 @@ class Config:
         lease = int((self.election_timeout_ticks - 1) * (1 - drift) / (1 + drift)) - 1
         if lease < 1:
             raise ValueError("election timeout too short for a positive lease under this clock drift")
+        if self.max_lease_ticks is not None:
+            if self.max_lease_ticks < 1:
+                raise ValueError("max_lease_ticks must be >= 1")
+            lease = min(lease, self.max_lease_ticks)
         object.__setattr__(self, "lease_ticks", lease)
         # A new leader also waits out a whole election timeout as the slowest clock could see it.
         wait = -(-self.election_timeout_ticks * (1 + drift) // (1 - drift))

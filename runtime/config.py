@@ -152,7 +152,7 @@ class PaxosTiming:
     tick_ms: int = 50
     heartbeat_interval_ticks: int = 2
     election_timeout_ticks: int = 20
-    lease_ticks: int = 16
+    lease_ticks: int = 16  # the leader lease: at most this, and never longer than the drift bound allows
     max_clock_drift_ratio: float = 0.01
     # False: a partition's new commit index reaches its followers with the next ACCEPT or leader tick rather
     # than in a HEARTBEAT (and its reply) of its own, so followers apply up to one tick late.

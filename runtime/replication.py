@@ -112,6 +112,7 @@ class DriverConfig:
     election_timeout_ticks: int = 10
     heartbeat_interval_ticks: int = 2
     max_clock_drift: float = 0.05
+    max_lease_ticks: int | None = None
     # Compact a group's log once it holds this many applied entries beyond its last snapshot.
     compact_after_entries: int = 5_000
     # Whether snapshot data is persisted with the snapshot (small state machines such as the control
@@ -131,6 +132,7 @@ class DriverConfig:
             election_timeout_ticks=self.election_timeout_ticks,
             heartbeat_interval_ticks=self.heartbeat_interval_ticks,
             max_clock_drift=self.max_clock_drift,
+            max_lease_ticks=self.max_lease_ticks,
             max_entries_per_message=self.max_entries_per_message,
             max_bytes_per_message=self.max_bytes_per_message,
             max_inflight_messages=self.max_inflight_messages,

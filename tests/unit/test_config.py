@@ -141,3 +141,17 @@ def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert default_data_dir(tmp_path / "flag") == tmp_path / "flag"
     monkeypatch.delenv("DDB_DATA_DIR")
     assert default_data_dir().name == "data"
+
+
+def test_storage_nodes_take_their_replication_settings_from_the_config(tmp_path: Path) -> None:
+    from storagenode.node import driver_config
+
+    config = build_cluster_config(
+        tmp_path, paxos=PaxosTiming(lease_ticks=9, eager_commit_news=True),
+        limits=Limits(replication_inflight_accepts=4),
+    )
+    paxos = driver_config(config).paxos_config("sn-a1", ("sn-a1", "sn-b1", "sn-c1"))
+    assert paxos.lease_ticks == 9  # the configured cap, below the drift bound (17)
+    assert paxos.eager_commit_news and paxos.max_inflight_messages == 4
+    defaults = driver_config(build_cluster_config(tmp_path / "d")).paxos_config("sn-a1", ("sn-a1",))
+    assert defaults.lease_ticks == 16 and not defaults.eager_commit_news and defaults.max_inflight_messages == 1

@@ -203,6 +203,15 @@ def test_commit_news_goes_at_once_or_with_the_next_tick(eager: bool) -> None:
     leader.advance(rd)
 
 
+def test_the_lease_is_the_drift_bound_or_the_configured_cap_if_shorter() -> None:
+    derived = Config("a", ("a", "b", "c"), election_timeout_ticks=20, max_clock_drift=0.01).lease_ticks
+    assert derived == 17  # (20 - 1) * 0.99 / 1.01, less one tick of margin
+    assert Config("a", ("a",), election_timeout_ticks=20, max_clock_drift=0.01, max_lease_ticks=12).lease_ticks == 12
+    assert Config("a", ("a",), election_timeout_ticks=20, max_clock_drift=0.01, max_lease_ticks=40).lease_ticks == 17
+    with pytest.raises(ValueError, match="max_lease_ticks"):
+        Config("a", ("a",), max_lease_ticks=0)
+
+
 def test_too_many_uncommitted_entries_are_refused() -> None:
     g = Group(max_uncommitted_entries=4)
     leader = g.elect("r1")
