@@ -4,8 +4,8 @@ For each group it feeds the core what arrives (``step``), the passage of time (`
 does what the core's ``Ready`` asks, in the order the core requires (``paxos`` package docstring):
 
     send the leaders' early ACCEPTs -> persist snapshot, entries and hard state for EVERY ready group in
-    one store batch, fsync once -> send their other messages -> apply committed entries (one batch, no fsync: the log is durable and applying
-    is repeatable) -> serve reads -> advance.
+    one store batch, fsync once -> send their other messages -> apply committed entries (one batch, no
+    fsync: the log is durable and applying is repeatable) -> serve reads -> advance.
 
 Everything that arrives in one event-loop turn is handled before the next round, so one fsync covers many
 groups' entries (group commit) and one stream write carries many groups' messages to a peer.
