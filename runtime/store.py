@@ -355,7 +355,6 @@ class _WalSyncer:
             self._fds.clear()
 
 
-
 class Store:
     """A storage node's RocksDB database. Open it once per process; ``close()`` before reopening."""
 
