@@ -77,14 +77,8 @@ class ControlPlaneApp(ProcessApp):
         self.view = ClusterView(stale_after_ms=3 * config.admin.node_heartbeat_interval_ms)
         self.store = Store(host.node_dir)
         self.machine = MetadataMachine(self.store, on_map_change=self._on_map_change)
-        driver = DriverConfig(
-            tick_ms=config.paxos.tick_ms,
-            election_timeout_ticks=config.paxos.election_timeout_ticks,
-            heartbeat_interval_ticks=config.paxos.heartbeat_interval_ticks,
-            max_clock_drift=config.paxos.max_clock_drift_ratio,
-            max_lease_ticks=config.paxos.lease_ticks,
-            compact_after_entries=self.compact_after_entries,
-            persist_snapshot_data=True,
+        driver = DriverConfig.from_timing(
+            config.paxos, compact_after_entries=self.compact_after_entries, persist_snapshot_data=True
         )
         self.groups = GroupHost(self.name, self.store, host.transport, driver)
         self.groups.add_group(CP_GROUP, CP_GROUP_NUMBER, self.voters, self.machine)

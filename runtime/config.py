@@ -192,8 +192,8 @@ class Limits:
     max_batch_bytes: int = 1 << 20  # payload bytes per stream write (a single bigger envelope goes alone)
     linger_turns: int = 3  # loop turns a stream writer waits while its queue still grows (bigger batches)
     # ACCEPT messages a partition leader has in flight to one follower. One: what is proposed while a round
-    # is out goes in the next ACCEPT, so rounds are few and full (per-message cost dominates on a small
-    # machine; docs/performance.md).
+    # is out goes in the next ACCEPT, so rounds are few and full (half the Paxos messages per put;
+    # docs/performance.md has what that did and did not buy).
     replication_inflight_accepts: int = 1
     peer_queue_limit: int = 10_000  # envelopes waiting to be written to one peer
     max_in_flight_per_peer: int = 4096  # outstanding requests to one peer, and served for one peer

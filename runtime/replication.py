@@ -47,6 +47,7 @@ from paxos.types import (
     Snapshot,
 )
 from runtime import paxos_codec
+from runtime.config import PaxosTiming
 from runtime.logs import get_logger
 from runtime.snapshot_stream import Caller, Receiving, SnapshotStreams, StreamConfig
 
@@ -124,6 +125,13 @@ class DriverConfig:
     eager_commit_news: bool = True
     max_uncommitted_entries: int = 4096
     stream: StreamConfig = field(default_factory=StreamConfig)
+
+    @classmethod
+    def from_timing(cls, timing: PaxosTiming, **rest: Any) -> DriverConfig:
+        """The cluster config's replication timing (ticks, election, heartbeats, drift, lease), plus ``rest``."""
+        return cls(tick_ms=timing.tick_ms, election_timeout_ticks=timing.election_timeout_ticks,
+                   heartbeat_interval_ticks=timing.heartbeat_interval_ticks,
+                   max_clock_drift=timing.max_clock_drift_ratio, max_lease_ticks=timing.lease_ticks, **rest)
 
     def paxos_config(self, replica_id: str, voters: tuple[str, ...]) -> Config:
         return Config(

@@ -116,12 +116,8 @@ def stream_config(config: ClusterConfig) -> StreamConfig:
 
 def driver_config(config: ClusterConfig) -> DriverConfig:
     timing = config.paxos
-    return DriverConfig(
-        tick_ms=timing.tick_ms,
-        election_timeout_ticks=timing.election_timeout_ticks,
-        heartbeat_interval_ticks=timing.heartbeat_interval_ticks,
-        max_clock_drift=timing.max_clock_drift_ratio,
-        max_lease_ticks=timing.lease_ticks,
+    return DriverConfig.from_timing(
+        timing,
         # An ACCEPT (one envelope) stays well under the transport's message limit.
         max_bytes_per_message=max(1, config.limits.max_grpc_message_bytes // 4),
         max_inflight_messages=config.limits.replication_inflight_accepts,

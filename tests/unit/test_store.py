@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,8 +270,6 @@ def test_a_synced_write_fdatasyncs_the_live_wal_after_writing_it(store: Store, m
 
 def test_a_synced_write_lets_other_threads_run_during_its_fsync(tmp_path: Path) -> None:
     """The point of syncing the WAL ourselves: another thread keeps the GIL-bound work going meanwhile."""
-    import threading
-
     with Store(tmp_path / "db", SMALL) as store:
         done = threading.Event()
         writes = 0
