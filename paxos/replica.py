@@ -46,6 +46,7 @@ from paxos.types import (
 Rng = Callable[[int, int], int]
 
 _NEVER = -(1 << 62)
+_NO_PEERS: frozenset[str] = frozenset()
 
 
 class Role(enum.Enum):
@@ -65,7 +66,7 @@ class Progress:
     """The leader's view of one peer."""
 
     __slots__ = ("match", "next", "state", "inflight", "probe_sent", "recent_active", "ack_tick",
-                 "progress_tick", "sent_commit", "pending_snapshot")
+                 "progress_tick", "sent_commit", "pending_snapshot", "waiting_since")
 
     def __init__(self, next_index: int, now: int) -> None:
         self.match = 0
@@ -78,6 +79,7 @@ class Progress:
         self.progress_tick = now  # when match last advanced or the state last changed
         self.sent_commit = 0
         self.pending_snapshot = 0
+        self.waiting_since = now  # when the oldest ACCEPT in flight went (or was last partly answered)
 
     def become_probe(self, next_index: int, now: int) -> None:
         self.state = ProgressState.PROBE
@@ -147,6 +149,7 @@ class Replica:
         self._pending_conf_index = 0
         self._lease_ready_tick = 0
         self._broadcast_pending = False
+        self._quick: tuple[str, ...] = ()  # thrifty: the followers that get new entries at once
         # candidate state
         self._pre_ballot: Ballot = ZERO_BALLOT
         self._granted: set[str] = set()
@@ -430,6 +433,7 @@ class Replica:
         self.leader_id = self.id
         noop = Entry(self.log.last_index + 1, self.promised, EntryKind.NOOP, b"")
         self.progress = {}
+        self._quick = ()
         self._sync_progress(next_index=noop.index)
         self.log.append(noop)
         self._ballot_start_index = noop.index
@@ -463,6 +467,11 @@ class Replica:
                 if not quorum.has_quorum(self.membership, active):
                     self._become_follower(self.promised, "")
                     return
+        last = self.log.last_index
+        for peer in self._lazy_peers():
+            pr = self.progress[peer]
+            if pr.next <= last:
+                self._send_accept(peer, pr)  # what piled up since the last tick, in one ACCEPT
         if self._heartbeat_elapsed >= self.cfg.heartbeat_interval_ticks:
             self._heartbeat_elapsed = 0
             for peer in self.progress:
@@ -655,6 +664,7 @@ class Replica:
                 pr.become_replicate(self.now)
             while pr.inflight and pr.inflight[0] <= msg.index:
                 pr.inflight.popleft()
+            pr.waiting_since = self.now
             if pr.next <= pr.match:
                 pr.next = pr.match + 1
             self._maybe_commit()
@@ -663,7 +673,8 @@ class Replica:
             self._maybe_advance_membership()
         elif pr.state is ProgressState.PROBE:
             pr.probe_sent = False
-        if pr.next <= self.log.last_index:
+        backlog = self.log.last_index - pr.next + 1
+        if backlog > 0 and (backlog >= self.cfg.lazy_batch_entries or msg.frm not in self._lazy_peers()):
             self._send_accept(msg.frm, pr)
 
     def _send_accept(self, peer: str, pr: Progress) -> None:
@@ -700,6 +711,8 @@ class Replica:
             pr.probe_sent = True
         elif entries:
             pr.next = entries[-1].index + 1
+            if not pr.inflight:
+                pr.waiting_since = self.now
             pr.inflight.append(entries[-1].index)
 
     def _send_heartbeat(self, peer: str) -> None:
@@ -711,8 +724,9 @@ class Replica:
     def _broadcast(self) -> None:
         """Send what accumulated since the last Ready: new entries (batched) and commit news."""
         last = self.log.last_index
+        lazy = self._lazy_peers()
         for peer, pr in self.progress.items():
-            if pr.next <= last:
+            if pr.next <= last and (peer not in lazy or last - pr.next + 1 >= self.cfg.lazy_batch_entries):
                 self._send_accept(peer, pr)
         if self.cfg.eager_commit_news:
             self._send_commit_news()
@@ -721,6 +735,33 @@ class Replica:
         for peer, pr in self.progress.items():
             if min(pr.match, self.commit) > pr.sent_commit:
                 self._send_heartbeat(peer)
+
+    def _lazy_peers(self) -> frozenset[str]:
+        """Thrifty replication: the voters that get new entries only on the leader's tick (or in full
+        batches). Empty unless ``cfg.thrifty``, the configuration is plain and enough followers are answering
+        to make a quorum with us; those quick followers stay the same while they keep answering. Learners and
+        followers being probed or sent a snapshot always get entries at once."""
+        if not self.cfg.thrifty:
+            return _NO_PEERS
+        m = self.membership
+        if m.is_joint or self.id not in m.voters:
+            return _NO_PEERS
+        need = len(m.voters) // 2  # followers that, with us, make a majority
+        followers = [p for p in m.voters if p != self.id]
+        quick = [p for p in self._quick if p in followers and self._answering(p)]
+        if len(quick) < need:
+            others = [p for p in followers if p not in quick and self._answering(p)]
+            others.sort(key=lambda p: (-self.progress[p].match, p))
+            quick += others[: need - len(quick)]
+            if len(quick) < need:
+                return _NO_PEERS
+            self._quick = tuple(quick)
+        return frozenset(p for p in followers if p not in quick and self.progress[p].state is ProgressState.REPLICATE)
+
+    def _answering(self, peer: str) -> bool:
+        pr = self.progress.get(peer)
+        return (pr is not None and pr.state is ProgressState.REPLICATE
+                and not (pr.inflight and self.now - pr.waiting_since >= self.cfg.lazy_fallback_ticks))
 
     def _maybe_commit(self) -> None:
         acked = {peer: pr.match for peer, pr in self.progress.items()}

@@ -193,6 +193,13 @@ class Config:
     # the next ACCEPT or leader tick: one tick of apply lag on followers, against a HEARTBEAT and its reply
     # per replication round under load.
     eager_commit_news: bool = True
+    # Thrifty replication: the leader sends new entries at once only to as many followers as a quorum needs
+    # (the one that has been answering), and to the others on its tick or once ``lazy_batch_entries`` have
+    # piled up; a quick follower that stops answering for ``lazy_fallback_ticks`` is replaced by another.
+    # Fewer, fuller ACCEPTs and fsyncs per write; a commit waits for one follower instead of the quicker of two.
+    thrifty: bool = False
+    lazy_batch_entries: int = 32
+    lazy_fallback_ticks: int = 2
     max_uncommitted_entries: int = 4096
     max_committed_entries_per_ready: int = 1024
     catchup_slack_entries: int = 8
@@ -219,7 +226,7 @@ class Config:
             raise ValueError("max_clock_drift must be in [0, 0.5)")
         for name in ("max_entries_per_message", "max_bytes_per_message", "max_inflight_messages",
                      "max_uncommitted_entries",
-                     "max_committed_entries_per_ready"):
+                     "max_committed_entries_per_ready", "lazy_batch_entries", "lazy_fallback_ticks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.snapshot_retry_ticks < 1:

@@ -157,12 +157,16 @@ class PaxosTiming:
     # False: a partition's new commit index reaches its followers with the next ACCEPT or leader tick rather
     # than in a HEARTBEAT (and its reply) of its own, so followers apply up to one tick late.
     eager_commit_news: bool = False
+    # Thrifty replication: a partition leader sends new entries at once to one follower (a quorum with
+    # itself) and to the other on each tick, in one fuller ACCEPT (paxos.types.Config.thrifty).
+    thrifty_replication: bool = True
 
     def __post_init__(self) -> None:
         _check_positive(self, "paxos", "tick_ms", "heartbeat_interval_ticks", "election_timeout_ticks",
                         "lease_ticks")
-        if not isinstance(self.eager_commit_news, bool):
-            raise _fail("paxos.eager_commit_news", self.eager_commit_news, "must be true or false")
+        for name in ("eager_commit_news", "thrifty_replication"):
+            if not isinstance(getattr(self, name), bool):
+                raise _fail(f"paxos.{name}", getattr(self, name), "must be true or false")
         if not isinstance(self.max_clock_drift_ratio, int | float) or not 0 <= self.max_clock_drift_ratio < 0.5:
             raise _fail("paxos.max_clock_drift_ratio", self.max_clock_drift_ratio, "must be in [0, 0.5)")
         if self.heartbeat_interval_ticks * 2 > self.election_timeout_ticks:

@@ -123,6 +123,7 @@ class DriverConfig:
     max_bytes_per_message: int = 4 << 20  # entry bytes per ACCEPT: well under the transport's message limit
     max_inflight_messages: int = 32
     eager_commit_news: bool = True
+    thrifty: bool = False  # see paxos.types.Config.thrifty
     max_uncommitted_entries: int = 4096
     stream: StreamConfig = field(default_factory=StreamConfig)
 
@@ -145,6 +146,7 @@ class DriverConfig:
             max_bytes_per_message=self.max_bytes_per_message,
             max_inflight_messages=self.max_inflight_messages,
             eager_commit_news=self.eager_commit_news,
+            thrifty=self.thrifty,
             max_uncommitted_entries=self.max_uncommitted_entries,
         )
 

@@ -122,6 +122,7 @@ def driver_config(config: ClusterConfig) -> DriverConfig:
         max_bytes_per_message=max(1, config.limits.max_grpc_message_bytes // 4),
         max_inflight_messages=config.limits.replication_inflight_accepts,
         eager_commit_news=timing.eager_commit_news,
+        thrifty=timing.thrifty_replication,
         stream=stream_config(config),
     )
 

@@ -172,6 +172,7 @@ class Simulation:
             max_entries_per_message=rng.choice([2, 8, 64]), max_inflight_messages=rng.choice([1, 4, 16]),
             max_uncommitted_entries=256, catchup_slack_entries=4, snapshot_retry_ticks=rng.choice([5, 20]),
             eager_commit_news=rng.choice([True, False]),
+            thrifty=rng.choice([True, False]), lazy_batch_entries=rng.choice([4, 32]),
         )
         self.config_kwargs.update(o.config_overrides)
         drift_bound = self.config_kwargs["max_clock_drift"] * 0.95

@@ -147,11 +147,12 @@ def test_storage_nodes_take_their_replication_settings_from_the_config(tmp_path:
     from storagenode.node import driver_config
 
     config = build_cluster_config(
-        tmp_path, paxos=PaxosTiming(lease_ticks=9, eager_commit_news=True),
+        tmp_path, paxos=PaxosTiming(lease_ticks=9, eager_commit_news=True, thrifty_replication=False),
         limits=Limits(replication_inflight_accepts=4),
     )
     paxos = driver_config(config).paxos_config("sn-a1", ("sn-a1", "sn-b1", "sn-c1"))
     assert paxos.lease_ticks == 9  # the configured cap, below the drift bound (17)
-    assert paxos.eager_commit_news and paxos.max_inflight_messages == 4
+    assert paxos.eager_commit_news and paxos.max_inflight_messages == 4 and not paxos.thrifty
     defaults = driver_config(build_cluster_config(tmp_path / "d")).paxos_config("sn-a1", ("sn-a1",))
     assert defaults.lease_ticks == 16 and not defaults.eager_commit_news and defaults.max_inflight_messages == 1
+    assert defaults.thrifty

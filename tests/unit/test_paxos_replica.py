@@ -203,6 +203,72 @@ def test_commit_news_goes_at_once_or_with_the_next_tick(eager: bool) -> None:
     leader.advance(rd)
 
 
+def _accepts_to(g: Group, rid: str) -> list[str]:
+    """Process ``rid``'s Ready and return the peers its ACCEPTs with entries went to (they stay queued)."""
+    g.process(rid)
+    return sorted(m.to for m in g.queue if m.type is MessageType.ACCEPT and m.frm == rid and m.entries)
+
+
+def test_thrifty_leader_sends_new_entries_to_one_follower_and_the_other_on_its_tick() -> None:
+    g = Group(thrifty=True, lazy_batch_entries=32, max_inflight_messages=1, max_entries_per_message=64)
+    leader = g.elect("r1")
+    g.tick(2)
+    g.queue.clear()
+    leader.propose(b"a")
+    quick = _accepts_to(g, "r1")
+    assert len(quick) == 1  # a quorum with the leader: one follower is enough
+    lazy = ({"r2", "r3"} - set(quick)).pop()
+    g.deliver()
+    assert leader.commit == leader.log.last_index  # committed without the lazy follower
+    assert g.data(lazy) == []
+    for k in range(5):
+        leader.propose(b"b%d" % k)
+        g.process("r1")
+        g.deliver()
+    assert g.data(lazy) == []  # still nothing: it waits for the tick
+    g.queue.clear()
+    leader.tick()
+    g.process("r1")
+    batch = [m for m in g.queue if m.type is MessageType.ACCEPT and m.to == lazy]
+    assert len(batch) == 1 and len(batch[0].entries) == 6  # everything since the last tick, in one ACCEPT
+    g.tick(2)
+    assert g.data(lazy) == g.data(quick[0]) == [b"a"] + [b"b%d" % k for k in range(5)]
+
+
+def test_thrifty_leader_sends_a_full_batch_to_the_lazy_follower_at_once() -> None:
+    g = Group(thrifty=True, lazy_batch_entries=4, max_inflight_messages=1, max_entries_per_message=64)
+    leader = g.elect("r1")
+    g.tick(2)
+    g.queue.clear()
+    for k in range(4):
+        leader.propose(b"%d" % k)
+    assert _accepts_to(g, "r1") == ["r2", "r3"]  # four entries piled up: a full batch goes to both
+
+
+def test_thrifty_leader_replaces_a_quick_follower_that_stops_answering() -> None:
+    g = Group(thrifty=True, lazy_batch_entries=32, max_inflight_messages=1, max_entries_per_message=64)
+    leader = g.elect("r1")
+    g.tick(2)
+    g.queue.clear()
+    leader.propose(b"a")
+    (quick,) = _accepts_to(g, "r1")
+    g.deliver()
+    other = ({"r2", "r3"} - {quick}).pop()
+    g.down.add(quick)
+    leader.propose(b"b")
+    assert _accepts_to(g, "r1") == [quick]  # it was answering until now
+    g.deliver()
+    committed = leader.commit
+    g.tick(3)  # the quick one has not answered for lazy_fallback_ticks: the other takes its place
+    assert leader.role is Role.LEADER and leader.commit > committed
+    assert g.data(other)[-1] == b"b"
+    g.queue.clear()
+    leader.propose(b"c")
+    assert _accepts_to(g, "r1") == [other]
+    g.deliver()
+    assert g.data(other)[-1] == b"c" and leader.commit == leader.log.last_index
+
+
 def test_the_lease_is_the_drift_bound_or_the_configured_cap_if_shorter() -> None:
     derived = Config("a", ("a", "b", "c"), election_timeout_ticks=20, max_clock_drift=0.01).lease_ticks
     assert derived == 17  # (20 - 1) * 0.99 / 1.01, less one tick of margin
@@ -361,8 +427,9 @@ def test_a_lagging_replica_is_brought_up_by_snapshot() -> None:
     assert g.r["r3"].commit == leader.commit
 
 
-def test_replacing_a_voter_with_a_brand_new_replica() -> None:
-    g = Group()
+@pytest.mark.parametrize("thrifty", [False, True])
+def test_replacing_a_voter_with_a_brand_new_replica(thrifty: bool) -> None:
+    g = Group(thrifty=thrifty)
     leader = g.elect("r1")
     for k in range(5):
         leader.propose(b"%d" % k)
