@@ -237,6 +237,38 @@ def test_synced_writes_survive_a_killed_process(tmp_path: Path) -> None:
         assert store.load_applied_index(1) == 20
 
 
+RECYCLING_WRITER = """
+import os, sys
+from runtime.store import Store, StoreConfig
+# Small memtables: the WAL switches every few hundred writes, and retired WAL files are reused.
+config = StoreConfig(items_write_buffer_bytes=1 << 18, log_write_buffer_bytes=1 << 18,
+                     meta_write_buffer_bytes=1 << 18, block_cache_bytes=1 << 22, recycled_wal_files=2)
+store = Store(sys.argv[1], config)
+for version in (1, 2, 3):
+    for i in range(1500):
+        batch = store.batch()
+        batch.put(b"k%04d" % i, b"%d" % version * 600)
+        store.write(batch, sync=True)
+print("written", flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_synced_writes_in_recycled_wal_files_survive_a_killed_process(tmp_path: Path) -> None:
+    """A recycled WAL file still holds its previous life's records: recovery must stop at them, neither
+    losing a synced write nor bringing an old version back."""
+    path = tmp_path / "db"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", RECYCLING_WRITER, str(path)],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, timeout=120,
+    )
+    assert result.returncode == -9 and b"written" in result.stdout, result.stderr
+    with Store(path, SMALL) as store:
+        values = dict(store.scan(b"", b"\xff" * 8))
+    assert len(values) == 1500 and set(values.values()) == {b"3" * 600}
+
+
 def test_a_synced_write_fdatasyncs_the_live_wal_after_writing_it(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Durability without RocksDB's own sync (which holds the GIL through the fsync): after the write returns,
     the WAL file holding it has been fdatasynced, and a WAL file seen for the first time has its directory
