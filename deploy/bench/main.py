@@ -23,6 +23,7 @@ from deploy.bench.client import DEFAULT_TIMEOUT_S, BenchClientError, BotoClient,
 from deploy.bench.loader import LoadError, load_records, prepare_table
 from deploy.bench.report import RunInfo, render, render_comparison, to_json
 from deploy.bench.runner import Recorder, RunLimits, run
+from deploy.bench.server_cpu import ServerCpu
 from deploy.bench.workloads import WORKLOADS, Chooser
 
 T = TypeVar("T")
@@ -110,9 +111,13 @@ async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
             with console.status(f"warming up for {options.warmup_s:.0f} s"):
                 await run(clients, chooser, bodies, values, RunLimits(duration_s=options.warmup_s))
         limits = RunLimits(ops=options.ops) if options.ops is not None else RunLimits(duration_s=options.duration_s)
+        server = ServerCpu.for_endpoint(endpoint.host, endpoint.port)
         with Live(console=console, transient=True, refresh_per_second=2) as live:
+            if server is not None:
+                server.start()
             result = await run(clients, chooser, bodies, values, limits,
                                lambda rec, now_ns: live.update(_progress_line(rec, now_ns, options)))
+            server_cpu_s = server.stop() if server is not None else None
     finally:
         for client in http_clients:
             await client.close()
@@ -122,7 +127,7 @@ async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
                    client=options.client, clients=options.clients, records=options.records,
                    consistent=options.consistent, value_bytes=options.value_bytes,
                    item_bytes=bodies.item_size_bytes(0, values[0]), load_s=load_s, loaded=loaded)
-    return to_json(info, result)
+    return to_json(info, result, server_cpu_s)
 
 
 def _write_json(path: Path | None, body: Any) -> None:

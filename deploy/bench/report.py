@@ -28,7 +28,18 @@ class RunInfo:
     loaded: int = 0
 
 
-def to_json(info: RunInfo, result: RunResult) -> dict[str, Any]:
+def _server_json(server_cpu_s: dict[str, float] | None, elapsed_s: float, operations: int) -> dict[str, Any] | None:
+    """The server's CPU over the run (``deploy.bench.server_cpu``), in total and by process."""
+    if not server_cpu_s:
+        return None
+    total = sum(server_cpu_s.values())
+    return {"processes": len(server_cpu_s), "cpu_s": round(total, 3), "cores": round(total / elapsed_s, 2),
+            "us_per_op": round(1e6 * total / max(1, operations), 1),
+            "by_process_cpu_s": {name: round(seconds, 3) for name, seconds in sorted(server_cpu_s.items())}}
+
+
+def to_json(info: RunInfo, result: RunResult, server_cpu_s: dict[str, float] | None = None) -> dict[str, Any]:
+    """``server_cpu_s``: CPU seconds by server process over the run, if they could be read."""
     recorder = result.recorder
     elapsed = max(result.elapsed_s, 1e-9)
     total = new_histogram(3)
@@ -56,6 +67,7 @@ def to_json(info: RunInfo, result: RunResult) -> dict[str, Any]:
         "cancelled": result.cancelled, "ops_per_s": round(recorder.ok / elapsed, 1),
         "client_cpu_percent": round(100.0 * result.client_cpu_s / elapsed, 1),
         "client_cpu_us_per_op": round(1e6 * result.client_cpu_s / max(1, recorder.ok + recorder.failed), 1),
+        "server_cpu": _server_json(server_cpu_s, elapsed, recorder.ok + recorder.failed),
         "latency": Summary.of(total).to_json(), "by_op": by_op,
         "errors_by_type": {f"{op.value} {name}": n for (op, name), n in sorted(
             recorder.errors.items(), key=lambda kv: -kv[1])},
@@ -97,6 +109,10 @@ def render(console: Console, report: dict[str, Any], timeline: bool = True) -> N
                   f"{report['client_cpu_us_per_op']:.0f} µs of CPU per operation"
                   + (" [yellow](near a full core: the client may be the bottleneck)[/]"
                      if report["client_cpu_percent"] > 85 else ""))
+    server = report.get("server_cpu")
+    if server:
+        console.print(f"server: {server['processes']} process{'es' if server['processes'] > 1 else ''}, "
+                      f"{server['cores']:.2f} cores, {server['us_per_op']:,.0f} µs of CPU per operation")
     if report["errors_by_type"]:
         console.print("errors: " + ", ".join(f"{name} x{n:,}" for name, n in report["errors_by_type"].items()))
     if timeline and report["timeline"]:
@@ -115,8 +131,8 @@ def render_comparison(console: Console, reports: list[dict[str, Any]]) -> None:
         return
     base = reports[0]
     table = Table(title=f"{base['title']}, {base['clients']} clients", title_justify="left", show_edge=False)
-    for column in ("target", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", f"{base['target']} ÷ target ops/s",
-                   f"{base['target']} ÷ target p99"):
+    for column in ("target", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "server µs/op",
+                   f"{base['target']} ÷ target ops/s", f"{base['target']} ÷ target p99"):
         table.add_column(column, justify="left" if column == "target" else "right")
     for report in reports:
         latency = report["latency"]
@@ -124,5 +140,6 @@ def render_comparison(console: Console, reports: list[dict[str, Any]]) -> None:
         p99_ratio = base["latency"]["p99_ms"] / latency["p99_ms"] if latency["p99_ms"] else float("nan")
         table.add_row(report["target"], f"{report['ops_per_s']:,.0f}", _ms(latency["p50_ms"]),
                       _ms(latency["p99_ms"]), _ms(latency["p99.9_ms"]), f"{report['errors']:,}",
+                      f"{report['server_cpu']['us_per_op']:,.0f}" if report.get("server_cpu") else "-",
                       f"{throughput_ratio:.2f}x", f"{p99_ratio:.2f}x")
     console.print(table)

@@ -300,6 +300,8 @@ async def test_a_duration_bound_run_stops_on_time(trivial_server: ServerThread) 
     report = await bench_once(BenchOptions(endpoint=trivial_server.endpoint, workload="get", duration_s=1.0,
                                            clients=8, load=False), QUIET)
     assert 0.9 < report["elapsed_s"] < 2.0 and report["ops"] > 100 and report["errors"] == 0
+    # The server listens in this very process: its CPU is measured (one process) and costs something per op.
+    assert report["server_cpu"]["processes"] == 1 and report["server_cpu"]["us_per_op"] > 0
 
 
 async def test_warmup_is_not_recorded(fake: tuple[FakeDynamo, ServerThread]) -> None:
