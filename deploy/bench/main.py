@@ -180,8 +180,8 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
 
 def main(options: BenchOptions) -> None:
     quiet = options.json_path is not None and str(options.json_path) == "-"
-    # Off a terminal (a log, CI) rich would wrap at 80 columns: the tables need more.
-    console = Console(highlight=False, stderr=quiet, width=None if sys.stdout.isatty() else 120)
+    # Off a terminal (a log, CI) rich would wrap at 80 columns: the tables need more (150: the comparison).
+    console = Console(highlight=False, stderr=quiet, width=None if sys.stdout.isatty() else 150)
     if options.compare:
         try:
             reports = _compare(options, console, quiet)
