@@ -244,12 +244,16 @@ from runtime.store import Store, StoreConfig
 config = StoreConfig(items_write_buffer_bytes=1 << 18, log_write_buffer_bytes=1 << 18,
                      meta_write_buffer_bytes=1 << 18, block_cache_bytes=1 << 22, recycled_wal_files=2)
 store = Store(sys.argv[1], config)
+born = {}  # WAL file name -> its size when first seen: a reused file keeps its old length under a new name
 for version in (1, 2, 3):
     for i in range(1500):
         batch = store.batch()
         batch.put(b"k%04d" % i, b"%d" % version * 600)
         store.write(batch, sync=True)
-print("written", flush=True)
+        for name in os.listdir(sys.argv[1]):
+            if name.endswith(".log"):
+                born.setdefault(name, os.path.getsize(os.path.join(sys.argv[1], name)))
+print("written", sum(size > 64 * 1024 for size in born.values()), flush=True)
 os.kill(os.getpid(), 9)
 """
 
@@ -264,6 +268,8 @@ def test_synced_writes_in_recycled_wal_files_survive_a_killed_process(tmp_path: 
         cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, timeout=120,
     )
     assert result.returncode == -9 and b"written" in result.stdout, result.stderr
+    reused = int(result.stdout.split()[1])
+    assert reused >= 3, "no WAL file was reused (did RocksDB switch recycling off?)"
     with Store(path, SMALL) as store:
         values = dict(store.scan(b"", b"\xff" * 8))
     assert len(values) == 1500 and set(values.values()) == {b"3" * 600}
