@@ -203,6 +203,16 @@ def test_commit_news_goes_at_once_or_with_the_next_tick(eager: bool) -> None:
     leader.advance(rd)
 
 
+def _thrifty_group(lazy_batch_entries: int = 32) -> tuple[Group, Replica]:
+    """Three replicas with thrifty replication, r1 leading and settled, nothing queued."""
+    g = Group(thrifty=True, lazy_batch_entries=lazy_batch_entries, max_inflight_messages=1,
+              max_entries_per_message=64)
+    leader = g.elect("r1")
+    g.tick(2)
+    g.queue.clear()
+    return g, leader
+
+
 def _accepts_to(g: Group, rid: str) -> list[str]:
     """Process ``rid``'s Ready and return the peers its ACCEPTs with entries went to (they stay queued)."""
     g.process(rid)
@@ -210,10 +220,7 @@ def _accepts_to(g: Group, rid: str) -> list[str]:
 
 
 def test_thrifty_leader_sends_new_entries_to_one_follower_and_the_other_on_its_tick() -> None:
-    g = Group(thrifty=True, lazy_batch_entries=32, max_inflight_messages=1, max_entries_per_message=64)
-    leader = g.elect("r1")
-    g.tick(2)
-    g.queue.clear()
+    g, leader = _thrifty_group()
     leader.propose(b"a")
     quick = _accepts_to(g, "r1")
     assert len(quick) == 1  # a quorum with the leader: one follower is enough
@@ -236,20 +243,14 @@ def test_thrifty_leader_sends_new_entries_to_one_follower_and_the_other_on_its_t
 
 
 def test_thrifty_leader_sends_a_full_batch_to_the_lazy_follower_at_once() -> None:
-    g = Group(thrifty=True, lazy_batch_entries=4, max_inflight_messages=1, max_entries_per_message=64)
-    leader = g.elect("r1")
-    g.tick(2)
-    g.queue.clear()
+    g, leader = _thrifty_group(lazy_batch_entries=4)
     for k in range(4):
         leader.propose(b"%d" % k)
     assert _accepts_to(g, "r1") == ["r2", "r3"]  # four entries piled up: a full batch goes to both
 
 
 def test_thrifty_leader_replaces_a_quick_follower_that_stops_answering() -> None:
-    g = Group(thrifty=True, lazy_batch_entries=32, max_inflight_messages=1, max_entries_per_message=64)
-    leader = g.elect("r1")
-    g.tick(2)
-    g.queue.clear()
+    g, leader = _thrifty_group()
     leader.propose(b"a")
     (quick,) = _accepts_to(g, "r1")
     g.deliver()
