@@ -40,6 +40,11 @@ def _after(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args[:-1] else None
 
 
+def _ddb_config(args: list[str]) -> str | None:
+    """The cluster config a ddb process was started with (``python -m storagenode --config ...``), if it is one."""
+    return _after(args, "--config") if _after(args, "-m") in _DDB_PACKAGES else None
+
+
 def _name(pid: int, args: list[str], proc: Path) -> str:
     node = _after(args, "--node")
     if node:
@@ -81,17 +86,11 @@ def listening_pids(port: int, proc: Path = PROC) -> set[int]:
 def server_processes(port: int, proc: Path = PROC) -> list[ServerProcess]:
     """What serves ``port`` here: the listening processes, widened to their whole cluster for ddb."""
     pids = listening_pids(port, proc)
-    configs = set()
-    for pid in pids:
-        args = _args(pid, proc)
-        if _after(args, "-m") in _DDB_PACKAGES and _after(args, "--config"):
-            configs.add(_after(args, "--config"))
+    configs = {config for config in (_ddb_config(_args(pid, proc)) for pid in pids) if config}
     if configs:
         for entry in proc.iterdir():
-            if entry.name.isdigit():
-                args = _args(int(entry.name), proc)
-                if _after(args, "-m") in _DDB_PACKAGES and _after(args, "--config") in configs:
-                    pids.add(int(entry.name))
+            if entry.name.isdigit() and _ddb_config(_args(int(entry.name), proc)) in configs:
+                pids.add(int(entry.name))
     return sorted((ServerProcess(pid, _name(pid, _args(pid, proc), proc)) for pid in pids), key=lambda p: p.name)
 
 
