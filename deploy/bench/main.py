@@ -22,7 +22,7 @@ from deploy.bench.bodies import Bodies, value_pool
 from deploy.bench.client import DEFAULT_TIMEOUT_S, BenchClientError, BotoClient, Client, Endpoint, HttpClient
 from deploy.bench.loader import LoadError, load_records, prepare_table
 from deploy.bench.report import RunInfo, render, render_comparison, to_json
-from deploy.bench.runner import Recorder, RunLimits, run
+from deploy.bench.runner import Recorder, RunLimits, RunResult, run
 from deploy.bench.server_cpu import ServerCpu
 from deploy.bench.workloads import WORKLOADS, Chooser
 
@@ -73,61 +73,91 @@ def _progress_line(recorder: Recorder, now_ns: int, options: BenchOptions) -> st
     return f"[bold]{options.target}[/] {options.workload}: {bound}; {rate}{errors}"
 
 
-async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
-    """Load the table (unless told not to), run the workload, and return the report's JSON."""
-    workload = WORKLOADS[options.workload]
-    endpoint = Endpoint.parse(options.endpoint)
-    rng = random.Random(options.seed)
-    bodies = Bodies(options.table, workload.items_per_key, options.consistent)
-    values = value_pool(rng, options.value_bytes)
-    http_clients = [HttpClient(endpoint, timeout_s=options.timeout_s) for _ in range(options.clients)]
-    boto: BotoClient | None = None
-    load_s: float | None = None
-    loaded = 0
-    try:
+class Target:
+    """One endpoint under test: its table (created and loaded by ``open``), connected clients and key chooser,
+    kept across measured runs so that an interleaved comparison can measure it in several slices."""
+
+    def __init__(self, options: BenchOptions) -> None:
+        self.options = options
+        self.workload = WORKLOADS[options.workload]
+        self.endpoint = Endpoint.parse(options.endpoint)
+        self.rng = random.Random(options.seed)
+        self.bodies = Bodies(options.table, self.workload.items_per_key, options.consistent)
+        self.values = value_pool(self.rng, options.value_bytes)
+        self.http_clients = [HttpClient(self.endpoint, timeout_s=options.timeout_s) for _ in range(options.clients)]
+        self.clients: list[Client] = []
+        self.boto: BotoClient | None = None
+        self.load_s: float | None = None
+        self.loaded = 0
+        self.chooser = Chooser(self.workload, options.records, self.rng, options.ops)
+        self.server = ServerCpu.for_endpoint(self.endpoint.host, self.endpoint.port)
+
+    async def open(self, console: Console) -> None:
+        """Create and load the table (unless told not to), connect the clients, and warm up."""
+        options, bodies = self.options, self.bodies
         if options.load:
-            with console.status(f"creating table {options.table} on {endpoint.url}"):
-                await prepare_table(http_clients[0], bodies)
-            if workload.load_records:
+            with console.status(f"creating table {options.table} on {self.endpoint.url}"):
+                await prepare_table(self.http_clients[0], bodies)
+            if self.workload.load_records:
                 started = time.perf_counter()
                 with Progress(TextColumn(f"loading {options.records:,} records"), BarColumn(), MofNCompleteColumn(),
                               TimeRemainingColumn(), console=console, transient=True) as progress:
                     task = progress.add_task("load", total=options.records)
-                    await load_records(list(http_clients[:min(16, options.clients)]), bodies, options.records,
-                                       values, lambda n: progress.advance(task, n))
-                load_s = time.perf_counter() - started
-                loaded = options.records
-        clients: list[Client]
+                    await load_records(list(self.http_clients[:min(16, options.clients)]), bodies, options.records,
+                                       self.values, lambda n: progress.advance(task, n))
+                self.load_s = time.perf_counter() - started
+                self.loaded = options.records
         if options.client == "boto3":
-            boto = BotoClient(endpoint, options.clients)
-            clients = [boto] * options.clients
+            self.boto = BotoClient(self.endpoint, options.clients)
+            self.clients = [self.boto] * options.clients
         else:
-            for client in http_clients:  # connection set-up is not part of what is measured
+            for client in self.http_clients:  # connection set-up is not part of what is measured
                 await client.connect()
-            clients = list(http_clients)
-        chooser = Chooser(workload, options.records, rng, options.ops)
+            self.clients = list(self.http_clients)
         if options.warmup_s > 0:
             # Unrecorded: JIT compilers (DynamoDB Local's JVM), caches and connection pools settle first.
-            with console.status(f"warming up for {options.warmup_s:.0f} s"):
-                await run(clients, chooser, bodies, values, RunLimits(duration_s=options.warmup_s))
-        limits = RunLimits(ops=options.ops) if options.ops is not None else RunLimits(duration_s=options.duration_s)
-        server = ServerCpu.for_endpoint(endpoint.host, endpoint.port)
+            with console.status(f"warming up {options.target} for {options.warmup_s:.0f} s"):
+                await run(self.clients, self.chooser, self.bodies, self.values,
+                          RunLimits(duration_s=options.warmup_s))
+
+    async def measure(self, limits: RunLimits, console: Console) -> tuple[RunResult, dict[str, float] | None]:
+        """One measured run, with the server's CPU over it when it can be read."""
         with Live(console=console, transient=True, refresh_per_second=2) as live:
-            if server is not None:
-                server.start()
-            result = await run(clients, chooser, bodies, values, limits,
-                               lambda rec, now_ns: live.update(_progress_line(rec, now_ns, options)))
-            server_cpu_s = server.stop() if server is not None else None
-    finally:
-        for client in http_clients:
+            if self.server is not None:
+                self.server.start()
+            result = await run(self.clients, self.chooser, self.bodies, self.values, limits,
+                               lambda rec, now_ns: live.update(_progress_line(rec, now_ns, self.options)))
+            return result, self.server.stop() if self.server is not None else None
+
+    async def close(self) -> None:
+        for client in self.http_clients:
             await client.close()
-        if boto is not None:
-            await boto.close()
-    info = RunInfo(target=options.target, endpoint=endpoint.url, workload=workload.name, title=workload.title,
-                   client=options.client, clients=options.clients, records=options.records,
-                   consistent=options.consistent, value_bytes=options.value_bytes,
-                   item_bytes=bodies.item_size_bytes(0, values[0]), load_s=load_s, loaded=loaded)
-    return to_json(info, result, server_cpu_s)
+        if self.boto is not None:
+            await self.boto.close()
+
+    def report(self, result: RunResult, server_cpu_s: dict[str, float] | None) -> dict[str, Any]:
+        options = self.options
+        info = RunInfo(target=options.target, endpoint=self.endpoint.url, workload=self.workload.name,
+                       title=self.workload.title, client=options.client, clients=options.clients,
+                       records=options.records, consistent=options.consistent, value_bytes=options.value_bytes,
+                       item_bytes=self.bodies.item_size_bytes(0, self.values[0]), load_s=self.load_s,
+                       loaded=self.loaded)
+        return to_json(info, result, server_cpu_s)
+
+
+def _limits(options: BenchOptions) -> RunLimits:
+    return RunLimits(ops=options.ops) if options.ops is not None else RunLimits(duration_s=options.duration_s)
+
+
+async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
+    """Load the table (unless told not to), run the workload, and return the report's JSON."""
+    target = Target(options)
+    try:
+        await target.open(console)
+        result, server_cpu_s = await target.measure(_limits(options), console)
+    finally:
+        await target.close()
+    return target.report(result, server_cpu_s)
 
 
 def _write_json(path: Path | None, body: Any) -> None:
