@@ -48,6 +48,9 @@ def cluster_endpoint() -> str:
               help="Run against --endpoint (if it serves) and then each installed peer in turn; print ratios")
 @click.option("--peers", "peer_names", default=None,
               help="With --compare: comma-separated peers [default: every installed one of moto,dynalite,ddblocal]")
+@click.option("--interleave", "interleave_s", type=click.FloatRange(0.5), default=None,
+              help="With --compare: start every target first, then measure them in turns of this many seconds "
+                   "until each has had --duration (the machine's changes of speed fall on all alike)")
 @click.option("--warmup", "warmup_s", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Seconds of the workload run first and not recorded (JIT, caches)")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.01), default=10.0, show_default=True,
@@ -55,14 +58,15 @@ def cluster_endpoint() -> str:
 @click.option("--no-timeline", is_flag=True, help="Leave the per-second table out of the printed report")
 def bench(endpoint: str | None, workload: str, records: int, ops: int | None, duration_s: float | None, clients: int,
           consistent: bool, value_bytes: int, client_kind: str, table: str, no_load: bool, seed: int,
-          json_path: Path | None, compare: bool, peer_names: str | None, warmup_s: float,
-          timeout_s: float, no_timeline: bool) -> None:
+          json_path: Path | None, compare: bool, peer_names: str | None, interleave_s: float | None,
+          warmup_s: float, timeout_s: float, no_timeline: bool) -> None:
     """Measure throughput and latency (p50/p95/p99/p99.9, per second) of any DynamoDB-API endpoint.
 
     \b
     ddb bench --workload get --clients 32 --duration 20
     ddb bench --workload a --records 100000 --ops 200000 --json a.json
     ddb bench --workload put --compare        # ddb, then moto, dynalite, DynamoDB Local
+    ddb bench --workload put --compare --interleave 2 --duration 20   # all of them in 2 s turns
     """
     try:
         from deploy.bench.main import BenchOptions, main
@@ -73,11 +77,13 @@ def bench(endpoint: str | None, workload: str, records: int, ops: int | None, du
 
     if ops is not None and duration_s is not None:
         raise click.UsageError("give --ops or --duration, not both")
+    if interleave_s is not None and (not compare or ops is not None):
+        raise click.UsageError("--interleave goes with --compare and a --duration, not --ops")
     options = BenchOptions(
         endpoint=endpoint or cluster_endpoint(), workload=workload, records=records, ops=ops,
         duration_s=duration_s if duration_s is not None or ops is not None else 10.0, clients=clients,
         consistent=consistent, value_bytes=value_bytes, client=client_kind, table=table, load=not no_load,
         seed=seed, json_path=json_path, compare=compare,
         peers=tuple(p.strip() for p in peer_names.split(",") if p.strip()) if peer_names else None,
-        timeline=not no_timeline, warmup_s=warmup_s, timeout_s=timeout_s)
+        timeline=not no_timeline, warmup_s=warmup_s, timeout_s=timeout_s, interleave_s=interleave_s)
     main(options)

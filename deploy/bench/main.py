@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import random
 import sys
 import time
@@ -22,7 +24,7 @@ from deploy.bench.bodies import Bodies, value_pool
 from deploy.bench.client import DEFAULT_TIMEOUT_S, BenchClientError, BotoClient, Client, Endpoint, HttpClient
 from deploy.bench.loader import LoadError, load_records, prepare_table
 from deploy.bench.report import RunInfo, render, render_comparison, to_json
-from deploy.bench.runner import Recorder, RunLimits, RunResult, run
+from deploy.bench.runner import Recorder, RunLimits, RunResult, merge, run
 from deploy.bench.server_cpu import ServerCpu
 from deploy.bench.workloads import WORKLOADS, Chooser
 
@@ -50,6 +52,9 @@ class BenchOptions:
     warmup_s: float = 0.0
     timeout_s: float = DEFAULT_TIMEOUT_S
     target: str = "endpoint"
+    # With compare: measure the targets in turns of this many seconds (all of them running meanwhile) until
+    # each has had duration_s, instead of one after the other.
+    interleave_s: float | None = None
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -160,6 +165,46 @@ async def bench_once(options: BenchOptions, console: Console) -> dict[str, Any]:
     return target.report(result, server_cpu_s)
 
 
+async def compare_interleaved(targets: list[BenchOptions], console: Console, slice_s: float) -> list[dict[str, Any]]:
+    """Measure the targets in turns of ``slice_s`` until each has had its ``duration_s``, so that whatever
+    changes the machine's speed meanwhile (other work, a shared host) falls on every target alike. Each
+    report adds up its slices and lists them (``slices``): ops/s and the server's CPU per operation."""
+    duration_s = targets[0].duration_s
+    assert duration_s is not None and all(t.ops is None for t in targets), "an interleaved comparison is timed"
+    rounds = max(1, math.ceil(duration_s / slice_s - 1e-9))
+    opened: list[Target] = []
+    runs: list[list[tuple[RunResult, dict[str, float] | None]]] = []
+    try:
+        for options in targets:
+            target = Target(options)
+            opened.append(target)
+            runs.append([])
+            await target.open(console)
+        for _ in range(rounds):
+            for target, measured in zip(opened, runs, strict=True):
+                measured.append(await target.measure(RunLimits(duration_s=duration_s / rounds), console))
+    finally:
+        for target in opened:
+            await target.close()
+    reports = []
+    for target, measured in zip(opened, runs, strict=True):
+        cpu: dict[str, float] | None = {}
+        for _, spent in measured:
+            if spent is None or cpu is None:
+                cpu = None
+                continue
+            for name, seconds in spent.items():
+                cpu[name] = cpu.get(name, 0.0) + seconds
+        report = target.report(merge([result for result, _ in measured]), cpu)
+        report["slices"] = [
+            {"ops_per_s": round(result.recorder.ok / max(result.elapsed_s, 1e-9), 1),
+             "server_us_per_op": round(1e6 * sum(spent.values()) / max(1, result.recorder.ok + result.recorder.failed), 1)
+             if spent else None}
+            for result, spent in measured]
+        reports.append(report)
+    return reports
+
+
 def _write_json(path: Path | None, body: Any) -> None:
     if path is None:
         return
@@ -188,6 +233,12 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
     if missing:
         console.print(f"[yellow]not installed: {', '.join(missing)}[/] (scripts/install-peers.sh installs them "
                       f"into {root})")
+    if options.interleave_s is not None:
+        reports = _compare_interleaved(options, console, [n for n in wanted if n in available], root)
+        if not quiet:
+            for report in reports:
+                render(console, report, timeline=False)  # slices, not seconds
+        return reports
     reports = []
     endpoint = Endpoint.parse(options.endpoint)
     if peer_servers.answers(endpoint.host, endpoint.port):
@@ -206,6 +257,29 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
         if not quiet:
             render(console, report, options.timeline)
     return reports
+
+
+def _compare_interleaved(options: BenchOptions, console: Console, names: list[str], root: Path) -> list[dict[str, Any]]:
+    """Start every peer first, then measure the endpoint (if it answers) and the peers in turns."""
+    assert options.interleave_s is not None
+    targets = []
+    endpoint = Endpoint.parse(options.endpoint)
+    if peer_servers.answers(endpoint.host, endpoint.port):
+        targets.append(replace(options, target="ddb"))
+    else:
+        console.print(f"[yellow]nothing answers at {endpoint.url}[/]: measuring the peers only")
+    with contextlib.ExitStack() as running:
+        for name in names:
+            with console.status(f"starting {name}"):
+                peer = running.enter_context(peer_servers.start(name, root))
+            # A peer starts empty: it is always loaded, whatever --no-load says for the endpoint.
+            targets.append(replace(options, endpoint=peer.endpoint, target=name, load=True))
+        if not targets:
+            return []
+        try:
+            return run_async(compare_interleaved(targets, console, options.interleave_s))
+        except (BenchClientError, LoadError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def main(options: BenchOptions) -> None:

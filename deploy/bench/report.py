@@ -137,9 +137,22 @@ def render_comparison(console: Console, reports: list[dict[str, Any]]) -> None:
     for report in reports:
         latency = report["latency"]
         throughput_ratio = base["ops_per_s"] / report["ops_per_s"] if report["ops_per_s"] else float("nan")
+        spread = _slice_ratio_range(base, report)
         p99_ratio = base["latency"]["p99_ms"] / latency["p99_ms"] if latency["p99_ms"] else float("nan")
         table.add_row(report["target"], f"{report['ops_per_s']:,.0f}", _ms(latency["p50_ms"]),
                       _ms(latency["p99_ms"]), _ms(latency["p99.9_ms"]), f"{report['errors']:,}",
                       f"{report['server_cpu']['us_per_op']:,.0f}" if report.get("server_cpu") else "-",
-                      f"{throughput_ratio:.2f}x", f"{p99_ratio:.2f}x")
+                      f"{throughput_ratio:.2f}x{spread}", f"{p99_ratio:.2f}x")
     console.print(table)
+    if any("slices" in report for report in reports):
+        console.print(f"interleaved: {len(base['slices'])} turns each; in brackets the lowest and highest ratio "
+                      "of the same turn's ops/s")
+
+
+def _slice_ratio_range(base: dict[str, Any], report: dict[str, Any]) -> str:
+    """' (lo–hi)': the spread of the per-turn throughput ratios of an interleaved comparison, else ''."""
+    if report is base or "slices" not in base or "slices" not in report:
+        return ""
+    ratios = [b["ops_per_s"] / r["ops_per_s"] for b, r in zip(base["slices"], report["slices"], strict=False)
+              if r["ops_per_s"]]
+    return f" ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else ""

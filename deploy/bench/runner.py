@@ -100,6 +100,25 @@ class Recorder:
             self.seconds.append(second)
 
 
+def merge(results: list[RunResult]) -> RunResult:
+    """Several finished runs of the same workload as one (the slices of an interleaved comparison): counts,
+    errors, histograms, time and client CPU added up. The per-second timeline is not kept: the slices' own
+    figures stand in for it."""
+    assert results, "nothing to merge"
+    first = results[0].recorder
+    merged = Recorder(first.ops, first.start_ns)
+    merged.by_op = {op: new_histogram(3) for op in first.ops}
+    for result in results:
+        recorder = result.recorder
+        merged.ok += recorder.ok
+        merged.failed += recorder.failed
+        merged.errors.update(recorder.errors)
+        for op, histogram in recorder.by_op.items():
+            merged.by_op[op].add(histogram)
+    return RunResult(merged, sum(r.elapsed_s for r in results), sum(r.cancelled for r in results),
+                     sum(r.client_cpu_s for r in results))
+
+
 @dataclass(frozen=True, slots=True)
 class RunLimits:
     ops: int | None = None

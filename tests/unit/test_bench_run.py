@@ -25,7 +25,8 @@ from rich.console import Console
 from deploy.bench import trivial
 from deploy.bench.client import BenchClientError, BotoClient, Endpoint, HttpClient, error_name
 from deploy.bench.command import DEFAULT_ENDPOINT, bench, cluster_endpoint
-from deploy.bench.main import BenchOptions, bench_once
+from deploy.bench.main import BenchOptions, bench_once, compare_interleaved
+from deploy.bench.report import render_comparison
 from deploy.bench.workloads import WORKLOADS
 from deploy.cluster import load_or_create_config
 
@@ -325,6 +326,33 @@ async def test_boto3_client_returns_errors_as_dynamodb_bodies(fake: tuple[FakeDy
     status, body = await client.call("DescribeTable", b'{"TableName":"missing"}')
     await client.close()
     assert status == 400 and error_name(status, body) == "ResourceNotFoundException"
+
+
+async def test_an_interleaved_comparison_measures_each_target_in_turns(
+        fake: tuple[FakeDynamo, ServerThread], trivial_server: ServerThread) -> None:
+    dynamo, server = fake
+    targets = [BenchOptions(endpoint=server.endpoint, workload="get", records=50, duration_s=0.9, clients=2,
+                            target="fake"),
+               BenchOptions(endpoint=trivial_server.endpoint, workload="get", duration_s=0.9, clients=2,
+                            load=False, target="trivial")]
+    reports = await compare_interleaved(targets, QUIET, slice_s=0.3)
+    assert [r["target"] for r in reports] == ["fake", "trivial"]
+    for report in reports:
+        assert len(report["slices"]) == 3 and report["errors"] == 0 and report["timeline"] == []
+        assert 0.85 < report["elapsed_s"] < 2.5  # three turns of 0.3 s (plus each turn's drain)
+        assert report["latency"]["count"] == report["ops"] > 0
+        assert all(s["ops_per_s"] > 0 for s in report["slices"])
+    assert dynamo.calls["GetItem"] >= reports[0]["ops"] and "ddb_bench" in dynamo.tables
+    console = Console(record=True, width=200)
+    render_comparison(console, reports)
+    text = console.export_text()
+    assert "interleaved: 3 turns each" in text and "–" in text  # the per-turn ratio range
+
+
+def test_interleave_needs_compare_and_a_duration() -> None:
+    for args in (["--interleave", "2"], ["--compare", "--interleave", "2", "--ops", "10"]):
+        result = CliRunner().invoke(bench, args)
+        assert result.exit_code == 2 and "--interleave goes with --compare" in result.output
 
 
 def test_the_command_prints_tables_and_writes_json(fake: tuple[FakeDynamo, ServerThread], tmp_path: Path) -> None:
