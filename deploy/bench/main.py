@@ -23,7 +23,7 @@ from deploy.bench import peers as peer_servers
 from deploy.bench.bodies import Bodies, value_pool
 from deploy.bench.client import DEFAULT_TIMEOUT_S, BenchClientError, BotoClient, Client, Endpoint, HttpClient
 from deploy.bench.loader import LoadError, load_records, prepare_table
-from deploy.bench.report import RunInfo, render, render_comparison, to_json
+from deploy.bench.report import RunInfo, render, render_comparison, server_json, to_json
 from deploy.bench.runner import Recorder, RunLimits, RunResult, merge, run
 from deploy.bench.server_cpu import ServerCpu
 from deploy.bench.workloads import WORKLOADS, Chooser
@@ -188,19 +188,19 @@ async def compare_interleaved(targets: list[BenchOptions], console: Console, sli
             await target.close()
     reports = []
     for target, measured in zip(opened, runs, strict=True):
-        cpu: dict[str, float] | None = {}
-        for _, spent in measured:
-            if spent is None or cpu is None:
-                cpu = None
-                continue
-            for name, seconds in spent.items():
-                cpu[name] = cpu.get(name, 0.0) + seconds
+        cpu: dict[str, float] | None = None
+        if all(spent is not None for _, spent in measured):
+            cpu = {}
+            for _, spent in measured:
+                for name, seconds in (spent or {}).items():
+                    cpu[name] = cpu.get(name, 0.0) + seconds
         report = target.report(merge([result for result, _ in measured]), cpu)
-        report["slices"] = [
-            {"ops_per_s": round(result.recorder.ok / max(result.elapsed_s, 1e-9), 1),
-             "server_us_per_op": round(1e6 * sum(spent.values()) / max(1, result.recorder.ok + result.recorder.failed), 1)
-             if spent else None}
-            for result, spent in measured]
+        report["slices"] = []
+        for result, spent in measured:
+            operations = result.recorder.ok + result.recorder.failed
+            server = server_json(spent, result.elapsed_s, operations)
+            report["slices"].append({"ops_per_s": round(result.recorder.ok / max(result.elapsed_s, 1e-9), 1),
+                                     "server_us_per_op": server["us_per_op"] if server else None})
         reports.append(report)
     return reports
 
@@ -233,47 +233,48 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
     if missing:
         console.print(f"[yellow]not installed: {', '.join(missing)}[/] (scripts/install-peers.sh installs them "
                       f"into {root})")
+    names = [n for n in wanted if n in available]
+    endpoint = Endpoint.parse(options.endpoint)
+    targets = [replace(options, target="ddb")] if peer_servers.answers(endpoint.host, endpoint.port) else []
+    if not targets:
+        console.print(f"[yellow]nothing answers at {endpoint.url}[/]: measuring the peers only")
     if options.interleave_s is not None:
-        reports = _compare_interleaved(options, console, [n for n in wanted if n in available], root)
+        reports = _compare_interleaved(options, console, targets, names, root)
         if not quiet:
             for report in reports:
                 render(console, report, timeline=False)  # slices, not seconds
         return reports
     reports = []
-    endpoint = Endpoint.parse(options.endpoint)
-    if peer_servers.answers(endpoint.host, endpoint.port):
-        reports.append(_bench_or_fail(replace(options, target="ddb"), console))
+    for target in targets:
+        reports.append(_bench_or_fail(target, console))
         if not quiet:
             render(console, reports[-1], options.timeline)
-    else:
-        console.print(f"[yellow]nothing answers at {endpoint.url}[/]: measuring the peers only")
-    for name in [n for n in wanted if n in available]:
+    for name in names:
         with console.status(f"starting {name}"):
             peer = peer_servers.start(name, root)
         with peer:
-            # A peer starts empty: it is always loaded, whatever --no-load says for the endpoint.
-            report = _bench_or_fail(replace(options, endpoint=peer.endpoint, target=name, load=True), console)
+            report = _bench_or_fail(_peer_options(options, peer), console)
         reports.append(report)
         if not quiet:
             render(console, report, options.timeline)
     return reports
 
 
-def _compare_interleaved(options: BenchOptions, console: Console, names: list[str], root: Path) -> list[dict[str, Any]]:
-    """Start every peer first, then measure the endpoint (if it answers) and the peers in turns."""
+def _peer_options(options: BenchOptions, peer: peer_servers.RunningPeer) -> BenchOptions:
+    # A peer starts empty: it is always loaded, whatever --no-load says for the endpoint.
+    return replace(options, endpoint=peer.endpoint, target=peer.name, load=True)
+
+
+def _compare_interleaved(options: BenchOptions, console: Console, targets: list[BenchOptions], names: list[str],
+                         root: Path) -> list[dict[str, Any]]:
+    """Start every peer first, then measure ``targets`` (the endpoint, if it answers) and the peers in turns."""
     assert options.interleave_s is not None
-    targets = []
-    endpoint = Endpoint.parse(options.endpoint)
-    if peer_servers.answers(endpoint.host, endpoint.port):
-        targets.append(replace(options, target="ddb"))
-    else:
-        console.print(f"[yellow]nothing answers at {endpoint.url}[/]: measuring the peers only")
+    targets = list(targets)
     with contextlib.ExitStack() as running:
         for name in names:
             with console.status(f"starting {name}"):
                 peer = running.enter_context(peer_servers.start(name, root))
-            # A peer starts empty: it is always loaded, whatever --no-load says for the endpoint.
-            targets.append(replace(options, endpoint=peer.endpoint, target=name, load=True))
+            targets.append(_peer_options(options, peer))
         if not targets:
             return []
         try:

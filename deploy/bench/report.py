@@ -28,7 +28,7 @@ class RunInfo:
     loaded: int = 0
 
 
-def _server_json(server_cpu_s: dict[str, float] | None, elapsed_s: float, operations: int) -> dict[str, Any] | None:
+def server_json(server_cpu_s: dict[str, float] | None, elapsed_s: float, operations: int) -> dict[str, Any] | None:
     """The server's CPU over the run (``deploy.bench.server_cpu``), in total and by process."""
     if not server_cpu_s:
         return None
@@ -67,7 +67,7 @@ def to_json(info: RunInfo, result: RunResult, server_cpu_s: dict[str, float] | N
         "cancelled": result.cancelled, "ops_per_s": round(recorder.ok / elapsed, 1),
         "client_cpu_percent": round(100.0 * result.client_cpu_s / elapsed, 1),
         "client_cpu_us_per_op": round(1e6 * result.client_cpu_s / max(1, recorder.ok + recorder.failed), 1),
-        "server_cpu": _server_json(server_cpu_s, elapsed, recorder.ok + recorder.failed),
+        "server_cpu": server_json(server_cpu_s, elapsed, recorder.ok + recorder.failed),
         "latency": Summary.of(total).to_json(), "by_op": by_op,
         "errors_by_type": {f"{op.value} {name}": n for (op, name), n in sorted(
             recorder.errors.items(), key=lambda kv: -kv[1])},
