@@ -47,7 +47,8 @@ def cluster_endpoint() -> str:
 @click.option("--compare", is_flag=True,
               help="Run against --endpoint (if it serves) and then each installed peer in turn; print ratios")
 @click.option("--peers", "peer_names", default=None,
-              help="With --compare: comma-separated peers [default: every installed one of moto,dynalite,ddblocal]")
+              help="With --compare: comma-separated peers [default: every installed one of moto,dynalite,ddblocal]; "
+                   "NAME=URL measures a server already running there (another build of the cluster, say)")
 @click.option("--interleave", "interleave_s", type=click.FloatRange(0.5), default=None,
               help="With --compare: start every target first, then measure them in turns of this many seconds "
                    "until each has had --duration (the machine's changes of speed fall on all alike)")
@@ -67,6 +68,7 @@ def bench(endpoint: str | None, workload: str, records: int, ops: int | None, du
     ddb bench --workload a --records 100000 --ops 200000 --json a.json
     ddb bench --workload put --compare        # ddb, then moto, dynalite, DynamoDB Local
     ddb bench --workload put --compare --interleave 2 --duration 20   # all of them in 2 s turns
+    ddb bench --compare --peers base=http://localhost:8100 --interleave 2   # A/B against another cluster
     """
     try:
         from deploy.bench.main import BenchOptions, main

@@ -226,9 +226,12 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
     root = peer_servers.peers_dir()
     available = peer_servers.installed(root)
     wanted = list(options.peers) if options.peers is not None else list(peer_servers.PEERS)
+    running = [_running_peer(options, entry) for entry in wanted if "=" in entry]
+    wanted = [entry for entry in wanted if "=" not in entry]
     unknown = [name for name in wanted if name not in peer_servers.PEERS]
     if unknown:
-        raise click.ClickException(f"unknown peers {', '.join(unknown)}; known: {', '.join(peer_servers.PEERS)}")
+        raise click.ClickException(f"unknown peers {', '.join(unknown)}; known: {', '.join(peer_servers.PEERS)}, "
+                                   "or NAME=URL for a server already running")
     missing = [name for name in wanted if name not in available]
     if missing:
         console.print(f"[yellow]not installed: {', '.join(missing)}[/] (scripts/install-peers.sh installs them "
@@ -238,6 +241,11 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
     targets = [replace(options, target="ddb")] if peer_servers.answers(endpoint.host, endpoint.port) else []
     if not targets:
         console.print(f"[yellow]nothing answers at {endpoint.url}[/]: measuring the peers only")
+    for peer_options in running:
+        peer_endpoint = Endpoint.parse(peer_options.endpoint)
+        if not peer_servers.answers(peer_endpoint.host, peer_endpoint.port):
+            raise click.ClickException(f"{peer_options.target}: nothing answers at {peer_endpoint.url}")
+    targets += running
     if options.interleave_s is not None:
         reports = _compare_interleaved(options, console, targets, names, root)
         if not quiet:
@@ -258,6 +266,19 @@ def _compare(options: BenchOptions, console: Console, quiet: bool) -> list[dict[
         if not quiet:
             render(console, report, options.timeline)
     return reports
+
+
+def _running_peer(options: BenchOptions, entry: str) -> BenchOptions:
+    """``NAME=URL`` in --peers: a server already running (another build of the cluster, say), measured as it
+    is, loaded as the endpoint is (so --no-load holds for it too)."""
+    name, _, url = entry.partition("=")
+    try:
+        Endpoint.parse(url)
+    except ValueError as exc:
+        raise click.ClickException(f"--peers {entry}: {exc}") from None
+    if not name.strip():
+        raise click.ClickException(f"--peers {entry}: NAME=URL needs a name")
+    return replace(options, endpoint=url, target=name.strip())
 
 
 def _peer_options(options: BenchOptions, peer: peer_servers.RunningPeer) -> BenchOptions:

@@ -443,3 +443,29 @@ async def test_connect_keeps_an_open_connection(trivial_server: ServerThread) ->
     await client.connect()
     assert client.connects == 2
     await client.close()
+
+
+def test_compare_measures_a_server_already_running_named_in_peers(
+        fake: tuple[FakeDynamo, ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, server = fake
+    monkeypatch.setenv("DDB_PEERS_DIR", str(tmp_path))
+    out = tmp_path / "compare.json"
+    result = CliRunner().invoke(bench, ["--compare", "--endpoint", server.endpoint, "--peers",
+                                        f"base={server.endpoint}", "--workload", "get", "--records", "50",
+                                        "--ops", "60", "--clients", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not installed" not in result.output  # only the running server was asked for
+    runs = orjson.loads(out.read_bytes())["runs"]
+    assert [(run["target"], run["endpoint"], run["ops"]) for run in runs] == [
+        ("ddb", server.endpoint, 60), ("base", server.endpoint, 60)]
+
+
+def test_compare_refuses_a_running_peer_that_does_not_answer_or_an_unknown_name(
+        fake: tuple[FakeDynamo, ServerThread]) -> None:
+    _, server = fake
+    for peers, expected in (("base=http://127.0.0.1:1", "base: nothing answers at http://127.0.0.1:1"),
+                            ("=http://127.0.0.1:1", "NAME=URL needs a name"),
+                            ("nosuchpeer", "unknown peers nosuchpeer")):
+        result = CliRunner().invoke(bench, ["--compare", "--endpoint", server.endpoint, "--peers", peers,
+                                            "--ops", "5", "--clients", "1"])
+        assert result.exit_code == 1 and expected in result.output, result.output
