@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import shutil
 import subprocess
 import tempfile
@@ -74,6 +75,14 @@ async def _client(port: int, connections: int, depth: int, seconds: float) -> tu
     return done, time.perf_counter() - started
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (Linux /proc): the figure that does not depend on how
+    busy the machine's other core is."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wrk(port: int, connections: int, seconds: float) -> str:
     script = (
         'wrk.method = "POST"\n'
@@ -125,10 +134,15 @@ def main() -> None:
                 raise SystemExit("wrk is not installed")
             print(_wrk(args.port, args.connections, args.seconds))
         else:
+            assert child.pid is not None
+            cpu_before_s = _cpu_s(child.pid)
             done, elapsed = asyncio.run(_client(args.port, args.connections, args.depth, args.seconds))
+            server_cpu_s = _cpu_s(child.pid) - cpu_before_s
             print(
                 f"{done} requests in {elapsed:.2f}s: {done / elapsed:,.0f} requests/s "
-                f"({args.connections} connections, pipelining depth {args.depth})"
+                f"({args.connections} connections, pipelining depth {args.depth}); "
+                f"server {server_cpu_s / elapsed:.2f} cores, {server_cpu_s / max(done, 1) * 1e6:.1f} µs of CPU "
+                "per request"
             )
     finally:
         child.terminate()

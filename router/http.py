@@ -65,7 +65,17 @@ class HttpResponse:
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
+# How often the server looks for connections past their deadline: a quarter of the shortest timeout, within
+# these bounds.
+MIN_SWEEP_INTERVAL_S = 0.01
+MAX_SWEEP_INTERVAL_S = 1.0
+
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+# Header names as sent -> their lower-case text: SDKs send the same few names on every request. Bounded, so a
+# client inventing names cannot grow it; past the bound, names are decoded every time.
+_HEADER_NAMES: dict[bytes, str] = {}
+_HEADER_NAMES_MAX = 256
 
 
 def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
@@ -112,7 +122,9 @@ class HttpConnection(asyncio.Protocol):
         self._queue: deque[HttpRequest | HttpResponse] = deque()
         self._queued_bytes = 0
         self._worker: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        # Loop time past which ``on_timeout`` runs (the server's sweeper checks), None when nothing is timed:
+        # a deadline costs one clock read per request where a timer handle cost two allocations and a cancel.
+        self.deadline: float | None = None
         self._reading_paused = False
         self._closing = False
         self._can_write = asyncio.Event()
@@ -184,7 +196,11 @@ class HttpConnection(asyncio.Protocol):
         if partial.header_count > self._limits.max_header_count:
             raise _TooLarge(431)
         self._count_header_bytes(len(name) + len(value) + 4)
-        key = name.decode("latin-1").lower()
+        key = _HEADER_NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_HEADER_NAMES) < _HEADER_NAMES_MAX:
+                _HEADER_NAMES[name] = key
         text = value.decode("latin-1")
         previous = partial.headers.get(key)
         partial.headers[key] = text if previous is None else f"{previous}, {text}"
@@ -315,17 +331,14 @@ class HttpConnection(asyncio.Protocol):
     # ---- timeouts --------------------------------------------------------------------------------------
 
     def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_later(seconds, self._on_timeout)
+        self.deadline = self._loop.time() + seconds
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = None
 
-    def _on_timeout(self) -> None:
-        self._timer = None
+    def on_timeout(self) -> None:
+        """Called by the server's sweeper once ``deadline`` has passed."""
+        self.deadline = None
         if self._partial.header_bytes or self._partial.body_bytes:
             # A request too slow to arrive (slowloris): answer what is owed, then this, then close.
             self._fail(_plain(408, "Request timeout"))
@@ -343,6 +356,10 @@ class HttpServer:
         self.limits = limits or HttpLimits()
         self.connections: set[HttpConnection] = set()
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        # A timeout fires between its deadline and one sweep later.
+        shortest_s = min(self.limits.request_timeout_s, self.limits.idle_timeout_s)
+        self.sweep_interval_s = min(MAX_SWEEP_INTERVAL_S, max(MIN_SWEEP_INTERVAL_S, shortest_s / 4))
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
         """Start listening; return the bound port (pass 0 for an ephemeral one)."""
@@ -350,9 +367,21 @@ class HttpServer:
         self._server = await loop.create_server(
             lambda: HttpConnection(self), host, port, reuse_port=reuse_port or None, backlog=1024
         )
+        self._sweeper = loop.create_task(self._sweep(), name="http-timeouts")
         sockets = self._server.sockets
         assert sockets
         return int(sockets[0].getsockname()[1])
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.sweep_interval_s)
+            now = loop.time()
+            for connection in [c for c in self.connections if c.deadline is not None and c.deadline <= now]:
+                try:
+                    connection.on_timeout()
+                except Exception:  # a bug in one connection's timeout must not end every other one's
+                    log.exception("timing out a connection failed")
 
     @property
     def port(self) -> int:
@@ -362,6 +391,9 @@ class HttpServer:
     async def stop(self) -> None:
         if self._server is None:
             return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         self._server.close()
         for connection in list(self.connections):
             connection.abort()
