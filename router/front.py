@@ -40,6 +40,8 @@ API_VERSION = "DynamoDB_20120810"
 JSON_1_0 = "application/x-amz-json-1.0"
 JSON = "application/json"
 _CONTENT_TYPES = frozenset({JSON_1_0, JSON})
+# Content-Type as SDKs send it -> its media type (the common spellings; others are parsed each time).
+_MEDIA_TYPES = {JSON_1_0: JSON_1_0, JSON: JSON, f"{JSON_1_0}; charset=utf-8": JSON_1_0}
 _UNKNOWN_OPERATION_XML = b"<UnknownOperationException/>\n"
 _INTERNAL_ERROR = InternalServerError("Internal server error")
 
@@ -128,7 +130,9 @@ class FrontDoor:
         """The response, the operation ("" before it is known) and the error's short name ("" on success)."""
         request_id = self._request_ids()
         content_type = request.headers.get("content-type", "")
-        media_type = content_type.partition(";")[0].strip().lower()
+        media_type = _MEDIA_TYPES.get(content_type)
+        if media_type is None:
+            media_type = content_type.partition(";")[0].strip().lower()
         if request.method != "POST" or (request.body and media_type not in _CONTENT_TYPES):
             if request.method == "GET" and request.path == "/":
                 return self._health(request_id), "", ""

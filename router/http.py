@@ -195,7 +195,9 @@ class HttpConnection(asyncio.Protocol):
         partial.header_count += 1
         if partial.header_count > self._limits.max_header_count:
             raise _TooLarge(431)
-        self._count_header_bytes(len(name) + len(value) + 4)
+        partial.header_bytes += len(name) + len(value) + 4
+        if partial.header_bytes > self._limits.max_header_bytes:
+            raise _TooLarge(431)
         key = _HEADER_NAMES.get(name)
         if key is None:
             key = name.decode("latin-1").lower()
