@@ -23,7 +23,6 @@ Failure model, as the caller sees it:
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -148,6 +147,39 @@ class LinkStats:
     disconnects: int = 0
 
 
+class _Wakeup:
+    """asyncio.Event for one waiting task, without Event's per-wait lookup of the running loop (a getpid
+    system call each time in Python 3.11): a stream's writer waits on it once per batch."""
+
+    __slots__ = ("_is_set", "_loop", "_waiter")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        assert self._waiter is None, "one waiter at a time"
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+
 async def _linger(queue: deque[_Item], limits: Limits) -> None:
     """Let a few loop turns pass before a write, so that messages queued by the requests those turns
     receive share it. Cheap (a turn with nothing ready is one epoll call), and a gRPC write costs far more
@@ -186,7 +218,7 @@ class _PeerLink:
         self.connected = False
         self.down_until = 0.0  # loop time before which the peer counts as down
         self.delayed = 0
-        self._wakeup = asyncio.Event()
+        self._wakeup = _Wakeup()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._fault_generation = -1
@@ -364,7 +396,7 @@ class _InboundStream:
         self.stats = transport.stats_for(sender)
         self.queue: deque[_Item] = deque()
         self.in_flight = 0
-        self._wakeup = asyncio.Event()
+        self._wakeup = _Wakeup()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
@@ -401,11 +433,11 @@ class _InboundStream:
         except Exception as exc:
             self.respond(ident, b"", _describe(exc))
             return
-        if not inspect.isawaitable(result):
+        if isinstance(result, bytes):
             self.respond(ident, result, "")
             return
         self.in_flight += 1
-        task = asyncio.ensure_future(self._finish(ident, result))
+        task = self.transport.loop.create_task(self._finish(ident, result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
