@@ -106,10 +106,16 @@ class Replica:
         snapshot: Snapshot | None = None,
         entries: Iterable[Entry] = (),
         applied: int | None = None,
+        tick_offset: int = 0,
     ) -> None:
         """Start fresh (no persisted state) or restart from what storage holds: the last persisted
         HardState, the last persisted snapshot and the persisted entries after it. ``applied`` is the
-        index the application's state already reflects (default: the snapshot's index)."""
+        index the application's state already reflects (default: the snapshot's index).
+
+        ``tick_offset``: the driver's tick count when this replica is created. A leader heartbeats on the
+        driver's ticks that are multiples of ``heartbeat_interval_ticks``, so the heartbeats of all the groups
+        a driver leads leave in the same turn and share one message batch per peer (and their answers one
+        batch back), where per-group phases spread them over every tick."""
         self.cfg = config
         self.id = config.replica_id
         self._rng = rng
@@ -130,8 +136,8 @@ class Replica:
         self.role = Role.FOLLOWER
         self.leader_id = ""
         self.now = 0
+        self._tick_offset = tick_offset
         self._election_elapsed = 0
-        self._heartbeat_elapsed = 0
         self._randomized_timeout = 0
         self._reset_randomized_timeout()
         # Treat boot as having just heard a leader: a replica that acknowledged a leader's heartbeat and then
@@ -439,7 +445,6 @@ class Replica:
         self._ballot_start_index = noop.index
         self._pending_conf_index = noop.index  # no membership change before our own first entry commits
         self._lease_ready_tick = self.now + self.cfg.lease_wait_ticks
-        self._heartbeat_elapsed = 0
         self._election_elapsed = 0
         self._broadcast_pending = True
 
@@ -454,7 +459,6 @@ class Replica:
                 self._election_elapsed = 0
 
     def _tick_leader(self) -> None:
-        self._heartbeat_elapsed += 1
         self._election_elapsed += 1
         if self._election_elapsed >= self.cfg.election_timeout_ticks:
             self._election_elapsed = 0
@@ -472,8 +476,7 @@ class Replica:
             pr = self.progress[peer]
             if pr.next <= last:
                 self._send_accept(peer, pr)  # what piled up since the last tick, in one ACCEPT
-        if self._heartbeat_elapsed >= self.cfg.heartbeat_interval_ticks:
-            self._heartbeat_elapsed = 0
+        if (self.now + self._tick_offset) % self.cfg.heartbeat_interval_ticks == 0:
             for peer in self.progress:
                 self._send_heartbeat(peer)
         elif not self.cfg.eager_commit_news:

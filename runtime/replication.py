@@ -207,6 +207,8 @@ class GroupHost:
         self._proposal_ids = itertools.count(1)
         self._read_ids = itertools.count(1)
         self._tick_task: asyncio.Task[None] | None = None
+        # Ticks so far: a replica created now starts its heartbeat phase from here (``Replica(tick_offset)``).
+        self.ticks = 0
         # One I/O thread: synced writes leave the event loop, and at most one is in flight.
         self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fsync-{node}")
         self._persisting: asyncio.Future[None] | None = None
@@ -305,6 +307,7 @@ class GroupHost:
             snapshot=snapshot,
             entries=entries,
             applied=min(applied, last),
+            tick_offset=self.ticks,
         )
         group = Group(name, number, replica, machine, snapshot_index=floor, last_stored_index=last,
                       streamed=streamed, receiving=receiving)
@@ -440,6 +443,7 @@ class GroupHost:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             if loop.time() - next_at > 5 * interval:
                 next_at = loop.time()  # we were paused (SIGSTOP) or starved: do not tick in a burst
+            self.ticks += 1
             for name, group in self.groups.items():
                 group.replica.tick()
                 if group.replica.has_ready():
@@ -677,7 +681,7 @@ class GroupHost:
         self.store.write(batch, sync=True)
         # The snapshot brings the membership; until then the voters known before (see ``Receiving.voters``).
         group.replica = Replica(self.config.paxos_config(self.node, receiving.voters), self._rng.randint,
-                                hard_state=HardState(promised, 0))
+                                hard_state=HardState(promised, 0), tick_offset=self.ticks)
         group.snapshot_index = group.last_stored_index = 0
         group.receiving = receiving
         group.holds.clear()

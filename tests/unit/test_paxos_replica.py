@@ -4,6 +4,8 @@ these pin down the behaviour one case at a time."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from paxos import (
@@ -240,6 +242,38 @@ def test_thrifty_leader_sends_new_entries_to_one_follower_and_the_other_on_its_t
     assert len(batch) == 1 and len(batch[0].entries) == 6  # everything since the last tick, in one ACCEPT
     g.tick(2)
     assert g.data(lazy) == g.data(quick[0]) == [b"a"] + [b"b%d" % k for k in range(5)]
+
+
+def test_leaders_created_at_different_driver_ticks_heartbeat_on_the_same_ticks() -> None:
+    """A driver creates each replica with its own tick count so far (``tick_offset``): every group it leads
+    then heartbeats on the driver's ticks that are multiples of the interval, so the heartbeats to one peer
+    leave together (one message batch) however far apart the groups were created or elected."""
+    interval = 4
+    a = Group(heartbeat_interval_ticks=interval)
+    a.tick(3)  # driver ticks 1..3, then the driver creates group b
+    b = Group(heartbeat_interval_ticks=interval, factory=functools.partial(Replica, tick_offset=3))
+    driver_tick = 3
+    beats: dict[int, list[int]] = {0: [], 1: []}
+    for step in range(E + 7 + 4 * interval):
+        driver_tick += 1
+        for n, g in enumerate((a, b)):
+            if step == E + n * 7:  # elected on different ticks
+                g.r["r1"].campaign()
+                g.process("r1")
+                g.deliver()
+            for rid in g.ids:
+                g.r[rid].tick()
+            g.process("r1")
+            if any(m.type is MessageType.HEARTBEAT and m.frm == "r1" for m in g.queue):
+                beats[n].append(driver_tick)
+            for rid in g.ids[1:]:
+                g.process(rid)
+            g.deliver()
+    assert a.r["r1"].role is Role.LEADER and b.r["r1"].role is Role.LEADER
+    since = 3 + E + 8  # both lead from here
+    expected = [t for t in range(since, driver_tick + 1) if t % interval == 0]
+    assert [t for t in beats[0] if t >= since] == [t for t in beats[1] if t >= since] == expected
+    assert len(expected) >= 4
 
 
 def test_thrifty_leader_sends_a_full_batch_to_the_lazy_follower_at_once() -> None:
