@@ -1,6 +1,6 @@
 """Messages per second through one transport stream pair on this machine.
 
-    python -m deploy.bench_transport [--messages 200000] [--payload 100] [--two-processes] [--no-uvloop]
+    python -m deploy.bench_transport [--messages 200000] [--payload 100] [--concurrency 256] [--two-processes] [--no-uvloop]
 
 Over real gRPC on 127.0.0.1, both endpoints in this process (sharing one core) or, with
 --two-processes, the receiver in a child process. Prints one-way throughput (send N, then one request
@@ -11,6 +11,7 @@ request/response throughput (many concurrent calls). A figure to watch, not a te
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -51,7 +52,15 @@ async def _serve_forever(port: int) -> None:
     await server.wait_for_termination()
 
 
-async def _bench(messages: int, payload_bytes: int, concurrency: int, port: int | None) -> None:
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _bench(messages: int, payload_bytes: int, concurrency: int, port: int | None,
+                 receiver_pid: int | None = None) -> None:
     server = None
     if port is None:
         server, port = await _start_receiver()
@@ -81,11 +90,17 @@ async def _bench(messages: int, payload_bytes: int, concurrency: int, port: int 
                 remaining -= 1
                 await client.call("sn-b1", "g", KIND_ECHO, payload)
 
+        cpu_before_s = time.process_time(), _cpu_s(receiver_pid) if receiver_pid is not None else 0.0
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = ""
+        if receiver_pid is not None:
+            caller_s = time.process_time() - cpu_before_s[0]
+            callee_s = _cpu_s(receiver_pid) - cpu_before_s[1]
+            cpu = f"; CPU per call: caller {caller_s / calls * 1e6:.0f} µs, receiver {callee_s / calls * 1e6:.0f} µs"
         print(f"request/response: {calls} calls, {concurrency} concurrent, in {elapsed:.2f} s = "
-              f"{calls / elapsed:,.0f} calls/s")
+              f"{calls / elapsed:,.0f} calls/s{cpu}")
     finally:
         await client.close()
         if server is not None:
@@ -122,7 +137,7 @@ def main(messages: int, payload_bytes: int, concurrency: int, two_processes: boo
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
-        _run(_bench(messages, payload_bytes, concurrency, port), use_uvloop)
+        _run(_bench(messages, payload_bytes, concurrency, port, child.pid), use_uvloop)
     finally:
         child.terminate()
         child.wait(timeout=10)
