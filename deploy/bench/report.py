@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,14 +146,17 @@ def render_comparison(console: Console, reports: list[dict[str, Any]]) -> None:
                       f"{throughput_ratio:.2f}x{spread}", f"{p99_ratio:.2f}x")
     console.print(table)
     if any("slices" in report for report in reports):
-        console.print(f"interleaved: {len(base['slices'])} turns each; in brackets the lowest and highest ratio "
-                      "of the same turn's ops/s")
+        console.print(f"interleaved: {len(base['slices'])} turns each; in brackets the lowest, highest and median "
+                      "ratio of the same turn's ops/s")
 
 
 def _slice_ratio_range(base: dict[str, Any], report: dict[str, Any]) -> str:
-    """' (lo–hi)': the spread of the per-turn throughput ratios of an interleaved comparison, else ''."""
+    """' (lo–hi, median m)': the spread and the median of the per-turn throughput ratios of an interleaved
+    comparison, else ''. The median is the figure a slow or fast moment of the machine moves least."""
     if report is base or "slices" not in base or "slices" not in report:
         return ""
     ratios = [b["ops_per_s"] / r["ops_per_s"] for b, r in zip(base["slices"], report["slices"], strict=False)
               if r["ops_per_s"]]
-    return f" ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else ""
+    if not ratios:
+        return ""
+    return f" ({min(ratios):.2f}–{max(ratios):.2f}, median {statistics.median(ratios):.2f})"

@@ -346,7 +346,7 @@ async def test_an_interleaved_comparison_measures_each_target_in_turns(
     console = Console(record=True, width=200)
     render_comparison(console, reports)
     text = console.export_text()
-    assert "interleaved: 3 turns each" in text and "–" in text  # the per-turn ratio range
+    assert "interleaved: 3 turns each" in text and "–" in text and ", median " in text  # per-turn ratios
 
 
 def test_interleave_needs_compare_and_a_duration() -> None:
@@ -469,3 +469,12 @@ def test_compare_refuses_a_running_peer_that_does_not_answer_or_an_unknown_name(
         result = CliRunner().invoke(bench, ["--compare", "--endpoint", server.endpoint, "--peers", peers,
                                             "--ops", "5", "--clients", "1"])
         assert result.exit_code == 1 and expected in result.output, result.output
+
+
+def test_the_per_turn_ratios_show_their_range_and_median() -> None:
+    from deploy.bench.report import _slice_ratio_range
+
+    base = {"slices": [{"ops_per_s": 100.0}, {"ops_per_s": 300.0}, {"ops_per_s": 200.0}]}
+    other = {"slices": [{"ops_per_s": 100.0}, {"ops_per_s": 100.0}, {"ops_per_s": 100.0}]}
+    assert _slice_ratio_range(base, other) == " (1.00–3.00, median 2.00)"
+    assert _slice_ratio_range(base, base) == "" and _slice_ratio_range(base, {}) == ""
