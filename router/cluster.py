@@ -97,6 +97,9 @@ MSG_THROTTLED_ON_DEMAND = (
 class Requester(Protocol):
     """What the backend needs of ``runtime.transport.Transport``."""
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
     def request(self, peer: str, group: str, kind: int, payload: bytes,
                 timeout_ms: float | None = None) -> asyncio.Future[bytes]: ...
 
