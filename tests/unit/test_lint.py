@@ -1,5 +1,5 @@
 """The project's rules that tools can check run with the suite: ruff on everything, mypy --strict on the
-pure and runtime packages (pyproject.toml's [tool.mypy] files: paxos, dynamo, runtime)."""
+pure, runtime and router packages (pyproject.toml's [tool.mypy] files: paxos, dynamo, runtime, router)."""
 
 from __future__ import annotations
 
