@@ -11,7 +11,6 @@ request/response throughput (many concurrent calls). A figure to watch, not a te
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import click
 import grpc.aio
 
 from runtime.config import Limits
+from runtime.proc_stat import cpu_seconds
 from runtime.transport import Message, Transport
 
 KIND_DATA, KIND_ECHO, KIND_COUNT = 1, 2, 3
@@ -50,13 +50,6 @@ async def _serve_forever(port: int) -> None:
     server, bound = await _start_receiver(port)
     print(bound, flush=True)
     await server.wait_for_termination()
-
-
-def _cpu_s(pid: int) -> float:
-    """User plus system CPU seconds of a process so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _bench(messages: int, payload_bytes: int, concurrency: int, port: int | None,
@@ -90,14 +83,15 @@ async def _bench(messages: int, payload_bytes: int, concurrency: int, port: int 
                 remaining -= 1
                 await client.call("sn-b1", "g", KIND_ECHO, payload)
 
-        cpu_before_s = time.process_time(), _cpu_s(receiver_pid) if receiver_pid is not None else 0.0
+        receiver_before_s = (cpu_seconds(receiver_pid) or 0.0) if receiver_pid is not None else 0.0
+        caller_before_s = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu = ""
         if receiver_pid is not None:
-            caller_s = time.process_time() - cpu_before_s[0]
-            callee_s = _cpu_s(receiver_pid) - cpu_before_s[1]
+            caller_s = time.process_time() - caller_before_s
+            callee_s = (cpu_seconds(receiver_pid) or 0.0) - receiver_before_s
             cpu = f"; CPU per call: caller {caller_s / calls * 1e6:.0f} µs, receiver {callee_s / calls * 1e6:.0f} µs"
         print(f"request/response: {calls} calls, {concurrency} concurrent, in {elapsed:.2f} s = "
               f"{calls / elapsed:,.0f} calls/s{cpu}")

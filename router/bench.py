@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 from router.backend import BaseBackend, Request, RequestContext, Response
 from router.front import FrontDoor
 from router.http import HttpServer
+from runtime.proc_stat import cpu_seconds
 
 BODY = b'{"TableName":"bench","Key":{"pk":{"S":"user#1"},"sk":{"N":"42"}},"ConsistentRead":true}'
 HEADERS = (
@@ -73,14 +73,6 @@ async def _client(port: int, connections: int, depth: int, seconds: float) -> tu
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(connections)))
     return done, time.perf_counter() - started
-
-
-def _cpu_s(pid: int) -> float:
-    """User plus system CPU seconds of a process so far (Linux /proc): the figure that does not depend on how
-    busy the machine's other core is."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wrk(port: int, connections: int, seconds: float) -> str:
@@ -135,9 +127,9 @@ def main() -> None:
             print(_wrk(args.port, args.connections, args.seconds))
         else:
             assert child.pid is not None
-            cpu_before_s = _cpu_s(child.pid)
+            cpu_before_s = cpu_seconds(child.pid) or 0.0
             done, elapsed = asyncio.run(_client(args.port, args.connections, args.depth, args.seconds))
-            server_cpu_s = _cpu_s(child.pid) - cpu_before_s
+            server_cpu_s = (cpu_seconds(child.pid) or 0.0) - cpu_before_s
             print(
                 f"{done} requests in {elapsed:.2f}s: {done / elapsed:,.0f} requests/s "
                 f"({args.connections} connections, pipelining depth {args.depth}); "

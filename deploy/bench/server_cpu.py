@@ -16,7 +16,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-PROC = Path("/proc")
+from runtime.proc_stat import PROC, cpu_seconds
+
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 # The ddb processes whose ``--config`` names their cluster (python -m <package> --config ... --node ...).
 _DDB_PACKAGES = frozenset({"router", "storagenode", "control_plane", "autoadmin"})
@@ -99,17 +100,6 @@ def is_local(host: str) -> bool:
         return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
     except (OSError, ValueError):
         return False
-
-
-def cpu_seconds(pid: int, proc: Path = PROC) -> float | None:
-    """User + system CPU time of every thread of ``pid`` so far; None once it is gone."""
-    try:
-        stat = (proc / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: the fields after it start past the last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class ServerCpu:
