@@ -35,6 +35,7 @@ DEFAULT_HTTP_PORT = 8000
 DEFAULT_GRPC_BASE_PORT = 7000
 DEFAULT_METRICS_BASE_PORT = 7500
 DEFAULT_AZS = ("a", "b", "c")
+SCHEDULING_POLICIES = ("batch", "normal")
 MAX_NODES_PER_AZ = 64
 # A snapshot chunk may exceed its bound by one record: an item (400 KB at most) with its key and framing.
 SNAPSHOT_RECORD_ROOM_BYTES = 512 << 10
@@ -293,6 +294,10 @@ class ClusterConfig:
     admin: AdminPolicy = field(default_factory=AdminPolicy)
     debug: DebugSettings = field(default_factory=DebugSettings)
     fault_poll_ms: int = 100
+    # Linux scheduling policy of every ddb process: "batch" (SCHED_BATCH: a thread woken by a message does
+    # not preempt the one running, so a busy process finishes its turn and fewer context switches happen
+    # per request; measured in docs/performance.md) or "normal" (SCHED_OTHER).
+    scheduling_policy: str = "batch"
     version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
@@ -301,6 +306,8 @@ class ClusterConfig:
         if not self.data_dir:
             raise _fail("data_dir", self.data_dir, "must not be empty")
         _check_positive(self, "config", "fault_poll_ms")
+        if self.scheduling_policy not in SCHEDULING_POLICIES:
+            raise _fail("scheduling_policy", self.scheduling_policy, f"must be one of {list(SCHEDULING_POLICIES)}")
         if len(self.azs) < 1 or len(set(self.azs)) != len(self.azs):
             raise _fail("azs", self.azs, "must list at least one AZ, each once")
         for az in self.azs:

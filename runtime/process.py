@@ -257,6 +257,27 @@ def load_identity(role: Role, config_path: Path, name: str) -> tuple[ClusterConf
     return config, node
 
 
+def set_scheduling_policy(policy: str) -> str | None:
+    """Give this process's threads the configured Linux scheduling policy (``ClusterConfig.scheduling_policy``);
+    threads started later inherit it. Returns why it could not, or None. Neither policy needs privileges."""
+    setter = getattr(os, "sched_setscheduler", None)
+    if setter is None:
+        return "this platform has no sched_setscheduler"
+    number = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # no /proc: this thread only (the process has no others yet)
+    for tid in threads:
+        try:
+            setter(tid, number, os.sched_param(0))
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+        except OSError as exc:
+            return f"{exc.strerror} (errno {exc.errno})"
+    return None
+
+
 def run_process(role: Role, app_factory: Callable[[], ProcessApp] = ProcessApp,
                 argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load the config, and run the process until SIGTERM. Returns the exit code."""
@@ -267,6 +288,9 @@ def run_process(role: Role, app_factory: Callable[[], ProcessApp] = ProcessApp,
         print(f"ddb {role.value}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(node.name, config.log_path(node.name), args.log_level)
+    failure = set_scheduling_policy(config.scheduling_policy)
+    if failure is not None:
+        log.warning("scheduling policy not applied", policy=config.scheduling_policy, reason=failure)
     host = ProcessHost(config, node, app_factory())
     try:
         import uvloop

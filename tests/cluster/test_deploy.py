@@ -81,6 +81,12 @@ def test_default_cluster_is_fourteen_healthy_processes(ddb_at: Callable[[int], D
     assert by_az == {"a": ["cp-a", "sn-a1", "sn-a2", "sn-a3"], "b": ["cp-b", "sn-b1", "sn-b2", "sn-b3"],
                      "c": ["cp-c", "sn-c1", "sn-c2", "sn-c3"], None: ["rr-1", "aa-1"]}
     pids = [n["pid"] for n in body["nodes"] if n["pid"]]
+    # Every thread of every process runs under the configured policy (the default, SCHED_BATCH), the
+    # gRPC and fsync threads started after the policy was set included.
+    for pid in pids:
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        assert len(threads) > 1
+        assert {os.sched_getscheduler(tid) for tid in threads} == {os.SCHED_BATCH}, pid
     ddb.run("down")
     assert wait_until_gone(pids, timeout_s=1.0) == []
 

@@ -125,6 +125,17 @@ def test_json_errors_name_the_field(tmp_path: Path) -> None:
         ClusterConfig.load(tmp_path / "missing.json")
 
 
+def test_scheduling_policy_defaults_to_batch_and_is_checked(tmp_path: Path) -> None:
+    config = build_cluster_config(tmp_path)
+    assert config.scheduling_policy == "batch"
+    data = orjson.loads(config.to_json())
+    del data["scheduling_policy"]  # a config written before the field existed
+    assert ClusterConfig.from_json(orjson.dumps(data)).scheduling_policy == "batch"
+    data["scheduling_policy"] = "realtime"
+    with pytest.raises(ConfigError, match=r"scheduling_policy = 'realtime': must be one of \['batch', 'normal'\]"):
+        ClusterConfig.from_json(orjson.dumps(data))
+
+
 def test_names_say_where_nodes_live() -> None:
     assert (role_of("sn-b2"), az_of("sn-b2")) == (Role.STORAGE, "b")
     assert (role_of("cp-c"), az_of("cp-c")) == (Role.CONTROL, "c")

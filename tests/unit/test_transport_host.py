@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,28 @@ async def test_apps_plug_into_the_host(tmp_path: Path) -> None:
         codes = await asyncio.wait_for(asyncio.gather(*runs), 10)
     assert codes == [0, 0]
     assert read_pidfile(config.pid_path("sn-b1")) is None, "a graceful stop removes the pidfile"
+
+
+SCHEDULING_PROBE = """
+import os, threading
+from runtime.process import set_scheduling_policy
+stop = threading.Event()
+before = threading.Thread(target=stop.wait)
+before.start()
+policies = []
+for policy in ("batch", "normal"):
+    assert set_scheduling_policy(policy) is None
+    after = threading.Thread(target=stop.wait)
+    after.start()
+    policies.append([os.sched_getscheduler(t) for t in (0, before.native_id, after.native_id)])
+stop.set()
+print(policies == [[os.SCHED_BATCH] * 3, [os.SCHED_OTHER] * 3])
+"""
+
+
+def test_scheduling_policy_covers_running_and_later_threads() -> None:
+    """In a child process, so this one keeps its own policy."""
+    out = subprocess.run([sys.executable, "-c", SCHEDULING_PROBE], capture_output=True, text=True, timeout=30,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
