@@ -81,7 +81,10 @@ class ControlPlaneApp(ProcessApp):
             config.paxos, compact_after_entries=self.compact_after_entries, persist_snapshot_data=True
         )
         self.groups = GroupHost(self.name, self.store, host.transport, driver)
-        self.groups.add_group(CP_GROUP, CP_GROUP_NUMBER, self.voters, self.machine)
+        # A new cluster's control plane is first led by the first replica the config lists (a restarted one
+        # elects as usual): the cluster can create tables a second or two sooner.
+        self.groups.add_group(CP_GROUP, CP_GROUP_NUMBER, self.voters, self.machine,
+                              first_leader=self.name == self.voters[0])
         self._requests = host.metrics.counter("cp_requests", "control requests served", ["op", "outcome"])
         host.metrics.add_collector(self._collect_metrics)
         self.groups.start()

@@ -123,8 +123,27 @@ class Metadata:
             placed.append((str(lo), str(hi), tuple(chosen)))
         return placed
 
+    def first_leaders(self) -> dict[int, str]:
+        """The replica that should lead each partition created with its table, when the group starts: in
+        partition order, the replica that was chosen least often so far (ties by name), so new groups' first
+        leaders spread over the nodes as their replicas do. Storage nodes consult it only when they create
+        a group (``GroupHost.add_group(first_leader=...)``); elections decide everything after that, so it
+        may change for older partitions as tables come and go. Split children start under their parent's
+        leader instead."""
+        chosen: dict[str, int] = {}
+        leaders: dict[int, str] = {}
+        for pid in sorted(self.partitions):
+            part = self.partitions[pid]
+            if part.parent or not part.replicas:
+                continue
+            name = min(part.replicas, key=lambda n: (chosen.get(n, 0), n))
+            chosen[name] = chosen.get(name, 0) + 1
+            leaders[pid] = name
+        return leaders
+
     def to_map(self) -> dict[str, Any]:
         """The versioned partition map routers and storage nodes cache."""
+        first_leaders = self.first_leaders()
         return {
             "version": self.map_version,
             "nodes": {n.name: {"az": n.az, "address": n.address} for n in self.nodes.values()},
@@ -147,6 +166,7 @@ class Metadata:
                     **({"split": {"mid": str(p.split[0]), "left": p.split[1], "right": p.split[2]}}
                        if p.split else {}),
                     **({"parent": p.parent} if p.parent else {}),
+                    **({"first_leader": first_leaders[p.partition_id]} if p.partition_id in first_leaders else {}),
                 }
                 for p in self.partitions.values()
             },

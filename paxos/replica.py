@@ -141,8 +141,11 @@ class Replica:
         self._randomized_timeout = 0
         self._reset_randomized_timeout()
         # Treat boot as having just heard a leader: a replica that acknowledged a leader's heartbeat and then
-        # crashed must not promise another ballot before that leader's lease has surely run out.
-        self._last_leader_contact = 0
+        # crashed must not promise another ballot before that leader's lease has surely run out. One that never
+        # promised a ballot never acknowledged a leader (following one persists its ballot first), so a new
+        # group can elect its first leader at once.
+        never_promised = hs.promised == ZERO_BALLOT
+        self._last_leader_contact = -config.election_timeout_ticks if never_promised else 0
         self._msgs: list[Message] = []
         self._read_states: list[ReadState] = []
         self._pending_install: Snapshot | None = None
@@ -433,7 +436,7 @@ class Replica:
 
     def _become_leader(self) -> None:
         assert self.role is Role.CANDIDATE
-        _, best_from, best_entries = self._best
+        (best_ballot, _), best_from, best_entries = self._best
         self._adopt(best_entries, best_from)
         self.role = Role.LEADER
         self.leader_id = self.id
@@ -444,7 +447,11 @@ class Replica:
         self.log.append(noop)
         self._ballot_start_index = noop.index
         self._pending_conf_index = noop.index  # no membership change before our own first entry commits
-        self._lease_ready_tick = self.now + self.cfg.lease_wait_ticks
+        # A new leader waits out any lease an earlier leader may still hold. None can, when no replica that
+        # promised us holds an entry of any ballot: a lease needs its leader's first entry committed, and a
+        # committed entry is in every quorum of promises. So a group's first leader reads at once.
+        never_led = best_ballot == ZERO_BALLOT
+        self._lease_ready_tick = self.now if never_led else self.now + self.cfg.lease_wait_ticks
         self._election_elapsed = 0
         self._broadcast_pending = True
 

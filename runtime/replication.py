@@ -209,6 +209,7 @@ class GroupHost:
         self._tick_task: asyncio.Task[None] | None = None
         # Ticks so far: a replica created now starts its heartbeat phase from here (``Replica(tick_offset)``).
         self.ticks = 0
+        self._first_campaigns: dict[str, int] = {}  # group -> ticks left to campaign as its first leader
         # One I/O thread: synced writes leave the event loop, and at most one is in flight.
         self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fsync-{node}")
         self._persisting: asyncio.Future[None] | None = None
@@ -250,7 +251,7 @@ class GroupHost:
             self._fail_waiters(group, Indeterminate("the process is stopping"))
 
     def add_group(self, name: str, number: int, voters: tuple[str, ...], machine: StateMachine, *,
-                  start_index: int = 0) -> Group:
+                  start_index: int = 0, first_leader: bool = False) -> Group:
         """Start (or restart from the store) this node's replica of a group.
 
         ``voters`` is the bootstrap membership, used only if the store holds nothing for the group; a
@@ -258,6 +259,10 @@ class GroupHost:
         ``start_index`` > 0 starts a new group whose log begins after that index, with the machine's
         current state as its snapshot there (a split child: every replica starts from the same state, the
         parent's at its split entry); ignored when the store already holds the group.
+        ``first_leader``: this replica should lead a new group. If it never promised a ballot, it campaigns
+        now and on each tick until a leader is known (its peers may not host the group yet), for at most an
+        election timeout; the others wait for theirs, so the group has a leader within milliseconds instead
+        of one to two election timeouts, and on the replica the caller chose.
         """
         assert name not in self.groups, f"group {name} already hosted"
         streamed = self.streams.enabled and callable(getattr(machine, "state_range", None))
@@ -312,6 +317,9 @@ class GroupHost:
         group = Group(name, number, replica, machine, snapshot_index=floor, last_stored_index=last,
                       streamed=streamed, receiving=receiving)
         self.groups[name] = group
+        if first_leader and replica.promised == ZERO_BALLOT:
+            self._first_campaigns[name] = config.election_timeout_ticks
+            replica.campaign()
         self._mark(name)
         return group
 
@@ -444,10 +452,23 @@ class GroupHost:
             if loop.time() - next_at > 5 * interval:
                 next_at = loop.time()  # we were paused (SIGSTOP) or starved: do not tick in a burst
             self.ticks += 1
+            if self._first_campaigns:
+                self._campaign_first_leaders()
             for name, group in self.groups.items():
                 group.replica.tick()
                 if group.replica.has_ready():
                     self._mark(name)
+
+    def _campaign_first_leaders(self) -> None:
+        for name, ticks_left in list(self._first_campaigns.items()):
+            group = self.groups.get(name)
+            if group is None or ticks_left <= 0 or group.replica.leader_id:
+                del self._first_campaigns[name]
+                continue
+            self._first_campaigns[name] = ticks_left - 1
+            if group.replica.role in (Role.FOLLOWER, Role.PRE_CANDIDATE):
+                group.replica.campaign()
+                self._mark(name)
 
     def _process(self) -> None:
         """Start a round unless one is persisting: what arrives meanwhile waits for the next round, so one

@@ -277,7 +277,8 @@ class StorageNode:
     # ---- hosting ------------------------------------------------------------------------------------------
 
     def _host(self, pid: int, table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any],
-              replicas: tuple[str, ...], *, persist: bool, learner: bool = False, start_index: int = 0) -> Hosted:
+              replicas: tuple[str, ...], *, persist: bool, learner: bool = False, start_index: int = 0,
+              first_leader: bool = False) -> Hosted:
         data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi)
         machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, batch, info),
                                    heat=HeatMeter(window_s=self.config.admin.split_heat_window_s))
@@ -292,7 +293,8 @@ class StorageNode:
                                       descriptor(table, table_id, lo, hi, spec, replicas, learner))
             self.store.write(batch, sync=False)
         voters = replicas if self.name in replicas and not learner else ()
-        self.host.add_group(group, pid, voters, machine, start_index=start_index)
+        self.host.add_group(group, pid, voters, machine, start_index=start_index,
+                            first_leader=first_leader and bool(voters))
         hosted = Hosted(pid, group, table, table_id, replicas, data, machine)
         self.hosted[pid] = hosted
         return hosted
@@ -345,11 +347,13 @@ class StorageNode:
         spec = orjson.loads(raw)["spec"]
         voters = tuple(self.host.describe(hosted.group)["voters"]) or hosted.replicas
         lo, hi = hosted.data.hash_lo, hosted.data.hash_hi
+        # The parent's leader leads the children first: its routers' requests go on to the same node.
+        lead = self.host.leader_of(hosted.group) == self.name
         for child, child_lo, child_hi in ((info.left, lo, info.mid), (info.right, info.mid, hi)):
             if child in self.hosted:
                 continue
             self._host(child, hosted.table, hosted.table_id, child_lo, child_hi, spec, voters, persist=True,
-                       start_index=info.index)
+                       start_index=info.index, first_leader=lead)
             log.info("split child started", group=partition_group(child), parent=hosted.group)
 
     def split_point(self, hosted: Hosted) -> int | None:
@@ -417,7 +421,8 @@ class StorageNode:
                 # the leader's snapshot, as a joiner does.
                 learner = bool(part.get("parent"))
                 hosted = self._host(pid, table_name, int(part["table_id"]), int(part["lo"]), int(part["hi"]),
-                                    table["spec"], tuple(part["replicas"]), persist=True, learner=learner)
+                                    table["spec"], tuple(part["replicas"]), persist=True, learner=learner,
+                                    first_leader=part.get("first_leader") == self.name)
                 log.info("replica added", group=partition_group(pid), table=table_name,
                          joining=self.name == part.get("joining"), learner=learner)
             hosted.replicas = tuple(part["replicas"])

@@ -160,3 +160,44 @@ async def test_leader_failover_and_restart_catch_up(tmp_path: Path) -> None:
         for host, store, _ in parts.values():
             await host.stop()
             store.close()
+
+
+async def test_a_new_groups_first_leader_is_elected_at_once_even_before_its_peers_host_it(tmp_path: Path) -> None:
+    """With an election timeout of a second, only the replica asked to lead first campaigns early: it keeps
+    trying on each tick until its peers, started a little later, answer. Restarted, nobody campaigns early."""
+    slow = DriverConfig(tick_ms=5, election_timeout_ticks=200, heartbeat_interval_ticks=20)
+    net = Net()
+    hosts: dict[str, tuple[GroupHost, Store]] = {}
+
+    def launch(name: str, first_leader: bool) -> GroupHost:
+        store = Store(tmp_path / name)
+        host = GroupHost(name, store, net.sender(name), slow, rng=random.Random(name))
+        host.add_group("g", 7, NODES, Log(), first_leader=first_leader)
+        net.hosts[name] = host
+        hosts[name] = (host, store)
+        host.start()
+        return host
+
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        launch("n2", first_leader=True)
+        await asyncio.sleep(0.05)  # n2's first campaigns find no peers
+        launch("n1", first_leader=False)
+        launch("n3", first_leader=False)
+        assert await leader(net, timeout_s=0.5) == "n2"
+        assert loop.time() - started < 0.5  # an election timeout is 1 s
+        await propose_until(net, b"x")
+        for host, store in hosts.values():
+            await host.stop()
+            store.close()
+        hosts.clear()
+        net.hosts.clear()
+        for name in NODES:  # restarted: n2 has promised a ballot now, so it waits like the others
+            launch(name, first_leader=name == "n2")
+        await asyncio.sleep(0.3)
+        assert all(h.groups["g"].replica.role is not Role.LEADER for h, _ in hosts.values())
+    finally:
+        for host, store in hosts.values():
+            await host.stop()
+            store.close()

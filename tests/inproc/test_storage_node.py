@@ -435,3 +435,23 @@ async def test_two_nodes_down_fail_fast_then_recover_without_loss(cluster: Clust
         got = await c.call("GetItem", {"Key": item(pk)}, consistent=True)
         assert got["ok"]["Item"]["v"] == {"N": v}, pk
     assert "ok" in await c.call("PutItem", {"Item": item(a, v={"N": "7"})})
+
+
+async def test_a_new_partition_is_first_led_by_the_replica_the_map_names(cluster: Cluster) -> None:
+    """The map names each new partition's first leader (``Metadata.first_leaders``): that replica campaigns
+    as soon as it hosts the group, while the others wait out their election timeouts."""
+    c = cluster
+    await until(lambda: all(n.map_version == 1 for n in c.nodes.values()), what="map v1")
+    named = {13: "sn-b1", 14: "sn-c1"}
+    grown = the_map(2)
+    grown["tables"]["u"] = {"table_id": TABLE_ID + 1, "status": "CREATING", "spec": SPEC, "partitions": list(named)}
+    for pid, (lo, hi) in zip(named, ((0, HALF), (HALF, HASH_SPACE)), strict=True):
+        grown["partitions"][str(pid)] = {"table_id": TABLE_ID + 1, "lo": str(lo), "hi": str(hi),
+                                         "replicas": list(NODES), "first_leader": named[pid]}
+    c.cp.set_map(grown)
+
+    def leaders() -> dict[int, str]:
+        return {pid: leader for pid in named for node in c.nodes.values()
+                if (leader := node.host.leader_of(partition_group(pid))) and pid in node.hosted}
+
+    await until(lambda: leaders() == named, timeout_s=3.0, what=f"first leaders {named}")

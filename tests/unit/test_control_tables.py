@@ -78,6 +78,23 @@ def test_create_places_partitions_and_describes_creating_then_active() -> None:
     assert tables.describe_table(meta, "Music", "us-east-1")["Table"]["TableStatus"] == "ACTIVE"
 
 
+def test_new_partitions_first_leaders_spread_over_the_nodes() -> None:
+    """Each partition created with its table names the replica that campaigns first; in creation order the
+    least chosen one, so the first leaders of new groups spread like their replicas. Split children have
+    none (their parent's leader starts them)."""
+    meta = cluster()  # two nodes per AZ
+    create(meta, create_request("Albums"), partitions=4)
+    create(meta, create_request("Bands"), partitions=2)
+    leaders = meta.first_leaders()
+    assert sorted(leaders) == sorted(meta.partitions)
+    for pid, name in leaders.items():
+        assert name in meta.partitions[pid].replicas
+    counts = {name: list(leaders.values()).count(name) for name in meta.nodes}
+    assert sorted(counts.values()) == [1] * 6  # six partitions, six nodes, one each
+    parts = meta.to_map()["partitions"]
+    assert {int(pid): part["first_leader"] for pid, part in parts.items()} == leaders
+
+
 def test_create_errors() -> None:
     meta = cluster()
     create(meta, create_request("tb1"))

@@ -326,15 +326,61 @@ def test_too_many_uncommitted_entries_are_refused() -> None:
 
 def test_a_new_leader_serves_lease_reads_only_after_waiting_out_the_old_lease() -> None:
     g = Group()
-    leader = g.elect("r1")
+    first = g.elect("r1")
+    first.propose(b"x")
+    g.process("r1")
+    g.deliver()
+    g.tick(first.cfg.lease_wait_ticks)
+    first.read(b"lease")  # r1 holds a lease; r2 takes over once r1 is cut off and the lease has run out
+    g.isolate("r1")
+    g.tick(first.cfg.election_timeout_ticks, only=("r2", "r3"))
+    leader = g.r["r2"]
+    leader.campaign()
+    g.process("r2")
+    g.deliver()
+    assert leader.role is Role.LEADER
     with pytest.raises(LeaseNotReady):
         leader.read(b"early")
     cfg = leader.cfg
     assert 0 < cfg.lease_ticks < cfg.election_timeout_ticks < cfg.lease_wait_ticks
-    g.tick(cfg.lease_wait_ticks)
+    g.tick(cfg.lease_wait_ticks - 1, only=("r2", "r3"))
+    with pytest.raises(LeaseNotReady):
+        leader.read(b"still early")
+    g.tick(1, only=("r2", "r3"))
     leader.read(b"now")
+    g.process("r2")
+    assert g.reads["r2"] == [(b"now", leader.commit)]
+
+
+def test_a_groups_first_leader_reads_at_once_and_campaigns_at_boot() -> None:
+    """No replica of a new group ever promised a ballot, so none owes a leader time, and no leader can
+    hold a lease before the first one: it may campaign on the first tick and read once its entry commits."""
+    g = Group()
+    leader = g.r["r1"]
+    leader.campaign()
     g.process("r1")
-    assert g.reads["r1"] == [(b"now", leader.commit)]
+    g.deliver()
+    assert leader.role is Role.LEADER and leader.commit == 1
+    leader.read(b"at once")
+    g.process("r1")
+    assert g.reads["r1"] == [(b"at once", 1)]
+
+
+def test_a_restarted_replica_that_promised_a_ballot_owes_it_a_whole_timeout() -> None:
+    g = Group()
+    g.elect("r1")
+    g.crash_and_restart("r2")
+    g.crash_and_restart("r3")
+    g.isolate("r1")
+    g.r["r2"].campaign()  # ignored: r2 may have acknowledged r1's heartbeats just before it crashed
+    g.process("r2")
+    g.deliver()
+    assert g.r["r2"].role is Role.FOLLOWER
+    g.tick(E, only=("r2", "r3"))
+    g.r["r2"].campaign()
+    g.process("r2")
+    g.deliver()
+    assert g.r["r2"].role is Role.LEADER
 
 
 def test_an_isolated_leader_loses_its_lease_then_steps_down() -> None:

@@ -28,6 +28,9 @@ def test_split_flips_the_map_to_two_children_on_the_same_replicas() -> None:
     assert parts[0].replicas == parts[1].replicas == parent.replicas
     assert parent.partition_id not in meta.partitions
     assert meta.to_map()["partitions"][str(left_id)]["parent"] == parent.partition_id
+    # the children start under their parent's leader, not a first leader the map names
+    assert "first_leader" not in meta.to_map()["partitions"][str(left_id)]
+    assert "first_leader" in meta.to_map()["partitions"][str(parts[2].partition_id)]
     assert [e["state"] for e in meta.history if e["kind"] == "split"] == ["started", "finished"]
     version = meta.map_version
     assert step(meta, "finish_split", partition=parent.partition_id) == []
