@@ -6,7 +6,10 @@ so a seed replays exactly. Fault model (TigerBeetle's VOPR in miniature):
 - message loss, duplication, reordering (random delays) and long delays;
 - symmetric partitions (a replica cut off both ways) and one-way partitions (one direction of one link);
 - clock drift: each replica ticks at its own rate within the configured bound;
-- membership replacement of a voter by a brand-new replica during the run; snapshots and log compaction.
+- membership replacement of a voter by a brand-new replica during the run; snapshots and log compaction;
+- bounces, the lease's worst case: a follower cut off from the leader campaigns while the one follower the
+  leader's lease rests on restarts at once, cut off from the leader too. Only the promise a replica owes at
+  boot stops the campaigner from committing while the old leader still serves lease reads.
 After the faulty phase the faults heal; the group must then make progress within a bounded number of ticks.
 
 Several groups may share the machines (``groups``), as partitions share storage nodes: a machine crash,
@@ -26,7 +29,7 @@ from typing import Any
 from paxos.errors import PaxosError
 from paxos.replica import Replica, Role
 from paxos.sim.linearizability import INFINITY, Op, Verdict, check_register
-from paxos.types import Ballot, Config, Entry, EntryKind, HardState, Message, Ready, Snapshot
+from paxos.types import Ballot, Config, Entry, EntryKind, HardState, Message, MessageType, Ready, Snapshot
 
 TICK = 1000  # simulated time units per nominal tick
 
@@ -56,6 +59,7 @@ class SimOptions:
     long_delays: bool = True
     partitions: bool = True
     one_way_partitions: bool = True
+    bounces: bool = True
     clock_drift: bool = True
     membership: bool = True
     compaction: bool = True
@@ -156,6 +160,7 @@ class Group:
         self.nodes: dict[str, Node] = {}
         self.chosen: dict[int, Entry] = {}
         self.leaders: dict[Ballot, str] = {}
+        self.newest_chosen_ballot: Ballot = (0, "")
         self.history: dict[str, list[Op]] = {f"{name}/k{i}": [] for i in range(keys)}
         self.replace_done = False
 
@@ -202,6 +207,9 @@ class Simulation:
         self.long_delay_p = 0.0
         self.faults_on = True
         self.early_crashes = 0  # crashes between a leader's early ACCEPTs and its fsync
+        # (group, campaigner, follower to bounce) -> (old leader, deadline): see _start_bounce
+        self.pending_bounces: dict[tuple[str, str, str], tuple[str, int]] = {}
+        self.bounces = 0  # followers bounced while a campaigner's vote request was on its way to them
         self._restarting = False
         self.compact_every = rng.choice([5, 12, 40]) if o.compaction else 0
         # clients: (op, node, op id); each client's guess of each group's leader
@@ -231,6 +239,8 @@ class Simulation:
             kinds += ["isolate"] * 2
         if o.one_way_partitions:
             kinds += ["oneway"] * 2
+        if o.bounces and o.crashes and o.partitions:
+            kinds += ["bounce"] * 3
         if o.loss:
             kinds += ["loss"]
         if o.duplication:
@@ -361,6 +371,8 @@ class Simulation:
     def _send(self, m: Message) -> None:
         self.stats["messages"] += 1
         rng = self.rng
+        if self.pending_bounces and m.type is MessageType.PRE_PREPARE:
+            self._bounce(m)
         if (m.frm, m.to) in self.blocked or (self.loss and rng.random() < self.loss):
             return
         copies = 2 if self.dup and rng.random() < self.dup else 1
@@ -376,6 +388,9 @@ class Simulation:
         known = node.group.chosen.setdefault(e.index, e)
         if known != e:
             raise InvariantViolation(f"{node.group.name} slot {e.index}: {node.id} applied {_fmt_entry(e)} but {_fmt_entry(known)} was chosen")
+        if e.ballot > node.group.newest_chosen_ballot:
+            node.group.newest_chosen_ballot = e.ballot
+            self._check_no_older_lease(node.group, e)
         node.applied = e.index
         if e.kind is EntryKind.NORMAL:
             op_id, key, value = e.data.decode().split("|")
@@ -510,6 +525,9 @@ class Simulation:
                 self._crash(victim)
                 self._schedule(duration, _RESTART, victim)
             return
+        if kind == "bounce":
+            self._start_bounce()
+            return
         if kind == "isolate":
             leader = self._leader(rng.choice(self.groups))
             victim = leader.id if leader is not None and rng.random() < 0.5 else rng.choice(ids)
@@ -532,6 +550,45 @@ class Simulation:
         new = frozenset(pairs - self.blocked)
         self.blocked |= new
         self._schedule(duration, _HEAL_FAULT, ("pairs", new))
+
+    def _cut(self, a: str, b: str, duration: int) -> None:
+        new = frozenset({(a, b), (b, a)} - self.blocked)
+        self.blocked |= new
+        self._schedule(duration, _HEAL_FAULT, ("pairs", new))
+
+    def _start_bounce(self) -> None:
+        """Cut one follower off from a group's leader, so that it times out and campaigns; when it asks
+        another follower for its vote, bounce that one (``_bounce``)."""
+        rng = self.rng
+        g = rng.choice(self.groups)
+        leader = self._leader(g)
+        if leader is None:
+            return
+        followers = [m for m in sorted(self.machines) if m != leader.id and self.machines[m].alive]
+        if len(followers) < 2:
+            return
+        bounced, campaigner = rng.sample(followers, 2)
+        timeout_ticks = self.config_kwargs["election_timeout_ticks"]
+        self._cut(leader.id, campaigner, rng.randint(4 * timeout_ticks * TICK, 6 * timeout_ticks * TICK))
+        self.pending_bounces[(g.name, campaigner, bounced)] = (leader.id, self.now + 3 * timeout_ticks * TICK)
+
+    def _bounce(self, m: Message) -> None:
+        """``m`` asks for a vote: if a bounce waits for it, crash its addressee, cut it off from the old
+        leader, and restart it before ``m`` arrives. The old leader's lease may rest on the addressee's
+        last acknowledgement."""
+        pending = self.pending_bounces.pop((m.group, m.frm, m.to), None)
+        if pending is None:
+            return
+        leader_id, until = pending
+        if self.now > until or not self.faults_on or not self.machines[m.to].alive:
+            return
+        if sum(machine.alive for machine in self.machines.values()) <= 2:
+            return
+        self._crash(m.to)
+        self.bounces += 1
+        timeout_ticks = self.config_kwargs["election_timeout_ticks"]
+        self._cut(leader_id, m.to, self.rng.randint(2 * timeout_ticks * TICK, 4 * timeout_ticks * TICK))
+        self._schedule(self.rng.randint(0, self.delay_lo - 1), _RESTART, m.to)
 
     def _end_fault(self, payload: tuple[str, Any]) -> None:
         kind, data = payload
@@ -610,6 +667,17 @@ class Simulation:
             holder = g.leaders.setdefault(r.promised, node.id)
             if holder != node.id:
                 raise InvariantViolation(f"{g.name}: two leaders in ballot {r.promised}: {holder} and {node.id}")
+
+    def _check_no_older_lease(self, g: Group, e: Entry) -> None:
+        """An entry of a newer ballot is chosen: no leader of an older ballot may still hold a lease, or it
+        could serve a read that misses the entry. Checked directly, since a stale read also needs a client
+        to ask the old leader at that moment."""
+        for node in g.nodes.values():
+            r = node.replica
+            if node.alive and r.promised < e.ballot and r.lease_remaining_ticks() > 0:
+                raise InvariantViolation(
+                    f"{g.name} slot {e.index} chosen in ballot {e.ballot} while {node.id} (ballot {r.promised}) "
+                    f"still holds its lease for {r.lease_remaining_ticks()} ticks")
 
     def _check_snapshot(self, node: Node, snap: Snapshot) -> None:
         known = node.group.chosen.get(snap.index)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from paxos.replica import Replica, Role
 from paxos.types import Entry, HardState
@@ -59,8 +60,7 @@ class ForgetPromise(Replica):
 
 class NoStickiness(Replica):
     """Followers promise a new ballot even while they still hear a leader, so a lease can be cut short.
-    Shown unsafe by a hand-driven scenario (tests/unit/test_paxos_replica.py); in random runs the old
-    leader steps down on the first rejected heartbeat, which leaves too small a window to hit."""
+    Also shown unsafe by a hand-driven scenario (tests/unit/test_paxos_replica.py)."""
 
     variant_name = "no-stickiness"
 
@@ -68,9 +68,20 @@ class NoStickiness(Replica):
         return self.role is Role.LEADER
 
 
+class NoBootPromise(Replica):
+    """A restarted replica promises a new ballot at once, though it may have acknowledged a leader's heartbeat
+    just before it crashed, on which that leader still holds a lease."""
+
+    variant_name = "no-boot-promise"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_leader_contact = -self.cfg.election_timeout_ticks
+
+
 VARIANTS: dict[str, Callable[..., Replica]] = {
     cls.variant_name: cls
-    for cls in (NoAdoption, AckBeforePersist, ReadWithoutLease, MinorityCommit)
+    for cls in (NoAdoption, AckBeforePersist, ReadWithoutLease, MinorityCommit, NoBootPromise, NoStickiness)
 }
 
 __all__ = ["VARIANTS"]
