@@ -45,6 +45,7 @@ class ControlPlaneApp(ProcessApp):
         propose_timeout_ms: int = 3_000,
         barrier_timeout_ms: int = 2_000,
         duty_interval_ms: int = 100,
+        create_table_wait_ms: int = 1_500,
         max_map_wait_ms: int = 30_000,
         max_map_waiters: int = 1_024,
         compact_after_entries: int = 1_000,
@@ -53,12 +54,14 @@ class ControlPlaneApp(ProcessApp):
         self.propose_timeout_ms = propose_timeout_ms
         self.barrier_timeout_ms = barrier_timeout_ms
         self.duty_interval_ms = duty_interval_ms
+        self.create_table_wait_ms = create_table_wait_ms
         self.max_map_wait_ms = max_map_wait_ms
         self.max_map_waiters = max_map_waiters
         self.compact_after_entries = compact_after_entries
         self.new_uuid = new_uuid
         self._map_waiters = 0
         self._map_changed = asyncio.Event()
+        self._duty_now = asyncio.Event()  # a heartbeat may let a CREATING table turn ACTIVE: look at once
         self._encoded_map: tuple[int, bytes] | None = None
         self._lock = asyncio.Lock()  # one table change at a time: each is planned on the latest state
         self._serving = False  # peers may reach the transport before start() is done or after stop()
@@ -247,7 +250,28 @@ class ControlPlaneApp(ProcessApp):
                 self.meta, request["request"], partitions=self.host.config.admin.partitions_per_new_table,
                 now_s=round(self.host.clock.wall_ms()) / 1000.0, table_uuid=self.new_uuid())
             table = await self._propose(command)
+        await self._until_not_creating(table.name, table.table_id)
+        # The answer says CREATING, as DynamoDB's always does, even when the table is ACTIVE by now.
         return {"TableDescription": tables.describe(table, _region(request), self._usage)}
+
+    async def _until_not_creating(self, name: str, table_id: int) -> None:
+        """Wait (at most ``create_table_wait_ms``) for a new table to turn ACTIVE. Here that takes well under a
+        second, but the SDKs' waiters (boto3's ``table_exists``, ``aws dynamodb wait table-exists``) look
+        again only 20 s after a DescribeTable that says CREATING: answering once the table is ACTIVE saves
+        every such client those 20 s. A table that takes longer is answered CREATING, and turns ACTIVE later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.create_table_wait_ms / 1000.0
+        while True:
+            table = self.meta.tables.get(name)
+            if table is None or table.table_id != table_id or table.status != "CREATING":
+                return
+            remaining_s = deadline - loop.time()
+            if remaining_s <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._map_changed.wait(), remaining_s)
+            except TimeoutError:
+                return
 
     async def _describe_table(self, request: dict[str, Any]) -> dict[str, Any]:
         await self._barrier()
@@ -296,6 +320,8 @@ class ControlPlaneApp(ProcessApp):
         if not isinstance(node, str) or not node:
             raise ValidationException("heartbeat needs the node's name")
         self.view.heartbeat(node, request, self.now_ms())
+        if any(table.status == "CREATING" for table in self.meta.tables.values()):
+            self._duty_now.set()
         return {"map_version": self.meta.map_version}
 
     # ---- the auto-admin (leader) -------------------------------------------------------------------------
@@ -409,7 +435,11 @@ class ControlPlaneApp(ProcessApp):
     async def _duties(self) -> None:
         interval_s = self.duty_interval_ms / 1000.0
         while True:
-            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.wait_for(self._duty_now.wait(), interval_s)
+            except TimeoutError:
+                pass
+            self._duty_now.clear()
             if not self.is_leader():
                 self._leader_since_ms = None
                 continue

@@ -89,6 +89,7 @@ class NodeConfig:
     map_idle_poll_ms: int = 200  # pause when a get_map brought nothing new (a control plane that does not hold)
     control_timeout_ms: int = 1_000  # heartbeats, and the network part of a get_map
     heartbeat_interval_ms: int = 500
+    min_heartbeat_gap_ms: int = 20  # a change of role reports early, but no more often than this
     stats_interval_ms: int = 5_000  # a leader recounts a partition's items at most this often
     write_timeout_ms: int = 3_000  # waiting for a proposal to apply (below the router's request timeout)
     leader_ready_wait_ms: int = 1_000  # a new leader catching up before writes, or its lease before reads
@@ -199,7 +200,11 @@ class StorageNode:
         self.address = spec.grpc_address
         self.control_nodes = [n.name for n in config.by_role(NodeRole.CONTROL)]
         sender = _PaxosSender(transport)
-        self.host = GroupHost(name, store, sender, driver or driver_config(config), caller=sender)
+        # A change of role or leader in any hosted group is told to the control plane at once rather than with
+        # the next heartbeat: a new table turns ACTIVE, and `ddb status` shows a failover, half a second sooner.
+        self._report_now = asyncio.Event()
+        self.host = GroupHost(name, store, sender, driver or driver_config(config), caller=sender,
+                              on_change=self._report_now.set)
         self.hosted: dict[int, Hosted] = {}
         self.map_version = 0
         # The newest map version this node ever followed (kept in the store): older maps are not followed.
@@ -600,7 +605,13 @@ class StorageNode:
                 self.cp_leader = hint if isinstance(hint, str) and hint in self.control_nodes else ""
                 if self.cp_leader:
                     continue  # go to the leader at once
-            await asyncio.sleep(cfg.heartbeat_interval_ms / 1000.0)
+            try:
+                await asyncio.wait_for(self._report_now.wait(), cfg.heartbeat_interval_ms / 1000.0)
+            except TimeoutError:
+                pass
+            else:  # woken by a change: let others that come with it join this report
+                await asyncio.sleep(cfg.min_heartbeat_gap_ms / 1000.0)
+            self._report_now.clear()
 
     # ---- status ------------------------------------------------------------------------------------------
 

@@ -28,9 +28,10 @@ FAST = PaxosTiming(tick_ms=10, heartbeat_interval_ticks=2, election_timeout_tick
 
 
 class Cluster:
-    def __init__(self, config: ClusterConfig, compact_after_entries: int) -> None:
+    def __init__(self, config: ClusterConfig, compact_after_entries: int, create_table_wait_ms: int) -> None:
         self.config = config
         self.compact_after_entries = compact_after_entries
+        self.create_table_wait_ms = create_table_wait_ms
         self.hosts: dict[str, ProcessHost] = {}
         self.runs: dict[str, asyncio.Task[int]] = {}
         peers = {n.name: n.grpc_address for n in config.nodes if n.name in CPS}
@@ -38,7 +39,8 @@ class Cluster:
 
     async def start(self, name: str) -> None:
         host = ProcessHost(self.config, self.config.node(name), ControlPlaneApp(
-            duty_interval_ms=50, compact_after_entries=self.compact_after_entries))
+            duty_interval_ms=50, compact_after_entries=self.compact_after_entries,
+            create_table_wait_ms=self.create_table_wait_ms))
         self.hosts[name] = host
         self.runs[name] = asyncio.create_task(host.run())
         for _ in range(500):
@@ -113,11 +115,14 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(tmp_path: Path, base_port: int, compact_after_entries: int = 1000) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path: Path, base_port: int, compact_after_entries: int = 1000,
+                  create_table_wait_ms: int = 0) -> AsyncIterator[Cluster]:
+    """Control-plane nodes alone (storage nodes' heartbeats are faked). CreateTable answers at once unless
+    ``create_table_wait_ms`` says how long it waits for the table to turn ACTIVE."""
     config = build_cluster_config(tmp_path, nodes_per_az=1, base_port=base_port, paxos=FAST,
                                   admin=AdminPolicy(node_heartbeat_interval_ms=200, partitions_per_new_table=2),
                                   limits=Limits(shutdown_grace_ms=300))
-    c = Cluster(config, compact_after_entries)
+    c = Cluster(config, compact_after_entries, create_table_wait_ms)
     try:
         await asyncio.gather(*(c.start(name) for name in CPS))
         yield c
@@ -223,6 +228,37 @@ async def test_table_operations_round_trip(tmp_path: Path) -> None:
         metrics = generate_latest(c.hosts[leader].metrics.registry).decode()
         assert "ddb_cp_leader 1.0" in metrics and "ddb_cp_nodes_alive 3.0" in metrics
         assert 'ddb_cp_requests_total{op="create_table",outcome="ok"} 4.0' in metrics
+
+
+async def test_create_table_answers_once_the_table_is_active_or_after_its_wait(tmp_path: Path) -> None:
+    """SDK waiters look again 20 s after a DescribeTable that says CREATING, so CreateTable answers (CREATING, as
+    DynamoDB's does) only once the table is ACTIVE, or after ``create_table_wait_ms``."""
+    async with cluster(tmp_path, 25300, create_table_wait_ms=2500) as c:  # under the client's 3 s per call
+        await c.leader()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        create = asyncio.create_task(c.ask("create_table", request=table_request("Music")))
+
+        async def created_partitions() -> list[str]:
+            while True:
+                the_map = await c.ask("get_map")
+                if "Music" in the_map["tables"]:
+                    return list(the_map["tables"]["Music"]["partitions"])
+                await asyncio.sleep(0.01)
+
+        partitions = await asyncio.wait_for(created_partitions(), 2)
+        await asyncio.sleep(0.3)
+        assert not create.done()  # no partition has a leader yet
+        await c.heartbeat_all(partitions)
+        created = await asyncio.wait_for(create, 2)
+        assert created["TableDescription"]["TableStatus"] == "CREATING"
+        assert loop.time() - started < 2.5  # answered when it turned ACTIVE, not at the end of the wait
+        assert (await c.ask("describe_table", name="Music"))["Table"]["TableStatus"] == "ACTIVE"
+
+        started = loop.time()
+        created = await c.ask("create_table", request=table_request("Alone"))  # nobody heartbeats for it
+        assert loop.time() - started >= 2.5
+        assert (await c.ask("describe_table", name="Alone"))["Table"]["TableStatus"] == "CREATING"
 
 
 async def test_leader_loss_and_restart_keep_the_state(tmp_path: Path) -> None:
