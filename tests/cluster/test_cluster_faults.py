@@ -64,6 +64,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ddb]:
         ddb.kill_all()
 
 
+def test_the_default_waiter_finds_a_new_table_active_at_once(cluster: Ddb) -> None:
+    """boto3's table_exists waiter describes at once, then every 20 s: CreateTable answers (CREATING, as
+    DynamoDB's does) once the table is ACTIVE, so the waiter's first look finds it ACTIVE."""
+    c = cluster.client()
+    started = time.monotonic()
+    created = c.create_table(TableName="waited", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                             BillingMode="PAY_PER_REQUEST")
+    assert created["TableDescription"]["TableStatus"] == "CREATING"
+    assert c.describe_table(TableName="waited")["Table"]["TableStatus"] == "ACTIVE"
+    c.get_waiter("table_exists").wait(TableName="waited")
+    assert time.monotonic() - started < 5
+    c.put_item(TableName="waited", Item={"pk": {"S": "a"}})
+    assert c.get_item(TableName="waited", Key={"pk": {"S": "a"}}, ConsistentRead=True)["Item"] == {"pk": {"S": "a"}}
+
+
 def test_boto3_single_item_operations(cluster: Ddb) -> None:
     c = cluster.client()
     create_table(c, "users", sort_key=True)
