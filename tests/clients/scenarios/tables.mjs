@@ -2,7 +2,7 @@
 // describe, delete, and the errors DynamoDB gives for tables that do not exist or already exist.
 import {
   CreateTableCommand, DeleteTableCommand, DescribeTableCommand, GetItemCommand, ListTablesCommand,
-  paginateListTables,
+  paginateListTables, waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 
 export default async function tables(s) {
@@ -66,6 +66,20 @@ export default async function tables(s) {
     () => s.client.send(new DescribeTableCommand({ TableName: s.table("missing") })));
   await s.expectError("GetItem on a missing table", "ResourceNotFoundException", /^Requested resource not found/,
     () => s.client.send(new GetItemCommand({ TableName: s.table("missing"), Key: { pk: { S: "a" } } })));
+
+  // CreateTable answers once the table is ACTIVE (still saying CREATING, as DynamoDB's does), so the SDK's
+  // waiter, which looks again only 20 s after a CREATING, finds the table at its first look.
+  const quick = s.table("quick");
+  await s.client.send(new CreateTableCommand({
+    TableName: quick, KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+    AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }], BillingMode: "PAY_PER_REQUEST",
+  }));
+  const waitStarted = Date.now();
+  await waitUntilTableExists({ client: s.client, maxWaitTime: 60 }, { TableName: quick });
+  const waitedMs = Date.now() - waitStarted;
+  s.check(waitedMs < 5000, "waitUntilTableExists with its default delays finds a new table at once", waitedMs);
+  await s.client.send(new DeleteTableCommand({ TableName: quick }));
+  await s.waitGone(quick);
 
   const deleted = await s.client.send(new DeleteTableCommand({ TableName: hash }));
   s.equal(deleted.TableDescription?.TableName, hash, "DeleteTable returns the TableDescription");
