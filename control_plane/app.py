@@ -221,15 +221,20 @@ class ControlPlaneApp(ProcessApp):
             deadline = loop.time() + wait_ms / 1000.0
             self._map_waiters += 1
             try:
-                while self.meta.map_version <= since and loop.time() < deadline:
-                    changed = self._map_changed
-                    try:
-                        await asyncio.wait_for(changed.wait(), deadline - loop.time())
-                    except TimeoutError:
-                        break
+                await self._until_map(lambda: self.meta.map_version > since, deadline)
             finally:
                 self._map_waiters -= 1
         return self._map_answer()
+
+    async def _until_map(self, done: Callable[[], bool], deadline: float) -> None:
+        """Wait until ``done()`` holds of the applied metadata, checked at each change, or the loop's clock
+        passes ``deadline``."""
+        loop = asyncio.get_running_loop()
+        while not done() and loop.time() < deadline:
+            try:
+                await asyncio.wait_for(self._map_changed.wait(), deadline - loop.time())
+            except TimeoutError:
+                return
 
     def _map_answer(self) -> bytes:
         version = self.meta.map_version
@@ -259,19 +264,11 @@ class ControlPlaneApp(ProcessApp):
         second, but the SDKs' waiters (boto3's ``table_exists``, ``aws dynamodb wait table-exists``) look
         again only 20 s after a DescribeTable that says CREATING: answering once the table is ACTIVE saves
         every such client those 20 s. A table that takes longer is answered CREATING, and turns ACTIVE later."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.create_table_wait_ms / 1000.0
-        while True:
+        def not_creating() -> bool:
             table = self.meta.tables.get(name)
-            if table is None or table.table_id != table_id or table.status != "CREATING":
-                return
-            remaining_s = deadline - loop.time()
-            if remaining_s <= 0:
-                return
-            try:
-                await asyncio.wait_for(self._map_changed.wait(), remaining_s)
-            except TimeoutError:
-                return
+            return table is None or table.table_id != table_id or table.status != "CREATING"
+
+        await self._until_map(not_creating, asyncio.get_running_loop().time() + self.create_table_wait_ms / 1000.0)
 
     async def _describe_table(self, request: dict[str, Any]) -> dict[str, Any]:
         await self._barrier()

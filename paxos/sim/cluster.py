@@ -29,7 +29,18 @@ from typing import Any
 from paxos.errors import PaxosError
 from paxos.replica import Replica, Role
 from paxos.sim.linearizability import INFINITY, Op, Verdict, check_register
-from paxos.types import Ballot, Config, Entry, EntryKind, HardState, Message, MessageType, Ready, Snapshot
+from paxos.types import (
+    ZERO_BALLOT,
+    Ballot,
+    Config,
+    Entry,
+    EntryKind,
+    HardState,
+    Message,
+    MessageType,
+    Ready,
+    Snapshot,
+)
 
 TICK = 1000  # simulated time units per nominal tick
 
@@ -160,7 +171,7 @@ class Group:
         self.nodes: dict[str, Node] = {}
         self.chosen: dict[int, Entry] = {}
         self.leaders: dict[Ballot, str] = {}
-        self.newest_chosen_ballot: Ballot = (0, "")
+        self.newest_chosen_ballot: Ballot = ZERO_BALLOT
         self.history: dict[str, list[Op]] = {f"{name}/k{i}": [] for i in range(keys)}
         self.replace_done = False
 
@@ -547,14 +558,16 @@ class Simulation:
             self.long_delay_p = rng.choice([0.05, 0.2])
             self._schedule(duration, _HEAL_FAULT, ("delay", None))
             return
+        self._block(pairs, duration)
+
+    def _block(self, pairs: set[tuple[str, str]], duration: int) -> None:
+        """Drop messages on these (from, to) links for ``duration``; links already blocked stay as they are."""
         new = frozenset(pairs - self.blocked)
         self.blocked |= new
         self._schedule(duration, _HEAL_FAULT, ("pairs", new))
 
     def _cut(self, a: str, b: str, duration: int) -> None:
-        new = frozenset({(a, b), (b, a)} - self.blocked)
-        self.blocked |= new
-        self._schedule(duration, _HEAL_FAULT, ("pairs", new))
+        self._block({(a, b), (b, a)}, duration)
 
     def _start_bounce(self) -> None:
         """Cut one follower off from a group's leader, so that it times out and campaigns; when it asks
