@@ -5,14 +5,16 @@ map (replicas, and ``joining``/``replacing`` for a repair under way), node liven
 the repair delay) and each group's replica reports (role and membership as each replica's log has it).
 
 Rules (repair):
-- A partition with a replica on a dead node gets one replacement: a live node of the same AZ that holds no
+- A replica is gone when its node is dead or the map marks it ``lost`` (its node came back with a wiped
+  disk and must never vote in the group again).
+- A partition with a gone replica gets one replacement: a live node of the same AZ that holds no
   replica of it, the least loaded (replicas plus joiners it hosts), ties by name.
 - At most one membership change per group: a partition already repairing is only finished or retargeted.
 - Never below 2 live replicas by our own action: we only replace dead replicas, and not at all when fewer
   than 2 replicas are live (no quorum could complete the change; a human or the returning nodes must act).
 - A repair is finished (the map flipped) once the group's leader reports the joiner as a voter, the old
   replica gone and no joint configuration or learner left.
-- A repair whose joiner died is retargeted to another node of the same AZ (the joiner is still a learner,
+- A repair whose joiner died or was lost is retargeted to another node of the same AZ (the joiner is still a learner,
   so swapping it is safe) once the old replica is still the one being replaced.
 
 Rules (split):
@@ -120,6 +122,7 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
     for pid in sorted(parts):
         part = parts[pid]
         joining, replacing = part.get("joining") or "", part.get("replacing") or ""
+        lost = set(part.get("lost") or ())
         group_reports = reports.get(f"p{pid}") or {}
         if part.get("split"):
             if any(r.get("split") for r in group_reports.values()):
@@ -128,12 +131,12 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
         if joining:
             if membership_done(group_reports, replacing, joining):
                 actions.append(FinishRepair(pid, joining))
-            elif dead(joining):
+            elif dead(joining) or joining in lost:
                 new = target(part, replacing, {joining})
                 if new is not None:
                     actions.append(BeginRepair(pid, replacing, new))
             continue
-        gone = sorted(r for r in part["replicas"] if dead(r))
+        gone = sorted(r for r in part["replicas"] if dead(r) or r in lost)
         if not gone:
             leader = _leader_report(group_reports)
             if leader is None or splitting >= limits.max_splits_in_progress:

@@ -317,8 +317,10 @@ class ControlPlaneApp(ProcessApp):
         if not isinstance(node, str) or not node:
             raise ValidationException("heartbeat needs the node's name")
         self.view.heartbeat(node, request, self.now_ms())
-        if any(table.status == "CREATING" for table in self.meta.tables.values()):
-            self._duty_now.set()
+        known = self.meta.nodes.get(node)
+        if any(table.status == "CREATING" for table in self.meta.tables.values()) or (
+                known is not None and self.view.incarnations.get(node, known.incarnation) != known.incarnation):
+            self._duty_now.set()  # a table may turn ACTIVE, or a node's disk needs recording
         return {"map_version": self.meta.map_version}
 
     # ---- the auto-admin (leader) -------------------------------------------------------------------------
@@ -456,10 +458,26 @@ class ControlPlaneApp(ProcessApp):
                 await self._propose(encode_command("register_node", name=spec.name, az=spec.az,
                                                    address=spec.grpc_address))
 
+    async def _record_incarnations(self) -> None:
+        """Record each storage node's disk as its heartbeats name it. The node hosts nothing until then; a
+        new disk under a known name marks the node's replicas lost (``Metadata._node_incarnation``)."""
+        for name, incarnation in sorted(self.view.incarnations.items()):
+            known = self.meta.nodes.get(name)
+            if known is None or known.incarnation == incarnation:
+                continue
+            await self._propose(encode_command("node_incarnation", name=name, incarnation=incarnation,
+                                               at=round(self.host.clock.wall_ms()) / 1000.0))
+            if known.incarnation:
+                log.warning("storage node came back with a wiped disk: its replicas are lost and will be replaced",
+                            node=name, old=known.incarnation, new=incarnation)
+            else:
+                log.info("storage node's disk recorded", node=name, incarnation=incarnation)
+
     async def _leader_round(self) -> None:
         async with self._lock:
             await self._barrier()
             await self._register_nodes()
+            await self._record_incarnations()
             now_ms = self.now_ms()
             for table in list(self.meta.tables.values()):
                 if table.status != "CREATING":

@@ -30,6 +30,10 @@ class NodeInfo:
     name: str
     az: str
     address: str  # host:port of its gRPC server
+    # The identity of the node's disk (a random id its store keeps from the day it was created), as the
+    # node's heartbeats tell it; "" until the first heartbeat. A node hosts no replica until the map
+    # records its incarnation, so a new one under a known name means its disk was wiped.
+    incarnation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,10 @@ class PartitionInfo:
     # A split under way: (first hash of the right child, left child id, right child id); None when none is.
     split: tuple[int, int, int] | None = None
     parent: int = 0  # the partition this one was split from (0: created with its table)
+    # Replicas (of ``replicas`` or ``joining``) whose node came back with a wiped disk: they lost the log
+    # and the promises the group counted on, so they must never vote in it again. The node does not host
+    # the partition, routers skip it, and the auto-admin replaces it as it would a dead one.
+    lost: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -146,7 +154,8 @@ class Metadata:
         first_leaders = self.first_leaders()
         return {
             "version": self.map_version,
-            "nodes": {n.name: {"az": n.az, "address": n.address} for n in self.nodes.values()},
+            "nodes": {n.name: {"az": n.az, "address": n.address, "incarnation": n.incarnation}
+                      for n in self.nodes.values()},
             "tables": {
                 t.name: {
                     "table_id": t.table_id,
@@ -166,6 +175,7 @@ class Metadata:
                     **({"split": {"mid": str(p.split[0]), "left": p.split[1], "right": p.split[2]}}
                        if p.split else {}),
                     **({"parent": p.parent} if p.parent else {}),
+                    **({"lost": list(p.lost)} if p.lost else {}),
                     **({"first_leader": first_leaders[p.partition_id]} if p.partition_id in first_leaders else {}),
                 }
                 for p in self.partitions.values()
@@ -183,7 +193,7 @@ class Metadata:
     def snapshot(self) -> bytes:
         """The whole state as JSON (hash bounds as decimal strings: 2**64 does not fit a JSON integer)."""
         return orjson.dumps({
-            "nodes": [[n.name, n.az, n.address] for n in self.nodes.values()],
+            "nodes": [[n.name, n.az, n.address, n.incarnation] for n in self.nodes.values()],
             "tables": [
                 {
                     "table_id": t.table_id, "name": t.name, "spec": t.spec, "status": t.status,
@@ -194,7 +204,8 @@ class Metadata:
             ],
             "partitions": [
                 [p.partition_id, p.table_id, str(p.hash_lo), str(p.hash_hi), list(p.replicas), p.joining,
-                 p.replacing, [str(p.split[0]), p.split[1], p.split[2]] if p.split else None, p.parent]
+                 p.replacing, [str(p.split[0]), p.split[1], p.split[2]] if p.split else None, p.parent,
+                 list(p.lost)]
                 for p in self.partitions.values()
             ],
             "admin_lease": list(self.admin_lease),
@@ -215,8 +226,9 @@ class Metadata:
             map_version=raw["map_version"],
             applied_index=raw["applied_index"],
         )
-        for name, az, address in raw["nodes"]:
-            meta.nodes[name] = NodeInfo(name, az, address)
+        for row in raw["nodes"]:
+            name, az, address, incarnation = [*row, ""][:4]  # rows from before incarnations have three
+            meta.nodes[name] = NodeInfo(name, az, address, incarnation)
         for t in raw["tables"]:
             meta.tables[t["name"]] = TableInfo(
                 table_id=t["table_id"], name=t["name"], spec=t["spec"], status=t["status"],
@@ -224,12 +236,13 @@ class Metadata:
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
             )
         for row in raw["partitions"]:
-            # Rows written before repairs and splits existed are shorter: the missing fields take defaults.
-            row = [*row, *["", "", None, 0][len(row) - 5:]]
-            pid, table_id, lo, hi, replicas, joining, replacing, split, parent = row
+            # Rows written before repairs, splits and wiped disks existed are shorter: the missing fields
+            # take defaults.
+            row = [*row, *["", "", None, 0, []][len(row) - 5:]]
+            pid, table_id, lo, hi, replicas, joining, replacing, split, parent, lost = row
             meta.partitions[pid] = PartitionInfo(
                 pid, table_id, int(lo), int(hi), tuple(replicas), joining, replacing,
-                (int(split[0]), int(split[1]), int(split[2])) if split else None, int(parent))
+                (int(split[0]), int(split[1]), int(split[2])) if split else None, int(parent), tuple(lost))
         holder, until_ms = raw.get("admin_lease") or ("", 0.0)
         meta.admin_lease = (holder, until_ms)
         meta.history = list(raw.get("history") or [])
@@ -252,10 +265,35 @@ class Metadata:
             return err
 
     def _register_node(self, cmd: dict[str, Any]) -> NodeInfo:
-        node = NodeInfo(cmd["name"], cmd["az"], cmd["address"])
-        if self.nodes.get(node.name) != node:
+        known = self.nodes.get(cmd["name"])
+        node = NodeInfo(cmd["name"], cmd["az"], cmd["address"], known.incarnation if known else "")
+        if known != node:
             self.nodes[node.name] = node
             self.map_version += 1
+        return node
+
+    def _node_incarnation(self, cmd: dict[str, Any]) -> NodeInfo:
+        """Record the disk a node now runs on. A different disk than the one recorded means the node lost
+        everything it held: each partition listing it marks that replica lost (the first disk recorded
+        for a node lost nothing: a node hosts no replica before its disk is recorded)."""
+        known = self.nodes.get(cmd["name"])
+        if known is None:
+            raise MetadataError("Validation", f"unknown node {cmd['name']!r}")
+        incarnation = cmd["incarnation"]
+        if not isinstance(incarnation, str) or not incarnation:
+            raise MetadataError("Validation", "a node's incarnation is a non-empty string")
+        if known.incarnation == incarnation:
+            return known
+        if known.incarnation:
+            lost_in: list[int] = []
+            for pid, part in sorted(self.partitions.items()):
+                if known.name in (*part.replicas, part.joining) and known.name not in part.lost:
+                    self.partitions[pid] = replace(part, lost=(*part.lost, known.name))
+                    lost_in.append(pid)
+            self._remember({"kind": "wiped", "node": known.name, "lost": lost_in, "at": cmd.get("at", 0.0)})
+        node = replace(known, incarnation=incarnation)
+        self.nodes[node.name] = node
+        self.map_version += 1
         return node
 
     def _create_table(self, cmd: dict[str, Any]) -> TableInfo:
@@ -349,7 +387,8 @@ class Metadata:
             raise MetadataError("ResourceInUse", f"partition {part.partition_id} is already repairing {part.replacing}")
         if (part.joining, part.replacing) == (new, old):
             return part
-        part = replace(part, joining=new, replacing=old)
+        lost = tuple(n for n in part.lost if n in part.replicas)  # a lost joiner being retargeted goes
+        part = replace(part, joining=new, replacing=old, lost=lost)
         self.partitions[part.partition_id] = part
         self.map_version += 1
         self._remember({"kind": "repair", "partition": part.partition_id, "old": old, "new": new,
@@ -366,7 +405,8 @@ class Metadata:
         replicas = tuple(part.joining if r == part.replacing else r for r in part.replicas)
         self._remember({"kind": "repair", "partition": part.partition_id, "old": part.replacing,
                         "new": part.joining, "state": "finished", "at": cmd.get("at", 0.0)})
-        part = replace(part, replicas=replicas, joining="", replacing="")
+        lost = tuple(n for n in part.lost if n in replicas)
+        part = replace(part, replicas=replicas, joining="", replacing="", lost=lost)
         self.partitions[part.partition_id] = part
         self.map_version += 1
         return part
@@ -380,6 +420,8 @@ class Metadata:
             return part  # a retried command: the first decision stands
         if part.joining:
             raise MetadataError("ResourceInUse", f"partition {part.partition_id} is being repaired")
+        if part.lost:
+            raise MetadataError("ResourceInUse", f"partition {part.partition_id} has lost replicas to repair first")
         if not part.hash_lo < mid < part.hash_hi:
             raise MetadataError("Validation", f"split point {mid} outside ({part.hash_lo}, {part.hash_hi})")
         left, right = self.next_partition_id, self.next_partition_id + 1
@@ -398,8 +440,9 @@ class Metadata:
         if part is None or not part.split:
             return []  # already finished (a retried command) or never begun
         mid, left_id, right_id = part.split
-        left = PartitionInfo(left_id, part.table_id, part.hash_lo, mid, part.replicas, parent=pid)
-        right = PartitionInfo(right_id, part.table_id, mid, part.hash_hi, part.replicas, parent=pid)
+        # A replica lost while the split ran is lost in both children (they start from its state).
+        left = PartitionInfo(left_id, part.table_id, part.hash_lo, mid, part.replicas, parent=pid, lost=part.lost)
+        right = PartitionInfo(right_id, part.table_id, mid, part.hash_hi, part.replicas, parent=pid, lost=part.lost)
         del self.partitions[pid]
         self.partitions[left_id] = left
         self.partitions[right_id] = right
@@ -433,6 +476,7 @@ class Metadata:
 
 _HANDLERS = {
     "register_node": Metadata._register_node,
+    "node_incarnation": Metadata._node_incarnation,
     "create_table": Metadata._create_table,
     "set_table_status": Metadata._set_table_status,
     "update_table": Metadata._update_table,

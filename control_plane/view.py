@@ -5,7 +5,8 @@ A storage node sends ``{"op": "heartbeat", ...}`` every ``admin.node_heartbeat_i
     {"node": "sn-a1",
      "replicas": [{"group": "p3", "role": "leader", "leader": "sn-a1",
                    "commit": 10, "applied": 10, "last": 10, "ballot": 4}, ...],
-     "stats": {"p3": {"items": 5, "bytes": 300}, ...}}      # from the partitions it leads
+     "stats": {"p3": {"items": 5, "bytes": 300}, ...},     # from the partitions it leads
+     "incarnation": "9f0c..."}                            # its disk's id (see Metadata's NodeInfo)
 
 (``commit_index``/``applied_index``/``last_index``, ``item_count``/``size_bytes``, replicas keyed by group,
 bare partition ids, and a leader's counts inside its replica entry are accepted too). A new leader starts empty and knows everything again after one heartbeat round; until then tables
@@ -20,6 +21,7 @@ from typing import Any
 # Bounds against a confused or hostile sender: reports beyond these are ignored.
 MAX_REPLICAS_PER_HEARTBEAT = 100_000
 MAX_NODES = 10_000
+MAX_INCARNATION_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class ClusterView:
     def __init__(self, stale_after_ms: float) -> None:
         self.stale_after_ms = stale_after_ms
         self.last_heartbeat_ms: dict[str, float] = {}
+        self.incarnations: dict[str, str] = {}  # each node's disk, as its latest heartbeat names it
         self._by_node: dict[str, dict[str, ReplicaReport]] = {}
         self._usage: dict[str, Usage] = {}
 
@@ -84,6 +87,9 @@ class ClusterView:
         if node not in self.last_heartbeat_ms and len(self.last_heartbeat_ms) >= MAX_NODES:
             return
         self.last_heartbeat_ms[node] = now_ms
+        incarnation = payload.get("incarnation")
+        if isinstance(incarnation, str) and 0 < len(incarnation) <= MAX_INCARNATION_CHARS:
+            self.incarnations[node] = incarnation
         reports: dict[str, ReplicaReport] = {}
         replicas = payload.get("replicas")
         if isinstance(replicas, dict):  # also accepted keyed by group

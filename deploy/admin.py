@@ -184,6 +184,10 @@ def admin_lines(admin: dict[str, Any]) -> list[str]:
     if history:
         lines.append("recent repairs and splits:")
         for event in history[-10:]:
+            if event.get("kind") == "wiped":
+                lost = " ".join(f"p{pid}" for pid in event.get("lost") or ()) or "none"
+                lines.append(f"  wiped disk on {event.get('node')}: replicas lost {lost} at {event.get('at')}")
+                continue
             reason = f" ({event['reason']})" if event.get("reason") else ""
             lines.append(f"  {event.get('kind')}{reason} p{event.get('partition')} {event.get('old', '')} -> "
                          f"{event.get('new', '')} {event.get('state')} at {event.get('at')}")

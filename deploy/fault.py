@@ -4,6 +4,7 @@
     ddb fault stop NODE           SIGSTOP: the process freezes, sockets open (a gray failure)
     ddb fault cont NODE           SIGCONT: a stopped process resumes
     ddb fault restart NODE        start the node again (after a graceful stop if it is running)
+    ddb fault wipe NODE           a storage node loses its disk: SIGKILL, delete its store, start it empty
     ddb fault partition A B [--oneway]   cut the links between A and B (nodes, AZs like az-b, or *)
     ddb fault slow A B --ms N [--oneway] delay every message between A and B by N ms
     ddb fault heal [A B]          remove every link fault, or only those between A and B
@@ -16,7 +17,9 @@ no root, no iptables. The functions below are what the chaos runner calls; the c
 
 from __future__ import annotations
 
+import shutil
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +27,10 @@ import click
 
 from deploy import cluster
 from deploy.cluster import State
-from runtime.config import ClusterConfig, ConfigError, default_data_dir
+from runtime.config import ClusterConfig, ConfigError, Role, default_data_dir, role_of
 from runtime.faults import ANY, FaultError, FaultRule, FaultTable
 
-PROCESS_ACTIONS = ("kill", "stop", "cont", "restart")
+PROCESS_ACTIONS = ("kill", "stop", "cont", "restart", "wipe")
 
 
 class FaultCommandError(Exception):
@@ -106,9 +109,31 @@ def restart_node(config: ClusterConfig, name: str, grace_s: float = 5.0) -> Proc
     return ProcessFaultResult(name, "restart", pid, proc.pid, f"{note}started pid {proc.pid}")
 
 
+def wipe_node(config: ClusterConfig, name: str) -> ProcessFaultResult:
+    """A storage node's disk dies and is replaced: the process is killed, its store deleted, and it starts
+    again under its name with an empty disk. The control plane sees a new disk and has its replicas
+    replaced (they never vote again: docs/design.md, "A wiped disk")."""
+    _check_node(config, name)
+    if role_of(name) != Role.STORAGE:
+        raise FaultCommandError(f"cannot wipe {name}: only storage nodes' disks can be wiped")
+    state, pid = cluster.node_state(config, name)
+    if state == State.RUNNING and pid is not None:
+        cluster.signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while cluster.pid_alive(pid):  # its store must be closed before it goes
+            if time.monotonic() > deadline:
+                raise FaultCommandError(f"cannot wipe {name}: pid {pid} survived SIGKILL")
+            time.sleep(0.02)
+    shutil.rmtree(config.node_dir(name) / "store", ignore_errors=True)
+    proc = cluster.spawn(config, config.node(name))
+    killed = f"killed pid {pid}, " if state == State.RUNNING else ""
+    return ProcessFaultResult(name, "wipe", pid, proc.pid, f"{killed}deleted its store, started pid {proc.pid}")
+
+
 def apply_process_fault(config: ClusterConfig, action: str, name: str) -> ProcessFaultResult:
     assert action in PROCESS_ACTIONS, action
-    return {"kill": kill_node, "stop": stop_node, "cont": cont_node, "restart": restart_node}[action](config, name)
+    return {"kill": kill_node, "stop": stop_node, "cont": cont_node, "restart": restart_node,
+            "wipe": wipe_node}[action](config, name)
 
 
 def check_link_endpoint(config: ClusterConfig, endpoint: str) -> None:
@@ -205,6 +230,8 @@ fault.add_command(_process_command("kill", "SIGKILL the node's process (it stays
 fault.add_command(_process_command("stop", "SIGSTOP the node's process: frozen, connections open."))
 fault.add_command(_process_command("cont", "SIGCONT a stopped node's process."))
 fault.add_command(_process_command("restart", "Start the node again (stopping it first if it runs)."))
+fault.add_command(_process_command("wipe", "A storage node loses its disk: SIGKILL, delete its store, start it "
+                                           "empty (its replicas are replaced, never trusted again)."))
 
 
 @fault.command("partition")

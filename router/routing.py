@@ -102,8 +102,10 @@ class PartitionMap:
                 part = partitions.get(str(pid))
                 if part is None:
                     continue  # a hole: lookups there answer None and the router refreshes
+                # A lost replica (its node's disk was wiped) hosts nothing until the auto-admin replaces it.
+                lost = part.get("lost") or ()
                 routes.append(PartitionRoute(int(pid), int(part["table_id"]), int(part["lo"]), int(part["hi"]),
-                                             tuple(part["replicas"])))
+                                             tuple(r for r in part["replicas"] if r not in lost)))
             routes.sort(key=lambda p: p.lo)
             tables[name] = TableRoute(
                 name=name,

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
+import uuid
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,7 @@ log = get_logger("storagenode")
 DESCRIPTOR = b"partition"  # group metadata: the partition descriptor (JSON)
 SPLIT = b"split"  # group metadata: the applied split entry of a parent (SplitInfo JSON)
 MAP_VERSION = b"map_version"  # node metadata: the newest partition map version this node followed
+INCARNATION = b"incarnation"  # node metadata: this disk's random id, made the first time the store opened
 UINT64_MAX = (1 << 64) - 1
 
 
@@ -210,6 +212,8 @@ class StorageNode:
         # The newest map version this node ever followed (kept in the store): older maps are not followed.
         raw_version = store.get_meta(MAP_VERSION)
         self.map_floor = int(raw_version) if raw_version is not None else 0
+        self.incarnation = _incarnation(store)
+        self._waiting_for_incarnation = False
         self.first_map = asyncio.Event()
         self.items = ItemService(self)
         self.cp_leader = ""
@@ -378,6 +382,8 @@ class StorageNode:
         version = int(partition_map.get("version", 0))
         if version <= self.map_version and self.first_map.is_set():
             return False
+        if not self._map_knows_our_disk(partition_map):
+            return False
         if version < self.map_floor:
             # A lagging control-plane follower's map, older than one this node followed (before a restart).
             log.info("older partition map not followed", version=version, followed=self.map_floor)
@@ -395,6 +401,8 @@ class StorageNode:
             # A joiner (repair) hosts the group too: as a learner (no bootstrap voters) fed by the leader.
             if self.name not in part["replicas"] and self.name != part.get("joining"):
                 continue
+            if self.name in (part.get("lost") or ()):
+                continue  # this node's disk was wiped since it joined the group: it never votes there again
             found = tables.get(int(part["table_id"]))
             if found is None:
                 continue
@@ -446,6 +454,25 @@ class StorageNode:
         self.first_map.set()
         self.drive_repairs()
         return True
+
+    def _map_knows_our_disk(self, partition_map: dict[str, Any]) -> bool:
+        """A node hosts replicas only under a map that records this disk as its own. Otherwise a node whose
+        disk was wiped would host the partitions it held as an empty replica, and vote: with a lagging
+        third replica, its promises could elect a leader without writes the group had acknowledged. The
+        control plane records the disk from our heartbeats, and marks a wiped node's replicas lost
+        first. (A map with no incarnations at all, from a hand-written test map, is followed as is.)"""
+        entry = (partition_map.get("nodes") or {}).get(self.name)
+        if not isinstance(entry, dict) or "incarnation" not in entry or entry["incarnation"] == self.incarnation:
+            if self._waiting_for_incarnation:
+                log.info("the control plane recorded this node's disk", incarnation=self.incarnation)
+                self._waiting_for_incarnation = False
+            return True
+        if not self._waiting_for_incarnation:
+            log.info("partition map not followed until the control plane records this node's disk",
+                     incarnation=self.incarnation, recorded=entry["incarnation"] or None)
+            self._waiting_for_incarnation = True
+        self._report_now.set()  # tell it now rather than with the next heartbeat
+        return False
 
     def drive_repairs(self) -> None:
         """Where this node leads a group that the map says is being repaired, start the membership change
@@ -586,7 +613,8 @@ class StorageNode:
                 if hosted.stats is not None:
                     stats[str(pid)] = {"items": hosted.stats.count, "bytes": hosted.stats.bytes}
         return {"op": ControlOp.HEARTBEAT.value, "node": self.name, "az": self.az, "address": self.address,
-                "map_version": self.map_version, "replicas": replicas, "stats": stats}
+                "incarnation": self.incarnation, "map_version": self.map_version, "replicas": replicas,
+                "stats": stats}
 
     async def _heartbeat_loop(self) -> None:
         cfg = self.node_config
@@ -672,6 +700,18 @@ class StorageNode:
 
     def is_leader(self, hosted: Hosted) -> bool:
         return self.host.groups[hosted.group].replica.role is Role.LEADER
+
+
+def _incarnation(store: Store) -> str:
+    """This disk's id: made (and synced) the first time the store opens, kept for the store's life."""
+    raw = store.get_meta(INCARNATION)
+    if raw is not None:
+        return raw.decode()
+    incarnation = uuid.uuid4().hex
+    batch = store.batch()
+    store.put_meta(batch, INCARNATION, incarnation.encode())
+    store.write(batch, sync=True)
+    return incarnation
 
 
 def _strictly_inside(lo: int, hi: int, outer_lo: int, outer_hi: int) -> bool:

@@ -326,3 +326,33 @@ async def test_get_map_long_poll(tmp_path: Path) -> None:
         with pytest.raises(Timeout):
             await c.client.call(follower, "cp", Kind.CONTROL,
                                 orjson.dumps({"op": "get_map", "since": 10**9, "wait_ms": 400}), 200)
+
+
+async def test_disks_are_recorded_from_heartbeats_and_a_new_one_marks_replicas_lost(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 25400) as c:
+        leader = await c.leader()
+        created = await c.ask("create_table", request=table_request("Wiped"))
+        assert created["TableDescription"]["TableStatus"] == "CREATING"
+
+        async def the_map() -> dict[str, Any]:
+            return dict((await c.raw(leader, "get_map", since=-1, wait_ms=0))["ok"])
+
+        assert {n["incarnation"] for n in (await the_map())["nodes"].values()} == {""}
+        for node in ("sn-a1", "sn-b1", "sn-c1"):
+            await c.ask("heartbeat", node=node, replicas=[], incarnation=f"disk-{node}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while {n: e["incarnation"] for n, e in (await the_map())["nodes"].items()} != {
+                n: f"disk-{n}" for n in ("sn-a1", "sn-b1", "sn-c1")}:
+            assert loop.time() < deadline, "disks not recorded"
+            await asyncio.sleep(0.05)
+        assert all("lost" not in p for p in (await the_map())["partitions"].values())
+
+        await c.ask("heartbeat", node="sn-b1", replicas=[], incarnation="disk-new")
+        while (await the_map())["nodes"]["sn-b1"]["incarnation"] != "disk-new":
+            assert loop.time() < deadline + 5.0, "new disk not recorded"
+            await asyncio.sleep(0.05)
+        partitions = (await the_map())["partitions"]
+        assert partitions and all(p["lost"] == ["sn-b1"] for p in partitions.values())
+        state = await c.ask("admin_state")
+        assert state["history"][-1]["kind"] == "wiped" and state["history"][-1]["node"] == "sn-b1"
