@@ -253,11 +253,21 @@ class ControlPlaneApp(ProcessApp):
             await self._register_nodes()  # a table created right after an election needs them placed
             command = tables.plan_create(
                 self.meta, request["request"], partitions=self.host.config.admin.partitions_per_new_table,
-                now_s=round(self.host.clock.wall_ms()) / 1000.0, table_uuid=self.new_uuid())
+                now_s=round(self.host.clock.wall_ms()) / 1000.0, table_uuid=self.new_uuid(),
+                avoid=self._unplaceable())
             table = await self._propose(command)
         await self._until_not_creating(table.name, table.table_id)
         # The answer says CREATING, as DynamoDB's always does, even when the table is ACTIVE by now.
         return {"TableDescription": tables.describe(table, _region(request), self._usage)}
+
+    def _unplaceable(self) -> frozenset[str]:
+        """Storage nodes a new partition should not go to while others can: not heard lately, or on a disk
+        the map does not record yet (they host nothing until it does)."""
+        now_ms = self.now_ms()
+        heard = self.view.last_heartbeat_ms
+        return frozenset(name for name, node in self.meta.nodes.items()
+                         if name not in heard or not self.view.is_fresh(heard[name], now_ms)
+                         or not node.incarnation or self.view.incarnations.get(name, node.incarnation) != node.incarnation)
 
     async def _until_not_creating(self, name: str, table_id: int) -> None:
         """Wait (at most ``create_table_wait_ms``) for a new table to turn ACTIVE. Here that takes well under a
@@ -531,7 +541,8 @@ class ControlPlaneApp(ProcessApp):
             top = max((r.commit for r in reports), default=0)
             partitions[part.group] = {
                 "table": names.get(part.table_id, ""), "hash_lo": str(part.hash_lo), "hash_hi": str(part.hash_hi),
-                "replicas": list(part.replicas), "leader": self.view.leader(part.group, now_ms),
+                "replicas": list(part.replicas), "lost": list(part.lost),
+                "leader": self.view.leader(part.group, now_ms),
                 "commit_index": top,
                 "reports": {r.node: {"role": r.role, "leader": r.leader, "commit_index": r.commit,
                                      "applied_index": r.applied, "lag": top - r.applied,

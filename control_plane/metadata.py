@@ -107,10 +107,13 @@ class Metadata:
                 load[node] = load.get(node, 0) + 1
         return load
 
-    def place_partitions(self, count: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    def place_partitions(self, count: int, avoid: frozenset[str] = frozenset()
+                         ) -> list[tuple[str, str, tuple[str, ...]]]:
         """Split the hash space evenly into ``count`` ranges and choose one node per AZ for each.
 
-        The least-loaded node of each AZ gets the next replica (ties by name), so replicas spread evenly.
+        The least-loaded node of each AZ gets the next replica (ties by name), so replicas spread evenly;
+        nodes in ``avoid`` (the leader's view: not heard lately, or hosting nothing yet) only when their AZ
+        has no other. A dead node holds no replicas once repaired, so it would otherwise be chosen first.
         Bounds travel as decimal strings: 2**64 does not fit a JSON integer.
         """
         azs = sorted({n.az for n in self.nodes.values()})
@@ -124,8 +127,8 @@ class Metadata:
             hi = HASH_SPACE if i == count - 1 else (i + 1) * step
             chosen: list[str] = []
             for az in azs[:3]:
-                candidates = sorted((load[n.name], n.name) for n in self.nodes.values() if n.az == az)
-                name = candidates[0][1]
+                candidates = sorted((n.name in avoid, load[n.name], n.name) for n in self.nodes.values() if n.az == az)
+                name = candidates[0][2]
                 load[name] += 1
                 chosen.append(name)
             placed.append((str(lo), str(hi), tuple(chosen)))

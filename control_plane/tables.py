@@ -91,9 +91,10 @@ def describe(table: TableInfo, region: str, usage: Usage = _no_usage, status: st
 # ---- CreateTable ------------------------------------------------------------------------------------------
 
 
-def plan_create(meta: Metadata, request: dict[str, Any], *, partitions: int, now_s: float, table_uuid: str) -> bytes:
+def plan_create(meta: Metadata, request: dict[str, Any], *, partitions: int, now_s: float, table_uuid: str,
+                avoid: frozenset[str] = frozenset()) -> bytes:
     """Validate (the router did already, but the log must never hold a table that breaks our invariants),
-    check the name and the quota, place the partitions."""
+    check the name and the quota, place the partitions (off the ``avoid`` nodes where an AZ has others)."""
     spec = validate_request("CreateTable", request)
     name = spec["TableName"]
     if name in meta.tables:
@@ -105,7 +106,7 @@ def plan_create(meta: Metadata, request: dict[str, Any], *, partitions: int, now
         raise LimitExceededException(f"Subscriber limit exceeded: Only {MAX_TABLES_IN_TRANSITION} tables can be "
                                      "created, updated, or deleted simultaneously")
     try:
-        placement = meta.place_partitions(partitions)
+        placement = meta.place_partitions(partitions, avoid)
     except MetadataError as err:
         raise as_dynamo_error(err) from None
     tags = {tag["Key"]: tag["Value"] for tag in spec.get("Tags", ())}

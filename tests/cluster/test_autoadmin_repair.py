@@ -174,3 +174,32 @@ def test_autoadmin_killed_mid_repair_finishes_after_restart(cluster: Ddb) -> Non
     wait_for(lambda: repaired_without(cluster, victim), 40, f"repair of {victim} after the auto-admin restart",
              interval_s=0.5)
     wait_for(lambda: verify_ok(cluster).get("ok"), 30, "ddb verify passes")
+
+
+def test_a_wiped_node_is_replaced_and_loses_nothing(cluster: Ddb) -> None:
+    """`ddb fault wipe`: a storage node's disk dies and it comes back empty under its name, under load. The
+    control plane sees a new disk, marks every replica the node held lost, and the auto-admin replaces them
+    at once (no repair delay: the node is alive, its data is not), while no acknowledged write is lost."""
+    create_table(cluster.client(), "wiped")
+    victim = busiest_in(cluster, "b")
+    held = sorted(pid for pid, p in cp_view(cluster)["partitions"].items() if victim in p["replicas"])
+    assert held
+    with Load(cluster, "wiped", "w") as load:
+        time.sleep(1.0)
+        wiped_at = time.monotonic()
+        done = cluster.run("fault", "wipe", victim)
+        assert "deleted its store" in done.stdout, done.stdout
+        wait_for(lambda: repaired_without(cluster, victim), 40, f"replacement of {victim}'s lost replicas",
+                 interval_s=0.5)
+        repaired_s = time.monotonic() - wiped_at
+        time.sleep(1.0)
+    print(f"replaced {len(held)} lost replicas of {victim} in {repaired_s:.1f} s; "
+          f"{len(load.acked)} writes acknowledged")
+    assert len(load.acked) > 50, load.failures[:5]
+    history = cp_view(cluster)["admin"]["history"]
+    wiped = [e for e in history if e["kind"] == "wiped" and e["node"] == victim]
+    assert wiped and sorted(f"p{pid}" for pid in wiped[-1]["lost"]) == sorted(held)
+    assert cluster.nodes()[victim]["state"] == "running"
+    wait_for(lambda: verify_ok(cluster).get("ok"), 30, "ddb verify passes")
+    check_all_readable(cluster, "wiped", load.acked)
+    check_all_readable(cluster, "repair", [])  # the table of the first test is still served

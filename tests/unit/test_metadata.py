@@ -58,3 +58,13 @@ def test_apply_is_deterministic_across_replicas() -> None:
     a.apply(a.applied_index + 1, drop)
     b.apply(b.applied_index + 1, drop)
     assert a.to_map() == b.to_map() and not a.partitions
+
+
+def test_placement_avoids_nodes_the_leader_does_not_hear_while_their_az_has_others() -> None:
+    meta = nine_nodes()
+    avoid = frozenset({"sn-a1", "sn-a2", "sn-b1"})
+    placed = meta.place_partitions(6, avoid)
+    assert all(not set(replicas) & avoid for _, _, replicas in placed)
+    # With every node of an AZ avoided, that AZ still gets a replica.
+    placed = meta.place_partitions(3, frozenset({"sn-c1", "sn-c2", "sn-c3"}))
+    assert sorted(replicas[2] for _, _, replicas in placed) == ["sn-c1", "sn-c2", "sn-c3"]
