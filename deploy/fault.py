@@ -109,10 +109,11 @@ def restart_node(config: ClusterConfig, name: str, grace_s: float = 5.0) -> Proc
     return ProcessFaultResult(name, "restart", pid, proc.pid, f"{note}started pid {proc.pid}")
 
 
-def wipe_node(config: ClusterConfig, name: str) -> ProcessFaultResult:
-    """A storage node's disk dies and is replaced: the process is killed, its store deleted, and it starts
-    again under its name with an empty disk. The control plane sees a new disk and has its replicas
-    replaced (they never vote again: docs/design.md, "A wiped disk")."""
+def wipe_node(config: ClusterConfig, name: str, start: bool = True) -> ProcessFaultResult:
+    """A storage node's disk dies and is replaced: the process is killed, its store deleted, and (unless
+    ``start`` is False: `ddb fault restart` later) it starts again under its name with an empty disk. The
+    control plane sees a new disk and has its replicas replaced (they never vote again: docs/design.md,
+    "A wiped disk")."""
     _check_node(config, name)
     if role_of(name) != Role.STORAGE:
         raise FaultCommandError(f"cannot wipe {name}: only storage nodes' disks can be wiped")
@@ -125,8 +126,10 @@ def wipe_node(config: ClusterConfig, name: str) -> ProcessFaultResult:
                 raise FaultCommandError(f"cannot wipe {name}: pid {pid} survived SIGKILL")
             time.sleep(0.02)
     shutil.rmtree(config.node_dir(name) / "store", ignore_errors=True)
-    proc = cluster.spawn(config, config.node(name))
     killed = f"killed pid {pid}, " if state == State.RUNNING else ""
+    if not start:
+        return ProcessFaultResult(name, "wipe", pid, None, f"{killed}deleted its store")
+    proc = cluster.spawn(config, config.node(name))
     return ProcessFaultResult(name, "wipe", pid, proc.pid, f"{killed}deleted its store, started pid {proc.pid}")
 
 

@@ -1,6 +1,6 @@
 """`ddb chaos`: a seeded chaos run against the local cluster (or against the fake endpoint).
 
-    ddb chaos --duration 60 --seed 7 [--workload register|append|bank] [--faults kill,pause,partition,slow]
+    ddb chaos --duration 60 --seed 7 [--workload register|append|bank] [--faults kill,pause,partition,slow,wipe]
     ddb chaos --duration 20 --seed 3 --fake stale      # a deliberately broken fake: the checker must fail it
     ddb chaos --check <data>/chaos/7/history.jsonl --workload register   # re-check a recorded history
 
@@ -21,7 +21,7 @@ import click
 from deploy.chaos.checker import RunVerdict, check_history
 from deploy.chaos.history import History
 from deploy.chaos.runner import ChaosConfig, FinalVerdict, ReplicaCheck, RunResult, Topology, run_chaos
-from deploy.chaos.schedule import ALL_FAULTS, FaultKind
+from deploy.chaos.schedule import ALL_FAULTS, DEFAULT_FAULTS, FaultKind
 from deploy.chaos.workloads import WORKLOADS
 from deploy.cluster import http_serving
 from runtime.config import REPO_ROOT, ClusterConfig, ConfigError, Role, default_data_dir
@@ -73,8 +73,9 @@ def _finish(result: RunResult, out_dir: Path) -> None:
               help="Seconds of workload under faults (healing, recovery and checking come after)")
 @click.option("--seed", type=int, default=None, help="Decides the fault schedule [default: random, printed]")
 @click.option("--workload", type=click.Choice(WORKLOADS), default="register", show_default=True)
-@click.option("--faults", "faults", default=",".join(f.value for f in ALL_FAULTS), show_default=True,
-              callback=_faults, help="Comma-separated fault kinds, or none")
+@click.option("--faults", "faults", default=",".join(f.value for f in DEFAULT_FAULTS), show_default=True,
+              callback=_faults, help="Comma-separated fault kinds, or none: "
+                                     + ", ".join(f.value for f in ALL_FAULTS))
 @click.option("--clients", type=click.IntRange(1, 64), default=5, show_default=True, help="Concurrent clients")
 @click.option("--timeout-ms", type=click.IntRange(min=50), default=2000, show_default=True,
               help="Per-request timeout; a request that times out is indeterminate")

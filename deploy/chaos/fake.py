@@ -270,7 +270,7 @@ class FakeInjector:
         self.fake = fake
 
     def begin(self, window: FaultWindow) -> str:
-        if window.kind is FaultKind.KILL:
+        if window.kind in (FaultKind.KILL, FaultKind.WIPE):  # one process: a lost disk is a crash here
             self.fake.kill()
         elif window.kind is FaultKind.PAUSE:
             self.fake.pause()
@@ -281,7 +281,7 @@ class FakeInjector:
         return f"fake: {window.label()}"
 
     def end(self, window: FaultWindow) -> str:
-        if window.kind is FaultKind.KILL:
+        if window.kind in (FaultKind.KILL, FaultKind.WIPE):
             self.fake.down = False
         elif window.kind is FaultKind.PAUSE:
             self.fake.resume()

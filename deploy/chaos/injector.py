@@ -63,6 +63,8 @@ class ClusterInjector:
                 return fault.kill_node(self.config, window.target).describe()
             if window.kind is FaultKind.PAUSE:
                 return fault.stop_node(self.config, window.target).describe()
+            if window.kind is FaultKind.WIPE:
+                return fault.wipe_node(self.config, window.target, start=False).describe()
             if window.kind is FaultKind.PARTITION:
                 return "added " + fault.partition(self.config, window.target, window.peer).describe()
             return "added " + fault.slow(self.config, window.target, window.peer, window.delay_ms).describe()
@@ -71,7 +73,7 @@ class ClusterInjector:
 
     def _end(self, window: FaultWindow) -> str:
         try:
-            if window.kind is FaultKind.KILL:
+            if window.kind in (FaultKind.KILL, FaultKind.WIPE):
                 return fault.restart_node(self.config, window.target).describe()
             if window.kind is FaultKind.PAUSE:
                 return fault.cont_node(self.config, window.target).describe()

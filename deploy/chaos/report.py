@@ -16,7 +16,7 @@ from deploy.chaos.runner import FinalVerdict, RunResult
 from deploy.chaos.schedule import FaultKind
 
 FAULT_COLORS = {FaultKind.KILL: "#e4572e", FaultKind.PAUSE: "#f3a712", FaultKind.PARTITION: "#7b2cbf",
-                FaultKind.SLOW: "#29a3a3"}
+                FaultKind.SLOW: "#29a3a3", FaultKind.WIPE: "#8c564b"}
 OUTCOME_COLORS = {Outcome.OK: "#2a9d3f", Outcome.FAIL: "#f08c00", Outcome.INFO: "#d62828"}
 MAX_VIOLATIONS_LISTED = 20
 

@@ -33,7 +33,7 @@ from deploy.chaos.client import Answer, DynamoClient
 from deploy.chaos.history import History, Outcome, Recorder
 from deploy.chaos.injector import Injector
 from deploy.chaos.schedule import (
-    ALL_FAULTS,
+    DEFAULT_FAULTS,
     FaultKind,
     FaultWindow,
     ScheduleTiming,
@@ -67,7 +67,7 @@ class ChaosConfig:
     seed: int
     duration_s: float
     workload: str = "register"
-    faults: tuple[FaultKind, ...] = ALL_FAULTS
+    faults: tuple[FaultKind, ...] = DEFAULT_FAULTS
     clients: int = 5
     request_timeout_s: float = 2.0
     setup_timeout_s: float = 60.0

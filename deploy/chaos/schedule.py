@@ -27,6 +27,7 @@ class FaultKind(enum.StrEnum):
     PAUSE = "pause"  # SIGSTOP, then SIGCONT
     PARTITION = "partition"  # cut a node or an AZ from everyone, or two AZs from each other
     SLOW = "slow"  # delay every message to and from a node or an AZ
+    WIPE = "wipe"  # SIGKILL a storage node and delete its store; start it empty when the window closes
 
     @classmethod
     def parse_list(cls, text: str) -> tuple[FaultKind, ...]:
@@ -41,6 +42,9 @@ class FaultKind(enum.StrEnum):
 
 
 ALL_FAULTS = tuple(FaultKind)
+# What a run injects unless told otherwise. A wipe is asked for by name: each one makes the auto-admin
+# move every replica the node held, so a run with many is mostly repairs.
+DEFAULT_FAULTS = (FaultKind.KILL, FaultKind.PAUSE, FaultKind.PARTITION, FaultKind.SLOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class FaultWindow:
             what = f"kill {self.target} (restart at the end)"
         elif self.kind is FaultKind.PAUSE:
             what = f"pause {self.target} (SIGSTOP, then SIGCONT)"
+        elif self.kind is FaultKind.WIPE:
+            what = f"wipe {self.target} (SIGKILL, delete its store, start it empty at the end)"
         elif self.kind is FaultKind.PARTITION:
             what = f"partition {self.target} <-> {self.peer}"
         else:
@@ -85,7 +91,7 @@ class FaultWindow:
         return f"#{self.index} t={self.start_s:6.1f}s..{self.end_s:6.1f}s  {what}"
 
     def label(self) -> str:
-        if self.kind in (FaultKind.KILL, FaultKind.PAUSE):
+        if self.kind in (FaultKind.KILL, FaultKind.PAUSE, FaultKind.WIPE):
             return f"{self.kind.value} {self.target}"
         if self.kind is FaultKind.SLOW:
             return f"slow {self.target}|{self.peer} {self.delay_ms}ms"
@@ -99,7 +105,8 @@ class FaultWindow:
 def make_schedule(seed: int, duration_s: float, kinds: Iterable[FaultKind], nodes: Sequence[str],
                   azs: Sequence[str], timing: ScheduleTiming = ScheduleTiming()) -> list[FaultWindow]:
     """The faults of a run. ``nodes`` are the process names that may be killed or paused (sorted here,
-    so the caller's order does not matter); ``azs`` are letters (``"a"``)."""
+    so the caller's order does not matter; only storage nodes, ``sn-*``, are wiped); ``azs`` are letters
+    (``"a"``)."""
     kinds = sorted(set(kinds), key=lambda k: k.value)
     nodes = sorted(nodes)
     az_names = [f"az-{a}" for a in sorted(azs)]
@@ -117,6 +124,9 @@ def make_schedule(seed: int, duration_s: float, kinds: Iterable[FaultKind], node
         peer, delay_ms = "", 0
         if kind in (FaultKind.KILL, FaultKind.PAUSE):
             target = LEADER if rng.random() < timing.leader_share else rng.choice(nodes)
+        elif kind is FaultKind.WIPE:
+            storage = [n for n in nodes if n.startswith("sn-")]
+            target = LEADER if rng.random() < timing.leader_share or not storage else rng.choice(storage)
         elif kind is FaultKind.PARTITION:
             shape = rng.choice(["node", "az", "az-pair"] if len(az_names) > 1 else ["node", "az"])
             if shape == "node":

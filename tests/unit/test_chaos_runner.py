@@ -19,7 +19,15 @@ from deploy.chaos.fake import FakeDynamo, FakeFlaws, FakeInjector, _Reject
 from deploy.chaos.history import History, Outcome
 from deploy.chaos.report import write_report
 from deploy.chaos.runner import ChaosConfig, FinalVerdict, RunResult, Topology, run_chaos
-from deploy.chaos.schedule import ALL_FAULTS, LEADER, FaultKind, ScheduleTiming, make_schedule, timing_for
+from deploy.chaos.schedule import (
+    ALL_FAULTS,
+    DEFAULT_FAULTS,
+    LEADER,
+    FaultKind,
+    ScheduleTiming,
+    make_schedule,
+    timing_for,
+)
 from deploy.chaos.workloads import table_request
 from deploy.cli import cli
 
@@ -50,6 +58,8 @@ def test_same_seed_same_schedule_and_windows_never_overlap(seed: int, duration_s
         previous_end = window.end_s
         if window.kind in (FaultKind.KILL, FaultKind.PAUSE):
             assert window.target in [*NODES, LEADER] and not window.peer
+        elif window.kind is FaultKind.WIPE:  # only storage nodes have disks to lose
+            assert (window.target == LEADER or window.target.startswith("sn-")) and not window.peer
         else:
             assert window.peer and window.target != window.peer
         assert (window.delay_ms > 0) == (window.kind is FaultKind.SLOW)
@@ -63,6 +73,7 @@ def test_schedules_differ_between_seeds_and_cover_every_kind() -> None:
     assert any(w.target == LEADER for w in a) and any(w.target in NODES for w in a)
     assert len(make_schedule(7, 60, ALL_FAULTS, NODES, ["a", "b", "c"])) >= 3
     assert make_schedule(7, 60, (), NODES, ["a", "b", "c"]) == []
+    assert FaultKind.WIPE not in DEFAULT_FAULTS, "wipes are asked for by name"
 
 
 def test_fault_list_parsing() -> None:

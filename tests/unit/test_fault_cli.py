@@ -114,6 +114,7 @@ def test_partition_slow_list_and_heal(config: ClusterConfig) -> None:
     (["heal", "sn-a1"], "give both A and B"),
     (["kill", "sn-a1"], "not running"),
     (["stop", "bogus"], "not in the cluster config"),
+    (["wipe", "cp-a"], "only storage nodes"),
 ])
 def test_bad_arguments_are_refused(config: ClusterConfig, args: list[str], message: str) -> None:
     res = CliRunner().invoke(cli, ["fault", *args, "--data-dir", config.data_dir])
@@ -208,3 +209,24 @@ def test_replicas_converge_or_the_run_says_which_lag(config: ClusterConfig, monk
     assert ok is False and "sn-b1 lags 6" in what
     monkeypatch.setattr(cluster, "reports", lambda *a, **k: [])
     assert replicas_converged(config, "chaos_register", timeout_s=0.05, poll_s=0.01)[0] is None
+
+
+def test_wipe_kills_deletes_the_store_and_starts_the_node_empty(config: ClusterConfig, dummies: Dummies,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_spawn(cfg: ClusterConfig, node: NodeSpec) -> subprocess.Popen[bytes]:
+        assert not (cfg.node_dir(node.name) / "store").exists(), "started before its store was gone"
+        return dummies.start(node.name)
+
+    monkeypatch.setattr(cluster, "spawn", fake_spawn)
+    store = config.node_dir("sn-c1") / "store"
+    store.mkdir(parents=True)
+    (store / "000001.log").write_bytes(b"data")
+    (config.node_dir("sn-c1") / "keep.txt").write_text("not the disk")
+    first = dummies.start("sn-c1")
+    res = ddb(config, "wipe", "sn-c1")
+    assert res.exit_code == 0, res.output
+    assert first.wait(timeout=10) == -signal.SIGKILL
+    second = dummies.procs[-1]
+    assert f"killed pid {first.pid}, deleted its store, started pid {second.pid}" in res.output
+    assert not store.exists() and (config.node_dir("sn-c1") / "keep.txt").exists()
+    assert cluster.node_state(config, "sn-c1") == (State.RUNNING, second.pid)
