@@ -21,6 +21,10 @@ Repairs and splits follow the map too (the auto-admin only edits the map; see ``
   children the parent's group goes, its items stay (they are the children's). A replica that missed the
   split entry joins the children as a learner and gets a snapshot.
 
+A node hosts replicas only under a map that records its disk (the ``incarnation`` its store made when it
+was first opened, sent in every heartbeat), and never a partition that lists it ``lost``: a node whose disk
+was wiped must not vote in the groups it held (docs/design.md, "A wiped disk").
+
 Each hosted partition keeps a descriptor (table, id, hash range, key schema) in its group metadata, so a
 restarted node resumes its replicas from its store at once, before the control plane answers; the first
 map then says which are still ours.
