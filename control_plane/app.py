@@ -479,9 +479,9 @@ class ControlPlaneApp(ProcessApp):
                                                at=round(self.host.clock.wall_ms()) / 1000.0))
             if known.incarnation:
                 log.warning("storage node came back with a wiped disk: its replicas are lost and will be replaced",
-                            node=name, old=known.incarnation, new=incarnation)
+                            storage_node=name, old=known.incarnation, new=incarnation)
             else:
-                log.info("storage node's disk recorded", node=name, incarnation=incarnation)
+                log.info("storage node's disk recorded", storage_node=name, incarnation=incarnation)
 
     async def _leader_round(self) -> None:
         async with self._lock:
