@@ -14,8 +14,11 @@ Rules (repair):
   than 2 replicas are live (no quorum could complete the change; a human or the returning nodes must act).
 - A repair is finished (the map flipped) once the group's leader reports the joiner as a voter, the old
   replica gone and no joint configuration or learner left.
-- A repair whose joiner died or was lost is retargeted to another node of the same AZ (the joiner is still a learner,
-  so swapping it is safe) once the old replica is still the one being replaced.
+- A repair whose joiner died or was lost is retargeted to another node of the same AZ, but only while the
+  group's leader reports the joiner as a learner: swapping a learner is safe, and the core refuses any other
+  change once the joiner votes (joint or final configuration). A joiner that already votes is seen through:
+  the group completes the change on its own majority, the repair finishes, and the joiner is then repaired
+  as any dead or lost replica.
 
 Rules (split):
 - By size: a partition whose leader reports at least ``policy.split_size_bytes``; by heat: a partition
@@ -83,6 +86,13 @@ def membership_done(reports: dict[str, Any], old: str, new: str) -> bool:
     return new in voters and old not in voters and not leader.get("outgoing") and not leader.get("learners")
 
 
+def _still_learning(reports: dict[str, Any], joiner: str) -> bool:
+    """The group's leader reports ``joiner`` as a learner (not yet counted in any configuration)."""
+    leader = _leader_report(reports)
+    return leader is not None and joiner in (leader.get("learners") or []) and joiner not in (
+        *(leader.get("voters") or []), *(leader.get("outgoing") or []))
+
+
 def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list[Action]:
     partition_map = state["map"]
     nodes: dict[str, dict[str, Any]] = state["nodes"]
@@ -131,7 +141,7 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
         if joining:
             if membership_done(group_reports, replacing, joining):
                 actions.append(FinishRepair(pid, joining))
-            elif dead(joining) or joining in lost:
+            elif (dead(joining) or joining in lost) and _still_learning(group_reports, joining):
                 new = target(part, replacing, {joining})
                 if new is not None:
                     actions.append(BeginRepair(pid, replacing, new))

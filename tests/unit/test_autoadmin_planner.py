@@ -67,9 +67,30 @@ def test_one_change_per_group_and_finish_when_the_leader_says_so() -> None:
     assert plan(state({1: repairing}, dead={"sn-a1"}, reports=follower)) == []
 
 
-def test_a_dead_joiner_is_replaced_by_another_node() -> None:
+def leader_says(voters: list[str], learners: list[str], outgoing: list[str] | None = None) -> dict[str, Any]:
+    return {"p1": {"sn-b1": {"role": "leader", "voters": voters, "learners": learners, "outgoing": outgoing or []}}}
+
+
+def test_a_dead_joiner_is_replaced_by_another_node_while_it_is_a_learner() -> None:
     repairing = part("sn-a1", "sn-b1", "sn-c1", joining="sn-a2", replacing="sn-a1")
-    assert plan(state({1: repairing}, dead={"sn-a1", "sn-a2"})) == [BeginRepair(1, "sn-a1", "sn-a3")]
+    learning = leader_says(["sn-a1", "sn-b1", "sn-c1"], ["sn-a2"])
+    assert plan(state({1: repairing}, dead={"sn-a1", "sn-a2"}, reports=learning)) == [
+        BeginRepair(1, "sn-a1", "sn-a3")]
+    # No leader report: nothing is known about the joiner, and no leader could make the swap anyway.
+    assert plan(state({1: repairing}, dead={"sn-a1", "sn-a2"})) == []
+
+
+def test_a_dead_joiner_that_already_votes_is_not_swapped_the_change_finishes_first() -> None:
+    """The core refuses a second change once the joiner votes: retargeting then would leave the map and the
+    group disagreeing for good. The group completes the change on its own majority; then the joiner is
+    repaired as any dead replica."""
+    repairing = part("sn-a1", "sn-b1", "sn-c1", joining="sn-a2", replacing="sn-a1")
+    joint = leader_says(["sn-a2", "sn-b1", "sn-c1"], [], ["sn-a1", "sn-b1", "sn-c1"])
+    assert plan(state({1: repairing}, dead={"sn-a1", "sn-a2"}, reports=joint)) == []
+    final = leader_says(["sn-a2", "sn-b1", "sn-c1"], [])
+    assert plan(state({1: repairing}, dead={"sn-a1", "sn-a2"}, reports=final)) == [FinishRepair(1, "sn-a2")]
+    repaired = part("sn-a2", "sn-b1", "sn-c1")
+    assert plan(state({1: repaired}, dead={"sn-a1", "sn-a2"}, reports=final)) == [BeginRepair(1, "sn-a2", "sn-a3")]
 
 
 def test_repairs_in_progress_are_bounded() -> None:

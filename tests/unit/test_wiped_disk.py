@@ -118,10 +118,13 @@ def test_the_planner_replaces_a_lost_replica_on_a_live_node() -> None:
              "2": {"replicas": ["sn-a2", "sn-b2", "sn-c2"]}}
     nodes = {f"sn-{az}{i}": {"az": az, "alive": True, "dead": False} for az in "abc" for i in (1, 2, 3)}
     assert plan({"map": {"partitions": parts}, "nodes": nodes}) == [BeginRepair(1, "sn-a1", "sn-a3")]
-    # A lost joiner is retargeted as a dead one is.
+    # A lost joiner is retargeted as a dead one is (while the group's leader reports it a learner).
     parts = {"1": {"replicas": ["sn-a1", "sn-b1", "sn-c1"], "joining": "sn-b2", "replacing": "sn-b1",
                    "lost": ["sn-b2"]}}
-    assert plan({"map": {"partitions": parts}, "nodes": nodes}) == [BeginRepair(1, "sn-b1", "sn-b3")]
+    reports = {"p1": {"sn-a1": {"role": "leader", "voters": ["sn-a1", "sn-b1", "sn-c1"], "learners": ["sn-b2"],
+                                "outgoing": []}}}
+    assert plan({"map": {"partitions": parts}, "nodes": nodes, "reports": reports}) == [
+        BeginRepair(1, "sn-b1", "sn-b3")]
     # Never below two usable replicas: a lost one and a dead one leave one.
     parts = {"1": {"replicas": ["sn-a1", "sn-b1", "sn-c1"], "lost": ["sn-a1"]}}
     nodes["sn-b1"] = {"az": "b", "alive": False, "dead": True}
