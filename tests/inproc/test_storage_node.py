@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ class Cluster:
         self.transports: dict[str, Transport] = {}
         self.nodes: dict[str, StorageNode] = {}
         self.stores: dict[str, Store] = {}
+        self.node_config = NODE_CONFIG
 
     async def start(self) -> None:
         cp = Transport("cp-a", self.peers, LIMITS, on_request=self.cp.on_request)
@@ -129,7 +131,7 @@ class Cluster:
         self.transports[name] = transport
         self.servers[name], self.ports[name] = await serve(transport, self.ports.get(name, 0))
         self.stores[name] = Store(self.tmp / name)
-        node = holder["node"] = StorageNode(name, self.config, transport, self.stores[name], NODE_CONFIG, DRIVER)
+        node = holder["node"] = StorageNode(name, self.config, transport, self.stores[name], self.node_config, DRIVER)
         self.nodes[name] = node
         if not initial:
             node.start()
@@ -334,6 +336,31 @@ async def test_redirects_stale_and_heartbeats(cluster: Cluster) -> None:
     await c.call("PutItem", {"Item": item(a, x={"S": "y"})})
     await until(lambda: c.cp.heartbeats[leader]["stats"].get("11", {}).get("items") == 1, what="item stats")
     assert c.cp.heartbeats[leader]["az"] == leader[3]
+
+
+async def test_a_change_of_leader_is_reported_at_once_not_with_the_next_heartbeat(tmp_path: Path) -> None:
+    """Heartbeats every 20 s here: the control plane still hears of a new leader within a second (a new
+    table turns ACTIVE, and `ddb status` shows a failover, without waiting for the periodic report)."""
+    c = Cluster(tmp_path)
+    c.node_config = replace(NODE_CONFIG, heartbeat_interval_ms=20_000)
+    await c.start()
+    try:
+        def reported_leader(pid: int) -> str:
+            for name, beat in c.cp.heartbeats.items():
+                if name in c.nodes and any(r["group"] == f"p{pid}" and r["role"] == "leader" for r in beat["replicas"]):
+                    return name
+            return ""
+
+        old = await c.leader_of(11)
+        await until(lambda: reported_leader(11) == old, what="the first leader reported")
+        await c.stop_node(old)
+        new = await c.leader_of(11)
+        loop = asyncio.get_running_loop()
+        elected = loop.time()
+        await until(lambda: reported_leader(11) == new, timeout_s=1.0, what="the new leader reported at once")
+        print(f"new leader reported {1000 * (loop.time() - elected):.0f} ms after its election")
+    finally:
+        await c.close()
 
 
 async def test_leader_failover_restart_catch_up_and_no_lost_writes(cluster: Cluster) -> None:
