@@ -318,6 +318,21 @@ class ControlPlaneApp(ProcessApp):
             await self._propose(tables.plan_untag(self.meta, request["request"]))
         return {}
 
+    async def _update_ttl(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            await self._barrier()
+            command = tables.plan_update_ttl(self.meta, request["request"],
+                                             now_s=round(self.host.clock.wall_ms()) / 1000.0,
+                                             cooldown_s=self.host.config.admin.ttl_update_cooldown_s)
+            table = await self._propose(command)
+        spec = request["request"]["TimeToLiveSpecification"]
+        log.info("time to live changed", table=table.name, attribute=table.ttl_attribute or None)
+        return {"TimeToLiveSpecification": {"Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]}}
+
+    async def _describe_ttl(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self._barrier()
+        return tables.describe_ttl(self.meta, request["request"])
+
     async def _list_tags(self, request: dict[str, Any]) -> dict[str, Any]:
         await self._barrier()
         return tables.list_tags(self.meta, request["request"])
@@ -430,6 +445,8 @@ class ControlPlaneApp(ProcessApp):
         ControlOp.TAG_RESOURCE: _tag_resource,
         ControlOp.UNTAG_RESOURCE: _untag_resource,
         ControlOp.LIST_TAGS: _list_tags,
+        ControlOp.UPDATE_TTL: _update_ttl,
+        ControlOp.DESCRIBE_TTL: _describe_ttl,
         ControlOp.HEARTBEAT: _heartbeat,
         ControlOp.ADMIN_LEASE: _admin_lease,
         ControlOp.ADMIN_STATE: _admin_state,

@@ -76,6 +76,10 @@ class TableInfo:
     # When throughput or billing last changed (seconds since the epoch), keyed by DynamoDB's field names:
     # LastIncreaseDateTime, LastDecreaseDateTime, LastUpdateToPayPerRequestDateTime.
     history: dict[str, float] = field(default_factory=dict)
+    # Time to live: the attribute whose Number (epoch seconds) expires an item, "" when TTL is disabled,
+    # and when it was last enabled or disabled (seconds since the epoch; UpdateTimeToLive has a cooldown).
+    ttl_attribute: str = ""
+    ttl_changed_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -165,6 +169,7 @@ class Metadata:
                     "status": t.status,
                     "spec": t.spec,
                     "partitions": list(t.partition_ids),
+                    **({"ttl": t.ttl_attribute} if t.ttl_attribute else {}),
                 }
                 for t in self.tables.values()
             },
@@ -202,6 +207,7 @@ class Metadata:
                     "table_id": t.table_id, "name": t.name, "spec": t.spec, "status": t.status,
                     "created_at": t.created_at, "table_uuid": t.table_uuid, "tags": t.tags,
                     "partition_ids": list(t.partition_ids), "history": t.history,
+                    "ttl": [t.ttl_attribute, t.ttl_changed_at],
                 }
                 for t in self.tables.values()
             ],
@@ -237,6 +243,7 @@ class Metadata:
                 table_id=t["table_id"], name=t["name"], spec=t["spec"], status=t["status"],
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
+                ttl_attribute=(t.get("ttl") or ["", 0.0])[0], ttl_changed_at=(t.get("ttl") or ["", 0.0])[1],
             )
         for row in raw["partitions"]:
             # Rows written before repairs, splits and wiped disks existed are shorter: the missing fields
@@ -354,6 +361,16 @@ class Metadata:
         del self.tables[table.name]
         self.map_version += 1
         return replace(table, status="DELETING")
+
+    def _update_ttl(self, cmd: dict[str, Any]) -> TableInfo:
+        """Enable (``attribute`` set) or disable (``""``) time to live; the leader checked the request."""
+        table = self._table(cmd["name"])
+        if cmd.get("table_id") not in (None, table.table_id):
+            raise MetadataError("ResourceNotFound", f"Requested resource not found: Table: {cmd['name']} not found")
+        table = replace(table, ttl_attribute=str(cmd["attribute"]), ttl_changed_at=float(cmd["at"]))
+        self.tables[table.name] = table
+        self.map_version += 1  # storage nodes expire items by the map
+        return table
 
     def _tag(self, cmd: dict[str, Any]) -> TableInfo:
         table = self._table(cmd["name"])
@@ -485,6 +502,7 @@ _HANDLERS = {
     "update_table": Metadata._update_table,
     "delete_table": Metadata._delete_table,
     "tag": Metadata._tag,
+    "update_ttl": Metadata._update_ttl,
     "admin_lease": Metadata._admin_lease,
     "begin_repair": Metadata._begin_repair,
     "finish_repair": Metadata._finish_repair,

@@ -233,6 +233,40 @@ def _check_throughput_changes(old: dict[str, Any], new: dict[str, Any]) -> None:
 # ---- tags ---------------------------------------------------------------------------------------------------
 
 
+MSG_TTL_COOLDOWN = "Time to live has been modified multiple times within a fixed interval"
+
+
+def plan_update_ttl(meta: Metadata, request: dict[str, Any], *, now_s: float, cooldown_s: float) -> bytes:
+    """UpdateTimeToLive, checked in DynamoDB's order: the request's shape, the table, the attribute against
+    the one in force, then whether TTL changed less than ``cooldown_s`` ago (DynamoDB: an hour)."""
+    request = validate_request("UpdateTimeToLive", request)
+    table = _table(meta, request["TableName"])
+    busy = _in_use(table)
+    if busy is not None:
+        raise busy
+    spec = request["TimeToLiveSpecification"]
+    enabled, attribute = spec["Enabled"], spec["AttributeName"]
+    current = table.ttl_attribute
+    if current and current != attribute:
+        raise ValidationException(f"TimeToLive is active on a different AttributeName: current AttributeName is {current}")
+    if enabled and current:
+        raise ValidationException("TimeToLive is already enabled")
+    if not enabled and not current:
+        raise ValidationException("TimeToLive is already disabled")
+    if table.ttl_changed_at and now_s - table.ttl_changed_at < cooldown_s:
+        raise ValidationException(MSG_TTL_COOLDOWN)
+    return encode_command("update_ttl", name=table.name, table_id=table.table_id,
+                          attribute=attribute if enabled else "", at=now_s)
+
+
+def describe_ttl(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
+    request = validate_request("DescribeTimeToLive", request)
+    table = _table(meta, request["TableName"])
+    if not table.ttl_attribute:
+        return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+    return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": table.ttl_attribute}}
+
+
 def table_of_arn(meta: Metadata, arn: str) -> TableInfo:
     """The table a ResourceArn names. Only table ARNs carry tags (index and stream ARNs do not)."""
     match = _TABLE_ARN.match(arn)

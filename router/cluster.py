@@ -355,6 +355,14 @@ class ClusterBackend(BaseBackend):
         result: Response = await self._control(ControlOp.LIST_TAGS, {"request": request, "region": ctx.region})
         return result
 
+    async def update_time_to_live(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.UPDATE_TTL, {"request": request, "region": ctx.region})
+        return result
+
+    async def describe_time_to_live(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.DESCRIBE_TTL, {"request": request, "region": ctx.region})
+        return result
+
     # ---- item operations -----------------------------------------------------------------------------
 
     async def put_item(self, request: Request, ctx: RequestContext) -> Response:

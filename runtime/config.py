@@ -266,6 +266,14 @@ class AdminPolicy:
     # units) refilled at the limits above, holding at most this many seconds of unused capacity. A hard
     # per-partition limit, so about one second (DynamoDB's 300 s burst is a table-level allowance).
     partition_burst_s: float = 1.0
+    # Time to live: UpdateTimeToLive is refused this long after the table's last change (DynamoDB: an hour;
+    # shorten it for tests and demos). Each partition's leader looks for expired items every
+    # ttl_sweep_interval_s, at most ttl_sweep_items items per partition per look, and deletes at most
+    # ttl_sweep_deletes of them (DynamoDB deletes within days; here within a few sweeps).
+    ttl_update_cooldown_s: float = 3600.0
+    ttl_sweep_interval_s: float = 5.0
+    ttl_sweep_items: int = 1000
+    ttl_sweep_deletes: int = 100
 
     def __post_init__(self) -> None:
         _check_positive(self, "admin", *(f.name for f in dataclasses.fields(self)))

@@ -37,6 +37,7 @@ from dynamo.errors import (
 )
 from dynamo.expressions import ExpressionContext, attributes_to_get_projection, parse_projection, project
 from dynamo.size import check_item_size, item_size
+from dynamo.ttl import expired_value
 from paxos.errors import LeaseNotReady, NotLeader, PaxosError, ProposalDropped
 from runtime.logs import get_logger
 from runtime.transport import Message
@@ -93,6 +94,7 @@ class ItemService:
         # (table, partition id, "read" | "write") -> requests throttled, for metrics (kept after a replica
         # goes: a counter never goes backwards; one entry per partition ever hosted here)
         self.throttles: dict[tuple[str, int, str], int] = {}
+        self.ttl_deleted: dict[str, int] = {}  # table -> items this node's leaders deleted by time to live
         self.ops: dict[str, Handler] = {
             "PutItem": self.write,
             "UpdateItem": self.write,
@@ -199,6 +201,12 @@ class ItemService:
         for (table, pid, kind), count in list(self.throttles.items()):
             family.add_metric([table, str(pid), kind], count)
         yield family
+        expired = CounterMetricFamily("ddb_storage_ttl_deleted_items",
+                                      "expired items deleted by time to live (DynamoDB's TimeToLiveDeletedItemCount)",
+                                      labels=["table"])
+        for table, count in list(self.ttl_deleted.items()):
+            expired.add_metric([table], count)
+        yield expired
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -301,6 +309,36 @@ class ItemService:
             return self._write_answer(hosted, request, outcome.attributes, old, new_item)
         await self._wait(future, cfg.write_timeout_ms, "the write may or may not have been applied")
         return self._write_answer(hosted, request, outcome.attributes, old, new_item)
+
+    async def expire(self, hosted: Hosted, skey: bytes, attribute: str, value: str, now_s: float) -> bool:
+        """Delete an item that time to live found expired, if it still is (its TTL attribute still holds
+        ``value``, read from this leader's latest image: an update since the sweep keeps the item). Free, as
+        DynamoDB's TTL deletes are: no admission, no heat. True if the delete was applied."""
+        try:
+            barrier = self.host.write_barrier(hosted.group)
+        except NotLeader:
+            return False
+        if not barrier.done() or hosted.data.frozen:
+            return False
+        old_raw = hosted.data.read_latest(skey)
+        old = decode_item(old_raw)
+        if old is None or (old.get(attribute) or {}).get("N") != value or expired_value(old, attribute, now_s) is None:
+            return False
+        effect = Effect(skey, None, old_raw)
+        proposal_id = next(self._effect_ids)
+        try:
+            future = self.host.propose(hosted.group, encode_effects(proposal_id, [effect]))
+        except PaxosError:
+            return False
+        hosted.data.note_proposed(proposal_id, [effect])
+        hosted.last_proposal[skey] = future
+        future.add_done_callback(lambda f: _forget(hosted.last_proposal, skey, f))
+        try:
+            await self._wait(future, self.node.node_config.write_timeout_ms, "a time-to-live delete")
+        except Answer:
+            return False  # not known to be applied: a later sweep finds the item again if it was not
+        self.ttl_deleted[hosted.table] = self.ttl_deleted.get(hosted.table, 0) + 1
+        return True
 
     def _write_answer(self, hosted: Hosted, request: dict[str, Any], attributes: Item | None, old: Item | None,
                       new: Item | None) -> bytes:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
+import time
 import uuid
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from dynamo import keycodec
+from dynamo.ttl import expired_value
 from paxos.errors import PaxosError
 from paxos.replica import Role
 from proto.kinds import AdminOp, ControlOp, Kind, partition_group, partition_of_group
@@ -74,6 +76,7 @@ from storagenode.partition import (
     PartitionData,
     PartitionMachine,
     SplitInfo,
+    decode_item,
     encode_split,
 )
 
@@ -156,6 +159,7 @@ class Hosted:
     # A split the map asks for (mid, left, right), and whether this leader proposed its entry.
     split_plan: tuple[int, int, int] | None = None
     split_proposed: bool = False
+    ttl_cursor: bytes | None = None  # where this leader's next look for expired items starts
 
 
 def descriptor(table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any], replicas: tuple[str, ...],
@@ -217,6 +221,7 @@ class StorageNode:
         raw_version = store.get_meta(MAP_VERSION)
         self.map_floor = int(raw_version) if raw_version is not None else 0
         self.incarnation = _incarnation(store)
+        self.ttl_attributes: dict[int, str] = {}  # table id -> its time-to-live attribute (from the map)
         self._waiting_for_incarnation = False
         self.first_map = asyncio.Event()
         self.items = ItemService(self)
@@ -232,6 +237,7 @@ class StorageNode:
         self._resume()
         self._spawn(self._follow_map(), "map-follower")
         self._spawn(self._heartbeat_loop(), "heartbeat")
+        self._spawn(self._ttl_loop(), "time-to-live")
 
     async def stop(self) -> None:
         self._stopped = True
@@ -400,6 +406,7 @@ class StorageNode:
             self.store.write(batch, sync=False)
             self.map_floor = version
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
+        self.ttl_attributes = {table_id: str(t["ttl"]) for table_id, (_, t) in tables.items() if t.get("ttl")}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         for pid_text, part in partition_map.get("partitions", {}).items():
             # A joiner (repair) hosts the group too: as a learner (no bootstrap voters) fed by the leader.
@@ -644,6 +651,50 @@ class StorageNode:
             else:  # woken by a change: let others that come with it join this report
                 await asyncio.sleep(cfg.min_heartbeat_gap_ms / 1000.0)
             self._report_now.clear()
+
+    # ---- time to live --------------------------------------------------------------------------------------
+
+    async def _ttl_loop(self) -> None:
+        interval_s = self.config.admin.ttl_sweep_interval_s
+        while not self._stopped:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.sweep_expired(time.time())
+            except Exception:
+                log.exception("time-to-live sweep failed")
+
+    async def sweep_expired(self, now_s: float) -> int:
+        """One look for expired items in every partition this node leads whose table has time to live:
+        at most ``ttl_sweep_items`` items examined and ``ttl_sweep_deletes`` deleted per partition, going
+        on where the last look stopped (from the start again after the end). The number deleted."""
+        admin = self.config.admin
+        deleted = 0
+        for hosted in list(self.hosted.values()):
+            attribute = self.ttl_attributes.get(hosted.table_id)
+            if not attribute or hosted.data.frozen or self.host.leader_of(hosted.group) != self.name:
+                hosted.ttl_cursor = None
+                continue
+            rng = hosted.data.range
+            start = hosted.ttl_cursor if hosted.ttl_cursor is not None else rng.start
+            rows = hosted.data.scan_applied(start, rng.end, False, admin.ttl_sweep_items, 1 << 24)
+            found: list[tuple[bytes, str]] = []
+            examined = 0
+            last = b""
+            for skey, raw in rows:
+                examined += 1
+                last = skey
+                value = expired_value(decode_item(raw), attribute, now_s)
+                if value is not None:
+                    found.append((skey, value))
+                    if len(found) >= admin.ttl_sweep_deletes:
+                        break
+            more = examined >= admin.ttl_sweep_items or len(found) >= admin.ttl_sweep_deletes
+            hosted.ttl_cursor = last + b"\x00" if more else None
+            for skey, value in found:
+                if self._stopped or self.hosted.get(hosted.partition_id) is not hosted:
+                    break
+                deleted += await self.items.expire(hosted, skey, attribute, value, now_s)
+        return deleted
 
     # ---- status ------------------------------------------------------------------------------------------
 

@@ -239,6 +239,48 @@ def test_aws_cli_pages_scans_and_queries(cluster: Ddb) -> None:
     assert [int(one["sk"]["N"]) for one in got["Items"]] == list(range(SPREAD_ITEMS // SPREAD_KEYS))[::-1]
 
 
+def test_time_to_live_deletes_expired_items_across_partitions(cluster: Ddb) -> None:
+    """UpdateTimeToLive / DescribeTimeToLive through boto3 with DynamoDB's answers and errors (the hour's
+    cooldown included: the default config keeps DynamoDB's), then the partitions' leaders delete the expired
+    items, within a few sweeps (5 s each by default), and only those."""
+    client = cluster.client(attempts=5)
+    create_table(client, "ttl")
+    now = int(time.time())
+    expired = [{**item(f"x{i}", 0), "exp": {"N": str(now - 60)}} for i in range(40)]
+    kept = [{**item(f"k{i}", 0), "exp": {"N": str(now + 3600)}} for i in range(20)] + [
+        {**item(f"s{i}", 0), "exp": {"S": str(now - 60)}} for i in range(10)] + [item(f"p{i}", 0) for i in range(10)]
+    write_all(client, "ttl", expired + kept)
+    assert client.describe_time_to_live(TableName="ttl")["TimeToLiveDescription"] == {"TimeToLiveStatus": "DISABLED"}
+    answer = client.update_time_to_live(TableName="ttl", TimeToLiveSpecification={"Enabled": True,
+                                                                                  "AttributeName": "exp"})
+    assert answer["TimeToLiveSpecification"] == {"Enabled": True, "AttributeName": "exp"}
+    enabled_at = time.monotonic()
+    assert client.describe_time_to_live(TableName="ttl")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "exp"}
+    for spec, message in (({"Enabled": True, "AttributeName": "exp"}, "TimeToLive is already enabled"),
+                          ({"Enabled": False, "AttributeName": "other"},
+                           "TimeToLive is active on a different AttributeName: current AttributeName is exp"),
+                          ({"Enabled": False, "AttributeName": "exp"},
+                           "Time to live has been modified multiple times within a fixed interval")):
+        with pytest.raises(ClientError) as caught:
+            client.update_time_to_live(TableName="ttl", TimeToLiveSpecification=spec)
+        assert caught.value.response["Error"] == {"Code": "ValidationException", "Message": message}
+    with pytest.raises(ClientError) as caught:
+        client.describe_time_to_live(TableName="nope")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    def remaining() -> set[str]:
+        pages = client.get_paginator("scan").paginate(TableName="ttl", ConsistentRead=True)
+        return {one["pk"]["S"] for page in pages for one in page["Items"]}
+
+    deadline = time.monotonic() + 40
+    while remaining() & {one["pk"]["S"] for one in expired}:
+        assert time.monotonic() < deadline, "expired items still there after 40 s"
+        time.sleep(1.0)
+    print(f"40 expired items deleted {time.monotonic() - enabled_at:.1f} s after TTL was enabled")
+    assert remaining() == {one["pk"]["S"] for one in kept}
+
+
 def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
     client = cluster.client(attempts=5)
     extra = [item(f"kill{i % 50}", i) for i in range(1_500)]
