@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.inproc.test_storage_node import NODES, Cluster, item, pk_in, the_map, until
+from tests.inproc.test_storage_node import cluster as cluster  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -30,16 +29,6 @@ def recorded_map(version: int, disks: dict[str, str], lost: tuple[str, ...] = ()
         for part in partition_map["partitions"].values():
             part["lost"] = list(lost)
     return partition_map
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def test_a_wiped_node_never_votes_so_acknowledged_writes_survive(cluster: Cluster) -> None:
