@@ -1,8 +1,8 @@
 // Table operations through the JS SDK v3: create (hash, hash+range), list (with the SDK's paginator),
 // describe, delete, and the errors DynamoDB gives for tables that do not exist or already exist.
 import {
-  CreateTableCommand, DeleteTableCommand, DescribeTableCommand, GetItemCommand, ListTablesCommand,
-  paginateListTables, waitUntilTableExists,
+  CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DescribeTimeToLiveCommand, GetItemCommand,
+  ListTablesCommand, UpdateTimeToLiveCommand, paginateListTables, waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 
 export default async function tables(s) {
@@ -78,6 +78,24 @@ export default async function tables(s) {
   await waitUntilTableExists({ client: s.client, maxWaitTime: 60 }, { TableName: quick });
   const waitedMs = Date.now() - waitStarted;
   s.check(waitedMs < 5000, "waitUntilTableExists with its default delays finds a new table at once", waitedMs);
+  // Time to live: enable, describe, and DynamoDB's errors for enabling twice and for another attribute.
+  const ttlOff = (await s.client.send(new DescribeTimeToLiveCommand({ TableName: quick }))).TimeToLiveDescription;
+  s.equal(ttlOff, { TimeToLiveStatus: "DISABLED" }, "DescribeTimeToLive of a new table");
+  const ttlOn = await s.client.send(new UpdateTimeToLiveCommand({
+    TableName: quick, TimeToLiveSpecification: { Enabled: true, AttributeName: "expires" },
+  }));
+  s.equal(ttlOn.TimeToLiveSpecification, { Enabled: true, AttributeName: "expires" }, "UpdateTimeToLive answer");
+  s.equal((await s.client.send(new DescribeTimeToLiveCommand({ TableName: quick }))).TimeToLiveDescription,
+    { TimeToLiveStatus: "ENABLED", AttributeName: "expires" }, "DescribeTimeToLive once enabled");
+  await s.expectError("UpdateTimeToLive enabling it again", "ValidationException", /^TimeToLive is already enabled$/,
+    () => s.client.send(new UpdateTimeToLiveCommand({
+      TableName: quick, TimeToLiveSpecification: { Enabled: true, AttributeName: "expires" },
+    })));
+  await s.expectError("UpdateTimeToLive disabling another attribute", "ValidationException",
+    /^TimeToLive is active on a different AttributeName: current AttributeName is expires$/,
+    () => s.client.send(new UpdateTimeToLiveCommand({
+      TableName: quick, TimeToLiveSpecification: { Enabled: false, AttributeName: "other" },
+    })));
   await s.client.send(new DeleteTableCommand({ TableName: quick }));
   await s.waitGone(quick);
 
