@@ -333,6 +333,14 @@ class ControlPlaneApp(ProcessApp):
         await self._barrier()
         return tables.describe_ttl(self.meta, request["request"])
 
+    async def _describe_backups(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self._barrier()
+        return tables.describe_continuous_backups(self.meta, request["request"])
+
+    async def _update_backups(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self._barrier()
+        return tables.update_continuous_backups(self.meta, request["request"])
+
     async def _list_tags(self, request: dict[str, Any]) -> dict[str, Any]:
         await self._barrier()
         return tables.list_tags(self.meta, request["request"])
@@ -447,6 +455,8 @@ class ControlPlaneApp(ProcessApp):
         ControlOp.LIST_TAGS: _list_tags,
         ControlOp.UPDATE_TTL: _update_ttl,
         ControlOp.DESCRIBE_TTL: _describe_ttl,
+        ControlOp.DESCRIBE_BACKUPS: _describe_backups,
+        ControlOp.UPDATE_BACKUPS: _update_backups,
         ControlOp.HEARTBEAT: _heartbeat,
         ControlOp.ADMIN_LEASE: _admin_lease,
         ControlOp.ADMIN_STATE: _admin_state,

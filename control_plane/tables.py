@@ -20,6 +20,7 @@ from dynamo.errors import (
     LimitExceededException,
     ResourceInUseException,
     ResourceNotFoundException,
+    TableNotFoundException,
     ValidationException,
 )
 from dynamo.requests import validate_request
@@ -265,6 +266,34 @@ def describe_ttl(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
     if not table.ttl_attribute:
         return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
     return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": table.ttl_attribute}}
+
+
+# ddb keeps no backups: no point-in-time recovery, no on-demand backups (both on the roadmap).
+NO_BACKUPS = {"ContinuousBackupsDescription": {"ContinuousBackupsStatus": "DISABLED",
+                                               "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}}
+
+
+def describe_continuous_backups(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
+    """What DynamoDB says of a table without backups (tools such as Terraform read it after CreateTable)."""
+    request = validate_request("DescribeContinuousBackups", request)
+    if request["TableName"] not in meta.tables:
+        raise TableNotFoundException(f"Table not found: {request['TableName']}")
+    return NO_BACKUPS
+
+
+def update_continuous_backups(meta: Metadata, request: dict[str, Any]) -> dict[str, Any]:
+    """Disabling point-in-time recovery, which is off, answers as DynamoDB does; enabling it is refused, as
+    ddb cannot restore (yet): a clear error rather than a status no restore could honour."""
+    request = validate_request("UpdateContinuousBackups", request)
+    if request["TableName"] not in meta.tables:
+        raise TableNotFoundException(f"Table not found: {request['TableName']}")
+    spec = request["PointInTimeRecoverySpecification"]
+    if spec["PointInTimeRecoveryEnabled"]:
+        raise ValidationException("ddb does not support point-in-time recovery yet")
+    if "RecoveryPeriodInDays" in spec:
+        raise ValidationException("Invalid Request: Cannot specify RecoveryPeriodInDays when disabling "
+                                  "point-in-time recovery.")
+    return NO_BACKUPS
 
 
 def table_of_arn(meta: Metadata, arn: str) -> TableInfo:

@@ -80,6 +80,12 @@ class ResourceNotFoundException(DynamoError):
     type_name = _DDB + "ResourceNotFoundException"
 
 
+class TableNotFoundException(DynamoError):
+    """What the backup operations answer for a missing table (others answer ResourceNotFoundException)."""
+
+    type_name = _DDB + "TableNotFoundException"
+
+
 class ResourceInUseException(DynamoError):
     type_name = _DDB + "ResourceInUseException"
 

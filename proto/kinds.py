@@ -88,6 +88,8 @@ class ControlOp(enum.StrEnum):
     LIST_TAGS = "list_tags"  # {"request": ...} -> {"Tags": [...], ...}
     UPDATE_TTL = "update_time_to_live"  # {"request": ...} -> {"TimeToLiveSpecification": {...}}
     DESCRIBE_TTL = "describe_time_to_live"  # {"request": ...} -> {"TimeToLiveDescription": {...}}
+    DESCRIBE_BACKUPS = "describe_continuous_backups"  # {"request": ...} -> {"ContinuousBackupsDescription": ...}
+    UPDATE_BACKUPS = "update_continuous_backups"  # {"request": ...} -> {"ContinuousBackupsDescription": ...}
     # The auto-admin (leader only). Changes need the caller to hold the admin lease ("holder").
     ADMIN_LEASE = "admin_lease"  # {"holder": name, "duration_ms": int} -> {"granted": bool, "holder", "until_ms"}
     ADMIN_STATE = "admin_state"  # {} -> {"map", "nodes": {name: {"az", "alive", "dead"}}, "reports", "usage", ...}

@@ -363,6 +363,14 @@ class ClusterBackend(BaseBackend):
         result: Response = await self._control(ControlOp.DESCRIBE_TTL, {"request": request, "region": ctx.region})
         return result
 
+    async def describe_continuous_backups(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.DESCRIBE_BACKUPS, {"request": request, "region": ctx.region})
+        return result
+
+    async def update_continuous_backups(self, request: Request, ctx: RequestContext) -> Response:
+        result: Response = await self._control(ControlOp.UPDATE_BACKUPS, {"request": request, "region": ctx.region})
+        return result
+
     # ---- item operations -----------------------------------------------------------------------------
 
     async def put_item(self, request: Request, ctx: RequestContext) -> Response:

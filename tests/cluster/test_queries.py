@@ -268,6 +268,12 @@ def test_time_to_live_deletes_expired_items_across_partitions(cluster: Ddb) -> N
     with pytest.raises(ClientError) as caught:
         client.describe_time_to_live(TableName="nope")
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # What Terraform reads next to TTL after creating a table: no backups here.
+    backups = client.describe_continuous_backups(TableName="ttl")["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"] == {"PointInTimeRecoveryStatus": "DISABLED"}
+    with pytest.raises(ClientError) as caught:
+        client.describe_continuous_backups(TableName="nope")
+    assert caught.value.response["Error"] == {"Code": "TableNotFoundException", "Message": "Table not found: nope"}
 
     def remaining() -> set[str]:
         pages = client.get_paginator("scan").paginate(TableName="ttl", ConsistentRead=True)

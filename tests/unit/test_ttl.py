@@ -111,3 +111,25 @@ def test_bad_requests() -> None:
                         now_s=NOW, cooldown_s=1.0)
     with pytest.raises(ResourceNotFoundException):
         describe_ttl(meta, {"TableName": "Nope"})
+
+
+def test_continuous_backups_say_there_are_none_and_enabling_them_is_refused() -> None:
+    from control_plane.tables import NO_BACKUPS, describe_continuous_backups, update_continuous_backups
+    from dynamo.errors import TableNotFoundException
+
+    meta = table(nine_nodes())
+    assert describe_continuous_backups(meta, {"TableName": "Tab"}) == NO_BACKUPS
+    assert NO_BACKUPS["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"] == {
+        "PointInTimeRecoveryStatus": "DISABLED"}
+    off = {"TableName": "Tab", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": False}}
+    assert update_continuous_backups(meta, off) == NO_BACKUPS
+    with pytest.raises(ValidationException, match="Cannot specify RecoveryPeriodInDays when disabling"):
+        update_continuous_backups(meta, {"TableName": "Tab", "PointInTimeRecoverySpecification": {
+            "PointInTimeRecoveryEnabled": False, "RecoveryPeriodInDays": 7}})
+    with pytest.raises(ValidationException, match="does not support point-in-time recovery"):
+        update_continuous_backups(meta, {"TableName": "Tab", "PointInTimeRecoverySpecification": {
+            "PointInTimeRecoveryEnabled": True}})
+    with pytest.raises(TableNotFoundException, match="^Table not found: Nope$"):
+        describe_continuous_backups(meta, {"TableName": "Nope"})
+    with pytest.raises(TableNotFoundException):
+        update_continuous_backups(meta, {**off, "TableName": "Nope"})
