@@ -329,21 +329,24 @@ class ControlPlaneApp(ProcessApp):
         log.info("time to live changed", table=table.name, attribute=table.ttl_attribute or None)
         return {"TimeToLiveSpecification": {"Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]}}
 
-    async def _describe_ttl(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _read(self, answer: Callable[[Metadata, dict[str, Any]], dict[str, Any]],
+                    request: dict[str, Any]) -> dict[str, Any]:
+        """A request answered from the applied metadata alone, past the read barrier."""
         await self._barrier()
-        return tables.describe_ttl(self.meta, request["request"])
+        return answer(self.meta, request["request"])
+
+    async def _describe_ttl(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._read(tables.describe_ttl, request)
 
     async def _describe_backups(self, request: dict[str, Any]) -> dict[str, Any]:
-        await self._barrier()
-        return tables.describe_continuous_backups(self.meta, request["request"])
+        return await self._read(tables.describe_continuous_backups, request)
 
     async def _update_backups(self, request: dict[str, Any]) -> dict[str, Any]:
-        await self._barrier()
-        return tables.update_continuous_backups(self.meta, request["request"])
+        # Nothing changes: point-in-time recovery stays off (enabling it is refused), so no command.
+        return await self._read(tables.update_continuous_backups, request)
 
     async def _list_tags(self, request: dict[str, Any]) -> dict[str, Any]:
-        await self._barrier()
-        return tables.list_tags(self.meta, request["request"])
+        return await self._read(tables.list_tags, request)
 
     async def _heartbeat(self, request: dict[str, Any]) -> dict[str, Any]:
         node = request.get("node")

@@ -321,9 +321,13 @@ class ClusterBackend(BaseBackend):
         log.warning("control request %s failed: %s", op.value, last)
         raise ServiceUnavailableException(MSG_CONTROL_UNAVAILABLE)
 
-    async def create_table(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.CREATE_TABLE, {"request": request, "region": ctx.region})
+    async def _forward(self, op: ControlOp, request: Request, ctx: RequestContext) -> Response:
+        """A table operation the control-plane leader answers, given the validated request as it is."""
+        result: Response = await self._control(op, {"request": request, "region": ctx.region})
         return result
+
+    async def create_table(self, request: Request, ctx: RequestContext) -> Response:
+        return await self._forward(ControlOp.CREATE_TABLE, request, ctx)
 
     async def describe_table(self, request: Request, ctx: RequestContext) -> Response:
         result: Response = await self._control(ControlOp.DESCRIBE_TABLE,
@@ -331,8 +335,7 @@ class ClusterBackend(BaseBackend):
         return result
 
     async def list_tables(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.LIST_TABLES, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.LIST_TABLES, request, ctx)
 
     async def delete_table(self, request: Request, ctx: RequestContext) -> Response:
         result: Response = await self._control(ControlOp.DELETE_TABLE,
@@ -340,36 +343,28 @@ class ClusterBackend(BaseBackend):
         return result
 
     async def update_table(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.UPDATE_TABLE, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.UPDATE_TABLE, request, ctx)
 
     async def tag_resource(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.TAG_RESOURCE, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.TAG_RESOURCE, request, ctx)
 
     async def untag_resource(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.UNTAG_RESOURCE, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.UNTAG_RESOURCE, request, ctx)
 
     async def list_tags_of_resource(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.LIST_TAGS, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.LIST_TAGS, request, ctx)
 
     async def update_time_to_live(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.UPDATE_TTL, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.UPDATE_TTL, request, ctx)
 
     async def describe_time_to_live(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.DESCRIBE_TTL, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.DESCRIBE_TTL, request, ctx)
 
     async def describe_continuous_backups(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.DESCRIBE_BACKUPS, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.DESCRIBE_BACKUPS, request, ctx)
 
     async def update_continuous_backups(self, request: Request, ctx: RequestContext) -> Response:
-        result: Response = await self._control(ControlOp.UPDATE_BACKUPS, {"request": request, "region": ctx.region})
-        return result
+        return await self._forward(ControlOp.UPDATE_BACKUPS, request, ctx)
 
     # ---- item operations -----------------------------------------------------------------------------
 
