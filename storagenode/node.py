@@ -226,7 +226,10 @@ class StorageNode:
         self.first_map = asyncio.Event()
         self.items = ItemService(self)
         self.cp_leader = ""
-        self._cp_turn = itertools.count()
+        # Round-robin over the control-plane nodes, one turn each for the map follower and the heartbeat,
+        # so that neither's retries keep steering the other onto a node that is down.
+        self._map_turn = itertools.count()
+        self._heartbeat_turn = itertools.count()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = False
 
@@ -562,8 +565,8 @@ class StorageNode:
 
     # ---- the control plane --------------------------------------------------------------------------------
 
-    def _next_cp(self) -> str:
-        return self.control_nodes[next(self._cp_turn) % len(self.control_nodes)]
+    def _next_cp(self, turn: itertools.count[int] | None = None) -> str:
+        return self.control_nodes[next(self._map_turn if turn is None else turn) % len(self.control_nodes)]
 
     async def _control(self, peer: str, request: dict[str, Any], timeout_ms: int) -> dict[str, Any]:
         raw = await self.transport.call(peer, "cp", Kind.CONTROL, orjson.dumps(request), timeout_ms=timeout_ms)
@@ -629,8 +632,9 @@ class StorageNode:
 
     async def _heartbeat_loop(self) -> None:
         cfg = self.node_config
+        retry_ms = cfg.map_retry_min_ms
         while not self._stopped:
-            peer = self.cp_leader or self._next_cp()
+            peer = self.cp_leader or self._next_cp(self._heartbeat_turn)
             try:
                 answer = await self._control(peer, self.heartbeat_payload(), cfg.control_timeout_ms)
             except (TransportError, orjson.JSONDecodeError) as exc:
@@ -639,13 +643,19 @@ class StorageNode:
             self.drive_repairs()
             if "ok" in answer:
                 self.cp_leader = peer
+                wait_ms = cfg.heartbeat_interval_ms
+                retry_ms = cfg.map_retry_min_ms
             else:
                 hint = answer.get("redirect")
                 self.cp_leader = hint if isinstance(hint, str) and hint in self.control_nodes else ""
                 if self.cp_leader:
                     continue  # go to the leader at once
+                # Not heard (that control-plane node is down, or an election is under way): the next one is
+                # tried soon, backing off to the interval, so a report of a new leader is not held back.
+                wait_ms = min(retry_ms, cfg.heartbeat_interval_ms)
+                retry_ms = min(retry_ms * 2, cfg.heartbeat_interval_ms)
             try:
-                await asyncio.wait_for(self._report_now.wait(), cfg.heartbeat_interval_ms / 1000.0)
+                await asyncio.wait_for(self._report_now.wait(), wait_ms / 1000.0)
             except TimeoutError:
                 pass
             else:  # woken by a change: let others that come with it join this report

@@ -78,6 +78,22 @@ def test_chaos_60_seconds_on_the_default_cluster(ddb: Ddb) -> None:
     assert (ddb.data_dir / "chaos" / "7" / "timeline.html").exists()
 
 
+@pytest.mark.slow
+@needs_router
+@pytest.mark.parametrize("ddb", [23600], indirect=True)
+def test_chaos_with_wiped_disks(ddb: Ddb) -> None:
+    """Storage nodes lose their disks under load (the leader of the workload's partition among them): the
+    history stays linearizable, nothing acknowledged is lost, and the replicas converge after the repairs."""
+    ddb.run("up", "--base-port", str(ddb.base_port))
+    done = ddb.run("chaos", "--duration", "60", "--seed", "5", "--faults", "wipe,kill,partition", check=False,
+                   timeout_s=600)
+    history = ddb.run("status").stdout
+    ddb.run("down")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "VERDICT: PASS" in done.stdout and "begin wipe" in done.stdout
+    assert "wiped disk on sn-" in history, history[-3000:]
+
+
 def _weaken(data_dir: Path) -> bool:
     """Turn on the debug setting that acknowledges writes before a quorum holds them, if the config has
     it (``debug.ack_before_quorum``, to be added by the storage node)."""
