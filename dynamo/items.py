@@ -76,6 +76,8 @@ class IndexSchema:
     name: str
     key: KeySchema
     is_global: bool
+    projection: str = "ALL"  # the ProjectionType: ALL, KEYS_ONLY or INCLUDE
+    non_key: tuple[str, ...] = ()  # INCLUDE's NonKeyAttributes
 
 
 def key_value_bytes(av: dict[str, Any]) -> int:

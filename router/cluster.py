@@ -55,7 +55,8 @@ from dynamo.errors import (
     ValidationException,
 )
 from dynamo.expressions import ExpressionContext, parse_projection
-from dynamo.hashing import partition_hash
+from dynamo.hashing import HASH_SPACE, partition_hash
+from dynamo.indexes import IndexRead, check_index_read, check_select, index_query_start, index_scan_start
 from dynamo.items import check_index_keys, extract_key, key_identity, validate_key
 from dynamo.keycodec import hash_range, successor
 from dynamo.queries import (
@@ -411,7 +412,9 @@ class ClusterBackend(BaseBackend):
 
     async def query(self, request: Request, ctx: RequestContext) -> Response:
         table = await self._serving_table(request["TableName"])
-        _check_no_index(table, request)
+        index = _index(table, request)
+        if index is not None:
+            return await self._query_index(table, index, request)
         key = table.key
         condition, _ = parse_query(request, key)  # validation; the storage node applies the filter
         hash64, rng = query_range(table.table_id, key, condition)
@@ -427,16 +430,72 @@ class ClusterBackend(BaseBackend):
                                                "limit": request.get("Limit"), "max_bytes": MAX_PAGE_BYTES}))
         return _page(table, request, parts, consistent)
 
+    async def _query_index(self, table: TableRoute, index: IndexRead, request: Request) -> Response:
+        """A Query on an index: an LSI's entries are in the partition of their item collection; a GSI's may
+        be in any partition, so every partition answers its share and the shares are merged in index order."""
+        condition, _ = parse_query(request, index.key)
+        check_select(index, request)
+        reverse = request.get("ScanIndexForward") is False
+        after: bytes | None = None
+        if request.get("ExclusiveStartKey") is not None:
+            after = index_query_start(index, table.table_id, condition, request["ExclusiveStartKey"])
+        consistent = bool(request.get("ConsistentRead"))
+        limit: int | None = request.get("Limit")
+        extra = {"index": index.to_wire(), "reverse": reverse, "limit": limit, "max_bytes": MAX_PAGE_BYTES,
+                 "after": None if after is None else after.hex()}
+        if index.is_global:
+            shares = await self._every_partition("IndexQuery", table, request, extra)
+        else:
+            hash_type = table.key.hash_type
+            hash64 = partition_hash(hash_type, condition.hash_value[hash_type])
+            shares = [await self._route("IndexQuery", table, None, request, strong=consistent, write=False,
+                                        hash64=hash64, extra=extra)]
+        return _index_page(table, index, request, shares, reverse, limit, consistent)
+
+    async def _every_partition(self, op: str, table: TableRoute, request: Request,
+                               extra: dict[str, Any]) -> list[Response]:
+        """One read of every partition of the table, all in parallel, whose answers cover the hash space
+        exactly once. A partition that split meanwhile answers for less than the map held said: the map is
+        refreshed by then, and the round is asked again with it."""
+        config = self._config
+        route = table
+        for _ in range(config.max_attempts):
+            answers = await asyncio.gather(*(
+                self._route(op, route, None, request, strong=False, write=False, hash64=part.lo, extra=extra)
+                for part in route.partitions))
+            spans = sorted((int(answer["Lo"]), int(answer["Hi"])) for answer in answers)
+            at = 0
+            for lo, hi in spans:
+                if lo != at:
+                    break
+                at = hi
+            if at == HASH_SPACE and len(spans) == len(answers):
+                return answers
+            newer = self.routing.table(table.name)
+            if newer is None or not newer.serving:
+                raise ResourceNotFoundException(MSG_NOT_FOUND)
+            if newer.partitions == route.partitions:
+                await self.refresh_map(self.routing.version, asyncio.get_running_loop().time()
+                                       + config.refresh_wait_ms / 1000.0)
+                newer = self.routing.table(table.name) or newer
+            route = newer
+        raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
+
     async def scan(self, request: Request, ctx: RequestContext) -> Response:
         """One page: the segment's hash range, partition after partition, until Limit, 1 MB or its end."""
         table = await self._serving_table(request["TableName"])
-        _check_no_index(table, request)
+        index = _index(table, request)
         parse_scan(request)  # validation; the storage nodes apply the filter
+        if index is not None:
+            check_select(index, request)
         lo, hi = scan_range(request.get("Segment"), request.get("TotalSegments"))
         segment = hash_range(table.table_id, lo, hi)
         at_hash, start = lo, segment.start
         if request.get("ExclusiveStartKey") is not None:
-            at_hash, last = scan_start(table.table_id, table.key, request["ExclusiveStartKey"],
+            start_key = request["ExclusiveStartKey"]
+            if index is not None:
+                start_key = index_scan_start(index, start_key)
+            at_hash, last = scan_start(table.table_id, table.key, start_key,
                                        request.get("Segment"), request.get("TotalSegments"))
             start = successor(last)
         consistent = bool(request.get("ConsistentRead"))
@@ -446,7 +505,8 @@ class ClusterBackend(BaseBackend):
         for _ in range(self._config.max_scan_steps):
             part = await self._route("Scan", table, None, request, strong=consistent, write=False, hash64=at_hash,
                                      extra={"start": start.hex(), "end": segment.end.hex(), "reverse": False,
-                                            "limit": limit, "max_bytes": budget})
+                                            "limit": limit, "max_bytes": budget,
+                                            "index": None if index is None else index.to_wire()})
             parts.append(part)
             part_hi = int(part["Hi"])
             if "LastKey" in part or part_hi >= hi:
@@ -459,7 +519,7 @@ class ClusterBackend(BaseBackend):
             at_hash, start = part_hi, hash_range(table.table_id, part_hi, hi).start
         else:
             raise ServiceUnavailableException(MSG_PARTITION_UNAVAILABLE)
-        return _page(table, request, parts, consistent)
+        return _page(table, request, parts, consistent, index)
 
     async def batch_get_item(self, request: Request, ctx: RequestContext) -> Response:
         """Keys grouped by partition, one request per partition, all in parallel; a partition that cannot
@@ -814,13 +874,17 @@ _Work = tuple[TableRoute, dict[str, Any], Any]  # a batch entry: its table, its 
 _BATCH_GET_FIELDS = ("ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")
 
 
-def _check_no_index(table: TableRoute, request: Request) -> None:
-    index = request.get("IndexName")
-    if index is None:
-        return
-    if any(one.name == index for one in table.indexes):
-        raise ValidationException(f"ddb does not read secondary indexes yet (IndexName: {index})")
-    raise ValidationException(f"The table does not have the specified index: {index}")
+def _index(table: TableRoute, request: Request) -> IndexRead | None:
+    """The index a Query or Scan names (None: the table itself), checked for what it cannot serve."""
+    name = request.get("IndexName")
+    if name is None:
+        return None
+    for one in table.indexes:
+        if one.name == name:
+            index = IndexRead.from_schema(one, table.key)
+            check_index_read(index, request)
+            return index
+    raise ValidationException(f"The table does not have the specified index: {name}")
 
 
 def throttling_error(table: TableRoute, kind: str) -> DynamoError:
@@ -844,28 +908,75 @@ def _retryable(result: object) -> bool:
     return isinstance(result, (ServiceUnavailableException, InternalServerError))
 
 
-def _page(table: TableRoute, request: Request, parts: list[Response], consistent: bool) -> Response:
+def _page(table: TableRoute, request: Request, parts: list[Response], consistent: bool,
+          index: IndexRead | None = None) -> Response:
     """A Query or Scan answer from the storage nodes' page parts, in read order."""
     items: list[dict[str, Any]] = []
     count = scanned = size = 0
     last: str | None = None
+    last_entry: dict[str, Any] | None = None
     for part in parts:
         items.extend(part["Items"])
         count += int(part["Count"])
         scanned += int(part["ScannedCount"])
         size += int(part.get("Size", 0))
         last = part.get("LastKey")
+        last_entry = part.get("LastIndexKey")
     body: Response = {}
     if request.get("Select") != "COUNT":
         body["Items"] = items
     body["Count"] = count
     body["ScannedCount"] = scanned
-    if last is not None:
+    if last_entry is not None:
+        body["LastEvaluatedKey"] = last_entry
+    elif last is not None:
         body["LastEvaluatedKey"] = last_evaluated_key(bytes.fromhex(last), table.key)
+    _add_capacity(body, table, index, request, size, consistent)
+    return body
+
+
+def _add_capacity(body: Response, table: TableRoute, index: IndexRead | None, request: Request, size: int,
+                  consistent: bool) -> None:
     mode = request.get("ReturnConsumedCapacity") or "NONE"
-    if mode != "NONE":
-        units = query_units([size], consistent=consistent)
-        body["ConsumedCapacity"] = ConsumedCapacity(table.name, units).to_json(ReturnConsumedCapacity(mode))
+    if mode == "NONE":
+        return
+    units = query_units([size], consistent=consistent)
+    if index is None:
+        consumed = ConsumedCapacity(table.name, units)
+    elif index.is_global:
+        consumed = ConsumedCapacity(table.name, global_indexes={index.name: units})
+    else:
+        consumed = ConsumedCapacity(table.name, local_indexes={index.name: units})
+    body["ConsumedCapacity"] = consumed.to_json(ReturnConsumedCapacity(mode))
+
+
+def _index_page(table: TableRoute, index: IndexRead, request: Request, shares: list[Response], reverse: bool,
+                limit: int | None, consistent: bool) -> Response:
+    """A Query page on an index from the partitions' shares, merged in index order (positions are hex
+    strings, which sort as their bytes do), then cut at Limit and the 1 MB budget. Each share holds its
+    partition's first entries up to the same Limit and budget, so every entry of the page is in some
+    share: the entries before it are fewer and smaller than the page's, in its partition too."""
+    cands: list[list[Any]] = []
+    more = False
+    for share in shares:
+        cands.extend(share["Cands"])
+        more |= bool(share["More"])
+    cands.sort(key=lambda cand: cand[0], reverse=reverse)
+    taken = 0
+    size = 0
+    while taken < len(cands) and (limit is None or taken < limit) and size < MAX_PAGE_BYTES:
+        size += int(cands[taken][3])
+        taken += 1
+    page = cands[:taken]
+    body: Response = {}
+    if request.get("Select") != "COUNT":
+        body["Items"] = [cand[2] for cand in page if cand[1]]
+    body["Count"] = sum(1 for cand in page if cand[1])
+    body["ScannedCount"] = taken
+    full = more or taken < len(cands) or (limit is not None and taken >= limit) or size >= MAX_PAGE_BYTES
+    if full and page:
+        body["LastEvaluatedKey"] = page[-1][4]
+    _add_capacity(body, table, index, request, size, consistent)
     return body
 
 

@@ -71,8 +71,10 @@ def _indexes(spec: Mapping[str, Any], definitions: list[dict[str, str]]) -> tupl
     found: list[IndexSchema] = []
     for field, is_global in (("LocalSecondaryIndexes", False), ("GlobalSecondaryIndexes", True)):
         for index in spec.get(field) or ():
+            projection = index.get("Projection") or {}
             found.append(IndexSchema(index["IndexName"], KeySchema.from_wire(index["KeySchema"], definitions),
-                                     is_global))
+                                     is_global, str(projection.get("ProjectionType", "ALL")),
+                                     tuple(projection.get("NonKeyAttributes") or ())))
     return tuple(found)
 
 

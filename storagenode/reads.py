@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,8 +30,10 @@ from dynamo import items as dynamo_items
 from dynamo import keycodec
 from dynamo.capacity import read_units
 from dynamo.errors import ValidationException
+from dynamo.expressions import KeyCondition, evaluate, project
+from dynamo.indexes import IndexRead, fetches_item
 from dynamo.keycodec import KeyRange
-from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan
+from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan, query_range
 from dynamo.size import item_size
 from paxos.errors import NotLeader, ProposalDropped
 from storagenode.admission import UnitKind, read_charge, write_charge
@@ -64,6 +67,7 @@ class Reads:
         service.ops.update({
             "Query": self.read_range,
             "Scan": self.read_range,
+            "IndexQuery": self.index_query,
             "BatchGetItem": self.batch_get,
             "BatchWriteItem": self.batch_write,
         })
@@ -75,6 +79,8 @@ class Reads:
     async def read_range(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         request: dict[str, Any] = req["request"]
         self._check_hash(hosted, req["hash"])
+        if req.get("index") is not None:
+            return await self.index_scan(hosted, req)
         plan: ReadPlan = parse_query(request, _schema(hosted))[1] if req["op"] == "Query" else parse_scan(request)
         consistent = bool(req.get("consistent"))
         if consistent:
@@ -126,6 +132,120 @@ class Reads:
             body += [b',"Size":', str(size).encode()]
         body.append(b"}}")
         return b"".join(body)
+
+    async def _rows(self, hosted: Hosted, rng: KeyRange, reverse: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Every item of ``rng`` (clipped to this partition) in order, yielding to the event loop between
+        chunks: reading a whole partition for an index must not hold up this node's heartbeats."""
+        left = hosted.data.range.intersect(rng)
+        while not left.empty:
+            rows = list(hosted.data.scan_applied(left.start, left.end, reverse, CHUNK_ITEMS, 1 << 62))
+            for row in rows:
+                yield row
+            if len(rows) < CHUNK_ITEMS:
+                return
+            left = left.resume(rows[-1][0], reverse)
+            await asyncio.sleep(0)
+
+    async def index_query(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        """This partition's share of a Query on an index: its entries after ``after`` in the index's order,
+        at most ``limit`` of them and about ``max_bytes`` of entries, each as
+        ``[position hex, kept by the filter, answer item or null, entry size, LastEvaluatedKey]``. ``More``:
+        entries were left out. The router merges the shares of all partitions (a GSI) or takes the one (an
+        LSI, whose entries share their item collection's partition)."""
+        request: dict[str, Any] = req["request"]
+        self._check_hash(hosted, req["hash"])
+        index = IndexRead.from_wire(req["index"])
+        condition, plan = parse_query(request, index.key)
+        consistent = bool(req.get("consistent"))
+        if consistent:
+            await self.service._consistent_read_barrier(hosted)
+        estimate = read_units(0, consistent=consistent)
+        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
+        limit = req.get("limit")
+        max_bytes = int(req["max_bytes"])
+        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        reverse = bool(req.get("reverse"))
+        after = bytes.fromhex(req["after"]) if req.get("after") else None
+        entries = index.entry_range(condition)
+        if index.is_global:
+            rng = hosted.data.range
+        else:  # an LSI's entries are its item collection's items
+            rng = query_range(hosted.table_id, index.table_key, KeyCondition(condition.hash_value))[1]
+        found: list[tuple[bytes, dict[str, Any]]] = []
+        async for stored, raw in self._rows(hosted, rng):
+            item = decode_item(raw)
+            assert item is not None
+            entry = index.entry_key(item)
+            if entry is None or entry not in entries:
+                continue
+            position = entry + stored
+            if after is not None and (position >= after if reverse else position <= after):
+                continue
+            found.append((position, item))
+        found.sort(key=lambda pair: pair[0], reverse=reverse)
+        whole = fetches_item(index, request)
+        cands: list[list[Any]] = []
+        used = 0
+        for position, item in found:
+            if (limit is not None and len(cands) >= limit) or used >= max_bytes:
+                break
+            entry_item = index.project(item)
+            size = item_size(entry_item)
+            used += size
+            source = item if whole else entry_item
+            kept = plan.filter is None or evaluate(plan.filter, source)
+            out = None
+            if kept and not plan.count_only:
+                out = project(source, plan.projection) if plan.projection is not None else source
+            cands.append([position.hex(), kept, out, size, index.start_key(item)])
+        self.service.settle(hosted, UnitKind.READ, estimate, read_units(used, consistent=consistent))
+        return orjson.dumps({"ok": {"Cands": cands, "More": len(cands) < len(found), "Lo": str(hosted.data.hash_lo),
+                                    "Hi": str(hosted.data.hash_hi)}})
+
+    async def index_scan(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
+        """A Scan page part on an index: the table's items in this partition's range from ``start``, those
+        with an entry in the index counted (Limit, ScannedCount, the 1 MB budget) and answered as entries;
+        the page's LastEvaluatedKey (``LastIndexKey``) names the last entry read."""
+        request: dict[str, Any] = req["request"]
+        index = IndexRead.from_wire(req["index"])
+        plan = parse_scan(request)
+        consistent = bool(req.get("consistent"))
+        if consistent:
+            await self.service._consistent_read_barrier(hosted)
+        estimate = read_units(0, consistent=consistent)
+        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
+        limit = req.get("limit")
+        max_bytes = int(req["max_bytes"])
+        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        whole = fetches_item(index, request)
+        items: list[dict[str, Any]] = []
+        count = scanned = used = 0
+        last: tuple[bytes, dict[str, Any]] | None = None
+        full = False
+        async for stored, raw in self._rows(hosted, KeyRange(bytes.fromhex(req["start"]), bytes.fromhex(req["end"]))):
+            item = decode_item(raw)
+            assert item is not None
+            if index.entry_key(item) is None:
+                continue
+            entry_item = index.project(item)
+            scanned += 1
+            used += item_size(entry_item)
+            last = (stored, item)
+            source = item if whole else entry_item
+            if plan.filter is None or evaluate(plan.filter, source):
+                count += 1
+                if not plan.count_only:
+                    items.append(project(source, plan.projection) if plan.projection is not None else source)
+            if (limit is not None and scanned >= limit) or used >= max_bytes:
+                full = True
+                break
+        self.service.settle(hosted, UnitKind.READ, estimate, read_units(used, consistent=consistent))
+        body: dict[str, Any] = {"Items": items, "Count": count, "ScannedCount": scanned, "Read": used,
+                                "Hi": str(hosted.data.hash_hi), "Size": used}
+        if full and last is not None:
+            body["LastKey"] = last[0].hex()
+            body["LastIndexKey"] = index.start_key(last[1])
+        return orjson.dumps({"ok": body})
 
     async def batch_get(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         request: dict[str, Any] = req["request"]
