@@ -287,6 +287,69 @@ def test_time_to_live_deletes_expired_items_across_partitions(cluster: Ddb) -> N
     assert remaining() == {one["pk"]["S"] for one in kept}
 
 
+def test_secondary_indexes_through_boto3(cluster: Ddb) -> None:
+    """A GSI and an LSI on a table of several partitions: boto3's paginators page through a GSI Query in
+    index order both ways (entries from every partition, merged), an LSI Query by its sort key, and a Scan
+    of the GSI that sees exactly the items holding its key."""
+    client = cluster.client(attempts=5)
+    client.create_table(
+        TableName="indexed",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"},
+                              {"AttributeName": "state", "AttributeType": "S"},
+                              {"AttributeName": "at", "AttributeType": "N"}],
+        LocalSecondaryIndexes=[{
+            "IndexName": "by_at", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}]}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by_state", "Projection": {"ProjectionType": "KEYS_ONLY"},
+            "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}]}],
+        BillingMode="PAY_PER_REQUEST")
+    client.get_waiter("table_exists").wait(TableName="indexed", WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+    rows = []
+    for i in range(1_200):
+        one = {**item(f"k{i % 60}", i // 60), "at": {"N": str((i * 37) % 500)}}
+        if i % 4:
+            one["state"] = {"S": "open" if i % 2 else "shut"}
+        rows.append(one)
+    write_all(client, "indexed", rows)
+
+    opened = [one for one in rows if one.get("state") == {"S": "open"}]
+    assert len({one["pk"]["S"] for one in opened}) > 20
+    for forward in (True, False):
+        started = time.monotonic()
+        found = [one for page in client.get_paginator("query").paginate(
+            TableName="indexed", IndexName="by_state", KeyConditionExpression="#s = :s AND #a >= :a",
+            ExpressionAttributeNames={"#s": "state", "#a": "at"},
+            ExpressionAttributeValues={":s": {"S": "open"}, ":a": {"N": "100"}}, ScanIndexForward=forward,
+            PaginationConfig={"PageSize": 50}) for one in page["Items"]]
+        elapsed = time.monotonic() - started
+        want = [one for one in opened if int(one["at"]["N"]) >= 100]
+        assert sorted(keys_of(found)) == sorted(keys_of(want))
+        ats = [int(one["at"]["N"]) for one in found]
+        assert ats == sorted(ats, reverse=not forward)
+        assert all(set(one) == {"pk", "sk", "state", "at"} for one in found)  # KEYS_ONLY
+        print(f"GSI query, {len(found)} of 1,200 items in pages of 50: {elapsed * 1000:.0f} ms")
+
+    found = [one for page in client.get_paginator("query").paginate(
+        TableName="indexed", IndexName="by_at", KeyConditionExpression="pk = :p", ConsistentRead=True,
+        ExpressionAttributeValues={":p": {"S": "k7"}}, PaginationConfig={"PageSize": 3}) for one in page["Items"]]
+    want = sorted((one for one in rows if one["pk"]["S"] == "k7"), key=lambda one: (int(one["at"]["N"]),
+                                                                                     int(one["sk"]["N"])))
+    assert found == want  # ALL: whole items, ordered by the LSI's sort key
+
+    scanned = [one for page in client.get_paginator("scan").paginate(
+        TableName="indexed", IndexName="by_state", PaginationConfig={"PageSize": 100}) for one in page["Items"]]
+    assert sorted(keys_of(scanned)) == sorted(keys_of([one for one in rows if "state" in one]))
+    with pytest.raises(ClientError) as caught:
+        client.query(TableName="indexed", IndexName="by_state", KeyConditionExpression="#s = :s",
+                     ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues={":s": {"S": "open"}},
+                     ConsistentRead=True)
+    assert caught.value.response["Error"] == {
+        "Code": "ValidationException", "Message": "Consistent reads are not supported on global secondary indexes"}
+
+
 def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
     client = cluster.client(attempts=5)
     extra = [item(f"kill{i % 50}", i) for i in range(1_500)]
