@@ -25,7 +25,12 @@ from dynamo.errors import (
 )
 from dynamo.requests import validate_request
 from dynamo.requests.misc import MAX_TAGS_PER_RESOURCE
-from dynamo.requests.tables import ACCOUNT_ID, MAX_LIST_TABLES_LIMIT, table_description
+from dynamo.requests.tables import (
+    ACCOUNT_ID,
+    MAX_GLOBAL_SECONDARY_INDEXES,
+    MAX_LIST_TABLES_LIMIT,
+    table_description,
+)
 
 DEFAULT_REGION = "us-east-1"
 # DynamoDB's default quotas per account and region: tables, and table operations under way at once.
@@ -166,8 +171,7 @@ def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> byt
     busy = _in_use(table)
     if busy is not None:
         raise busy
-    if "GlobalSecondaryIndexUpdates" in request:
-        raise ValidationException("ddb does not support GlobalSecondaryIndexUpdates yet")
+    index_changes = _plan_index_updates(table.spec, request)
     others = [key for key in request if key not in ("TableName", "AttributeDefinitions", "DeletionProtectionEnabled")]
     if "DeletionProtectionEnabled" in request and others:
         raise ValidationException("DeletionProtection modification must be the only operation in the request")
@@ -185,6 +189,12 @@ def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> byt
     changes: dict[str, Any] = {}
     remove: list[str] = []
     history: dict[str, float] = {}
+    if index_changes is not None:
+        for key, value in index_changes.items():
+            if value is None:
+                remove.append(key)
+            else:
+                changes[key] = value
     if mode == "PAY_PER_REQUEST":
         if throughput is not None:
             raise ValidationException(_INVALID + "Neither ReadCapacityUnits nor WriteCapacityUnits can be "
@@ -219,6 +229,74 @@ def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> byt
     if not changes and not remove:
         return None
     return encode_command("update_table", name=name, changes=changes, remove=remove, history=history)
+
+
+def _plan_index_updates(spec: dict[str, Any], request: dict[str, Any]) -> dict[str, Any] | None:
+    """The spec fields GlobalSecondaryIndexUpdates changes (None as a value: the field goes), or None.
+
+    An index is derived from the table's items when read (dynamo.indexes), so a new GSI is ACTIVE at once
+    (there is nothing to backfill) and a deleted one is gone at once."""
+    updates = request.get("GlobalSecondaryIndexUpdates")
+    if updates is None:
+        return None
+    if not updates:
+        raise ValidationException(_INVALID + "List of GlobalSecondaryIndexUpdates is empty")
+    indexes: list[dict[str, Any]] = list(spec.get("GlobalSecondaryIndexes") or ())
+    local = {index["IndexName"] for index in spec.get("LocalSecondaryIndexes") or ()}
+    named: set[str] = set()
+    for update in updates:
+        name = next(iter(update.values()))["IndexName"]
+        if name in named:
+            raise ValidationException(_INVALID + "Only one global secondary index update per index is allowed "
+                                      f"simultaneously. Index: {name}")
+        named.add(name)
+    if sum(1 for update in updates if "Create" in update or "Delete" in update) > 1:
+        raise LimitExceededException("Subscriber limit exceeded: Only 1 online index can be created or deleted "
+                                     "simultaneously per table")
+    definitions: dict[str, str] = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}
+    for update in updates:
+        if "Update" in update:
+            raise ValidationException("ddb does not support GlobalSecondaryIndexUpdates.Update yet (an index's "
+                                      "throughput follows its table's)")
+        if "Delete" in update:
+            name = update["Delete"]["IndexName"]
+            if not any(index["IndexName"] == name for index in indexes):
+                raise ValidationException(f"Cannot delete an index that is not a GlobalSecondaryIndex: {name}")
+            indexes = [index for index in indexes if index["IndexName"] != name]
+            continue
+        create = update["Create"]
+        name = create["IndexName"]
+        if name in local or any(index["IndexName"] == name for index in indexes):
+            raise ValidationException("Attempting to create an index which already exists")
+        given = {d["AttributeName"]: d["AttributeType"] for d in request.get("AttributeDefinitions") or ()}
+        for element in create["KeySchema"]:
+            attribute = element["AttributeName"]
+            if attribute in definitions and attribute in given and definitions[attribute] != given[attribute]:
+                raise ValidationException(
+                    _INVALID + f"Cannot change the type of attribute {attribute} from {definitions[attribute]} to "
+                    f"{given[attribute]}: it keys the table or another index")
+            definitions.setdefault(attribute, given[attribute])
+        throughput = create.get("ProvisionedThroughput")
+        on_demand = spec.get("BillingMode") == "PAY_PER_REQUEST"
+        if on_demand and throughput is not None:
+            raise ValidationException(_INVALID + "ProvisionedThroughput should not be specified for index: "
+                                      f"{name} when BillingMode is PAY_PER_REQUEST")
+        if not on_demand and throughput is None:
+            raise ValidationException(_INVALID + f"ProvisionedThroughput must be specified for index: {name}")
+        if len(indexes) >= MAX_GLOBAL_SECONDARY_INDEXES:
+            raise LimitExceededException(
+                f"GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GLOBAL_SECONDARY_INDEXES}")
+        indexes.append({key: create[key] for key in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+                        if key in create})
+    # Only the attributes some key uses stay defined, as DynamoDB describes them.
+    used = {element["AttributeName"] for element in spec["KeySchema"]}
+    for index in [*indexes, *(spec.get("LocalSecondaryIndexes") or ())]:
+        used.update(element["AttributeName"] for element in index["KeySchema"])
+    return {
+        "GlobalSecondaryIndexes": indexes or None,
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind}
+                                 for name, kind in definitions.items() if name in used],
+    }
 
 
 def _check_throughput_changes(old: dict[str, Any], new: dict[str, Any]) -> None:

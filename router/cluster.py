@@ -411,8 +411,7 @@ class ClusterBackend(BaseBackend):
     # ---- Query, Scan and the batch operations --------------------------------------------------------
 
     async def query(self, request: Request, ctx: RequestContext) -> Response:
-        table = await self._serving_table(request["TableName"])
-        index = _index(table, request)
+        table, index = await self._table_and_index(request)
         if index is not None:
             return await self._query_index(table, index, request)
         key = table.key
@@ -429,6 +428,18 @@ class ClusterBackend(BaseBackend):
                                                "start": rng.start.hex(), "end": rng.end.hex(), "reverse": reverse,
                                                "limit": request.get("Limit"), "max_bytes": MAX_PAGE_BYTES}))
         return _page(table, request, parts, consistent)
+
+    async def _table_and_index(self, request: Request) -> tuple[TableRoute, IndexRead | None]:
+        """The table a Query or Scan reads, and the index it names. An index this router's map does not
+        know makes it wait briefly for a newer map first: UpdateTable may have just added it."""
+        table = await self._serving_table(request["TableName"])
+        name = request.get("IndexName")
+        if name is not None and not any(one.name == name for one in table.indexes):
+            loop = asyncio.get_running_loop()
+            await self.refresh_map(self.routing.version, loop.time() + self._config.refresh_wait_ms / 1000.0,
+                                   once=True)
+            table = await self._serving_table(request["TableName"])
+        return table, _index(table, request)
 
     async def _query_index(self, table: TableRoute, index: IndexRead, request: Request) -> Response:
         """A Query on an index: an LSI's entries are in the partition of their item collection; a GSI's may
@@ -483,8 +494,7 @@ class ClusterBackend(BaseBackend):
 
     async def scan(self, request: Request, ctx: RequestContext) -> Response:
         """One page: the segment's hash range, partition after partition, until Limit, 1 MB or its end."""
-        table = await self._serving_table(request["TableName"])
-        index = _index(table, request)
+        table, index = await self._table_and_index(request)
         parse_scan(request)  # validation; the storage nodes apply the filter
         if index is not None:
             check_select(index, request)

@@ -349,6 +349,35 @@ def test_secondary_indexes_through_boto3(cluster: Ddb) -> None:
     assert caught.value.response["Error"] == {
         "Code": "ValidationException", "Message": "Consistent reads are not supported on global secondary indexes"}
 
+    # UpdateTable adds a GSI over items already there (ACTIVE at once: entries are derived when read), and
+    # writes must then type its key; then deletes it.
+    answer = client.update_table(
+        TableName="indexed", AttributeDefinitions=[{"AttributeName": "v", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by_v", "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}}}])
+    statuses = {i["IndexName"]: i["IndexStatus"] for i in answer["TableDescription"]["GlobalSecondaryIndexes"]}
+    assert statuses == {"by_state": "ACTIVE", "by_v": "ACTIVE"}
+    found = client.query(TableName="indexed", IndexName="by_v", KeyConditionExpression="v = :v",
+                         ExpressionAttributeValues={":v": {"S": "k7/3"}})["Items"]
+    assert found == [one for one in rows if one["v"] == {"S": "k7/3"}]
+    with pytest.raises(ClientError) as caught:
+        client.put_item(TableName="indexed", Item={**item("k1", 9_999), "v": {"N": "1"}})
+    assert "Type mismatch for Index Key v Expected: S Actual: N IndexName: by_v" in caught.value.response["Error"]["Message"]
+    client.update_table(TableName="indexed", GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by_v"}}])
+    assert [i["IndexName"] for i in client.describe_table(TableName="indexed")["Table"]["GlobalSecondaryIndexes"]] == [
+        "by_state"]
+    deadline = time.monotonic() + 10
+    while True:  # the router learns of the deletion with its next map
+        try:
+            client.query(TableName="indexed", IndexName="by_v", KeyConditionExpression="v = :v",
+                         ExpressionAttributeValues={":v": {"S": "k7/3"}})
+        except ClientError as exc:
+            assert exc.response["Error"]["Message"] == "The table does not have the specified index: by_v"
+            break
+        assert time.monotonic() < deadline, "the deleted index still answers"
+        time.sleep(0.1)
+
 
 def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
     client = cluster.client(attempts=5)

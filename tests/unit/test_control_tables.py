@@ -232,6 +232,58 @@ def test_update_errors_and_recorded_fields() -> None:
         tables.plan_delete(meta, "tbl")
 
 
+def gsi_create(name: str, attribute: str, **extra: Any) -> dict[str, Any]:
+    return {"Create": {"IndexName": name, "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+                       "Projection": {"ProjectionType": "KEYS_ONLY"}, **extra}}
+
+
+def test_update_creates_and_deletes_global_indexes() -> None:
+    """A GSI is derived from the items when read, so UpdateTable adds one ACTIVE at once (the map carries
+    it to the routers) and deletes one at once; the attribute definitions follow the keys in use."""
+    meta = cluster()
+    create(meta, create_request("tbl"))
+    table = update(meta, {"TableName": "tbl", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "N"}],
+                          "GlobalSecondaryIndexUpdates": [gsi_create("by_g", "g")]})
+    description = tables.describe(table, "us-east-1")
+    (gsi,) = description["GlobalSecondaryIndexes"]
+    assert (gsi["IndexName"], gsi["IndexStatus"], gsi["Projection"]) == ("by_g", "ACTIVE", {"ProjectionType": "KEYS_ONLY"})
+    assert gsi["IndexArn"] == ARN + "tbl/index/by_g"
+    assert description["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"},
+                                                   {"AttributeName": "g", "AttributeType": "N"}]
+    assert [i["IndexName"] for i in meta.to_map()["tables"]["tbl"]["spec"]["GlobalSecondaryIndexes"]] == ["by_g"]
+    with pytest.raises(ValidationException, match="^Attempting to create an index which already exists$"):
+        update(meta, {"TableName": "tbl", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "N"}],
+                      "GlobalSecondaryIndexUpdates": [gsi_create("by_g", "g")]})
+    with pytest.raises(ValidationException, match="^Cannot delete an index that is not a GlobalSecondaryIndex: nope$"):
+        update(meta, {"TableName": "tbl", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "nope"}}]})
+    with pytest.raises(LimitExceededException, match="Only 1 online index can be created or deleted"):
+        update(meta, {"TableName": "tbl", "AttributeDefinitions": [{"AttributeName": "h", "AttributeType": "S"}],
+                      "GlobalSecondaryIndexUpdates": [gsi_create("by_h", "h"), {"Delete": {"IndexName": "by_g"}}]})
+    with pytest.raises(ValidationException, match="Only one global secondary index update per index is allowed "
+                                                  "simultaneously. Index: by_g$"):
+        update(meta, {"TableName": "tbl", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "by_g"}},
+                                                                         {"Delete": {"IndexName": "by_g"}}]})
+    with pytest.raises(ValidationException, match="should not be specified for index: by_h when BillingMode is "
+                                                  "PAY_PER_REQUEST"):
+        update(meta, {"TableName": "tbl", "AttributeDefinitions": [{"AttributeName": "h", "AttributeType": "S"}],
+                      "GlobalSecondaryIndexUpdates": [gsi_create("by_h", "h", ProvisionedThroughput=throughput(1, 1))]})
+    with pytest.raises(ValidationException, match="Cannot change the type of attribute g"):
+        update(meta, {"TableName": "tbl", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "S"}],
+                      "GlobalSecondaryIndexUpdates": [gsi_create("by_g2", "g")]})
+    table = update(meta, {"TableName": "tbl", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "by_g"}}]})
+    description = tables.describe(table, "us-east-1")
+    assert "GlobalSecondaryIndexes" not in description
+    assert description["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    create(meta, provisioned("prov"))
+    with pytest.raises(ValidationException, match="ProvisionedThroughput must be specified for index: by_g"):
+        update(meta, {"TableName": "prov", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "N"}],
+                      "GlobalSecondaryIndexUpdates": [gsi_create("by_g", "g")]})
+    table = update(meta, {"TableName": "prov", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "N"}],
+                          "GlobalSecondaryIndexUpdates": [gsi_create("by_g", "g", ProvisionedThroughput=throughput(2, 3))]})
+    (gsi,) = tables.describe(table, "us-east-1")["GlobalSecondaryIndexes"]
+    assert gsi["ProvisionedThroughput"]["ReadCapacityUnits"] == 2
+
+
 def test_tags_by_arn() -> None:
     meta = cluster()
     create(meta, create_request("tbl", Tags=[{"Key": "a", "Value": "1"}]))
