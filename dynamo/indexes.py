@@ -175,8 +175,9 @@ def _stored_key(table_id: int, key: KeySchema, item_key: Item) -> bytes:
     return keycodec.item_key(table_id, hash64, key.hash_type, pk, key.range_type, _value(item_key[key.range_name]))
 
 
-def index_query_start(index: IndexRead, table_id: int, condition: KeyCondition, start: Item) -> bytes:
-    """The position a Query on ``index`` resumes strictly after (in its direction)."""
+def index_query_start(index: IndexRead, table_id: int, condition: KeyCondition, start: Item) -> tuple[bytes, bytes]:
+    """The position a Query on ``index`` resumes strictly after (in its direction), as (entry key, item's
+    stored key)."""
     table_part = _split_start(index, start)
     key = index.key
     same_pk = start[key.hash_name] == condition.hash_value
@@ -193,7 +194,7 @@ def index_query_start(index: IndexRead, table_id: int, condition: KeyCondition, 
             "The provided starting key is outside query boundaries based on provided conditions")
     entry = index.entry_key(start)
     assert entry is not None
-    return entry + _stored_key(table_id, index.table_key, table_part)
+    return entry, _stored_key(table_id, index.table_key, table_part)
 
 
 def index_scan_start(index: IndexRead, start: Item) -> Item:

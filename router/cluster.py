@@ -447,13 +447,13 @@ class ClusterBackend(BaseBackend):
         condition, _ = parse_query(request, index.key)
         check_select(index, request)
         reverse = request.get("ScanIndexForward") is False
-        after: bytes | None = None
+        after: tuple[bytes, bytes] | None = None
         if request.get("ExclusiveStartKey") is not None:
             after = index_query_start(index, table.table_id, condition, request["ExclusiveStartKey"])
         consistent = bool(request.get("ConsistentRead"))
         limit: int | None = request.get("Limit")
         extra = {"index": index.to_wire(), "reverse": reverse, "limit": limit, "max_bytes": MAX_PAGE_BYTES,
-                 "after": None if after is None else after.hex()}
+                 "after": None if after is None else [after[0].hex(), after[1].hex()]}
         if index.is_global:
             shares = await self._every_partition("IndexQuery", table, request, extra)
         else:

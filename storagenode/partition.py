@@ -25,6 +25,7 @@ from paxos.errors import PaxosError
 from paxos.replica import Role
 from paxos.types import Snapshot
 from storagenode.admission import PartitionAdmission
+from storagenode.entries import EntryLists
 
 Item = dict[str, Any]
 
@@ -222,6 +223,8 @@ class PartitionData:
         self.frozen = False
         # key -> (proposal id, image) of effects proposed by this leader and not applied yet.
         self._pending: dict[bytes, tuple[int, bytes | None]] = {}
+        # GSI entries in index order, derived from the applied items (built by the first GSI Query).
+        self.entry_lists = EntryLists()
 
     # ---- keys ------------------------------------------------------------------------------------------
 
@@ -277,11 +280,16 @@ class PartitionData:
         self._pending.clear()
 
     def apply(self, batch: Any, proposal_id: int, effects: list[Effect]) -> None:
+        """Write the effects into ``batch``, which the driver writes to the store before anything else
+        runs: the entry lists, updated here too, never disagree with the store a read sees."""
+        lists = self.entry_lists
         for eff in effects:
             if eff.new is None:
                 batch.delete(eff.key)
             else:
                 batch.put(eff.key, eff.new)
+            if lists:
+                lists.applied(eff.key, None if eff.new is None else decode_item(eff.new))
             pending = self._pending.get(eff.key)
             if pending is not None and pending[0] == proposal_id:
                 del self._pending[eff.key]
@@ -344,6 +352,7 @@ class PartitionMachine:
         if snapshot.data:
             self.data.store.import_chunk(batch, snapshot.data)
         self.data.forget_pending()
+        self.data.entry_lists.clear()  # derived from the state replaced: the next GSI Query builds them again
 
     def on_role(self, role: Role, leader: str) -> None:
         if role is not Role.LEADER:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,6 +37,7 @@ from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan, q
 from dynamo.size import item_size
 from paxos.errors import NotLeader, ProposalDropped
 from storagenode.admission import UnitKind, read_charge, write_charge
+from storagenode.entries import EntryList
 from storagenode.items import MIN_WRITE_UNITS, Answer, redirect, unavailable
 from storagenode.partition import Effect, decode_item, encode_effects, encode_item
 
@@ -142,6 +143,8 @@ class Reads:
             for row in rows:
                 yield row
             if len(rows) < CHUNK_ITEMS:
+                # No turn of the event loop after the last chunk: an entry list's build (``_entry_list``)
+                # is complete only if no write lands between its last read and its ``built()``.
                 return
             left = left.resume(rows[-1][0], reverse)
             await asyncio.sleep(0)
@@ -165,29 +168,22 @@ class Reads:
         max_bytes = int(req["max_bytes"])
         assert limit is None or (isinstance(limit, int) and limit > 0), limit
         reverse = bool(req.get("reverse"))
-        after = bytes.fromhex(req["after"]) if req.get("after") else None
+        after: tuple[bytes, bytes] | None = None
+        if req.get("after"):
+            after = (bytes.fromhex(req["after"][0]), bytes.fromhex(req["after"][1]))
         entries = index.entry_range(condition)
-        if index.is_global:
-            rng = hosted.data.range
-        else:  # an LSI's entries are its item collection's items
-            rng = query_range(hosted.table_id, index.table_key, KeyCondition(condition.hash_value))[1]
-        found: list[tuple[bytes, dict[str, Any]]] = []
-        async for stored, raw in self._rows(hosted, rng):
-            item = decode_item(raw)
-            assert item is not None
-            entry = index.entry_key(item)
-            if entry is None or entry not in entries:
-                continue
-            position = entry + stored
-            if after is not None and (position >= after if reverse else position <= after):
-                continue
-            found.append((position, item))
-        found.sort(key=lambda pair: pair[0], reverse=reverse)
+        listed = await self._entry_list(hosted, index) if index.is_global else None
+        if listed is not None:
+            ordered: Iterator[tuple[bytes, dict[str, Any]]] = _listed(hosted, listed, entries, after, reverse)
+        else:
+            ordered = iter(await self._read_entries(hosted, index, condition, entries, after, reverse))
         whole = fetches_item(index, request)
         cands: list[list[Any]] = []
         used = 0
-        for position, item in found:
+        more = False
+        for position, item in ordered:
             if (limit is not None and len(cands) >= limit) or used >= max_bytes:
+                more = True
                 break
             entry_item = index.project(item)
             size = item_size(entry_item)
@@ -199,8 +195,55 @@ class Reads:
                 out = project(source, plan.projection) if plan.projection is not None else source
             cands.append([position.hex(), kept, out, size, index.start_key(item)])
         self.service.settle(hosted, UnitKind.READ, estimate, read_units(used, consistent=consistent))
-        return orjson.dumps({"ok": {"Cands": cands, "More": len(cands) < len(found), "Lo": str(hosted.data.hash_lo),
+        return orjson.dumps({"ok": {"Cands": cands, "More": more, "Lo": str(hosted.data.hash_lo),
                                     "Hi": str(hosted.data.hash_hi)}})
+
+    async def _read_entries(self, hosted: Hosted, index: IndexRead, condition: KeyCondition, entries: KeyRange,
+                            after: tuple[bytes, bytes] | None, reverse: bool) -> list[tuple[bytes, dict[str, Any]]]:
+        """(position, item) of the entries in ``entries`` after ``after``, in the read's order, by reading the
+        items: an LSI's item collection, or (no entry list) the whole partition."""
+        if index.is_global:
+            rng = hosted.data.range
+        else:  # an LSI's entries are its item collection's items
+            rng = query_range(hosted.table_id, index.table_key, KeyCondition(condition.hash_value))[1]
+        start = None if after is None else after[0] + after[1]
+        found: list[tuple[bytes, dict[str, Any]]] = []
+        async for stored, raw in self._rows(hosted, rng):
+            item = decode_item(raw)
+            assert item is not None
+            entry = index.entry_key(item)
+            if entry is None or entry not in entries:
+                continue
+            position = entry + stored
+            if start is not None and (position >= start if reverse else position <= start):
+                continue
+            found.append((position, item))
+        found.sort(key=lambda pair: pair[0], reverse=reverse)
+        return found
+
+    async def _entry_list(self, hosted: Hosted, index: IndexRead) -> EntryList | None:
+        """The replica's list of the GSI's entries, built now by the first read that needs it; None while
+        another read builds it, or when the partition has too many entries to list."""
+        lists = hosted.data.entry_lists
+        listed, new = lists.get(index)
+        if listed.ready:
+            return listed
+        if not new:
+            return None  # being built by another read: this one reads the partition meanwhile
+        try:
+            async for stored, raw in self._rows(hosted, hosted.data.range):
+                item = decode_item(raw)
+                assert item is not None
+                if not listed.read(stored, item):
+                    lists.drop(index)
+                    return None
+        except BaseException:
+            lists.drop(index)
+            raise
+        if not lists.holds(listed):
+            return None  # the replica's state was replaced meanwhile: what was read is gone
+        listed.built()
+        return listed
 
     async def index_scan(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         """A Scan page part on an index: the table's items in this partition's range from ``start``, those
@@ -357,6 +400,16 @@ class Reads:
         if not sized:
             return b'{"ok":{}}'
         return orjson.dumps({"ok": {"Sizes": sizes}})
+
+
+def _listed(hosted: Hosted, listed: EntryList, entries: KeyRange, after: tuple[bytes, bytes] | None,
+            reverse: bool) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """(position, item) from the entry list, in order. Consumed without a yield to the event loop, so the
+    list and the store it is read against are of one moment."""
+    for entry, stored in listed.select(entries, after, reverse):
+        item = decode_item(hosted.data.read_applied(stored))
+        assert item is not None and listed.index.entry_key(item) == entry, "an entry list disagrees with the store"
+        yield entry + stored, item
 
 
 def _entries(effects: list[Effect]) -> list[list[Effect]]:

@@ -80,7 +80,12 @@ def ident(item: dict[str, Any]) -> tuple[str, int]:
 
 
 @pytest.fixture
-async def call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Router]:
+async def call(loaded: tuple[Cluster, Router]) -> Router:
+    return loaded[1]
+
+
+@pytest.fixture
+async def loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Cluster, Router]]:
     monkeypatch.setattr(storagenode.reads, "CHUNK_ITEMS", 4)  # index reads cross many read chunks
     cluster = Cluster(tmp_path)
     cluster.cp.map = the_map(1)
@@ -99,7 +104,7 @@ async def call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
                     break
             assert not pending
         await settle(cluster)
-        yield router
+        yield cluster, router
     finally:
         await backend.stop()
         await cluster.close()
@@ -247,3 +252,55 @@ async def test_scan_consistent_read_on_a_gsi_is_refused(call: Router) -> None:
         await call("Scan", {"IndexName": "group_only", "ConsistentRead": True})
     page = await call("Scan", {"IndexName": "by_score", "ConsistentRead": True, "Limit": 2})
     assert page["Count"] == 2  # an LSI reads strongly like its table
+
+
+async def gsi_query_all(call: Router, group: str, forward: bool, limit: int) -> list[tuple[str, int]]:
+    found = await pages(call, "Query", {
+        "IndexName": "by_group", "KeyConditionExpression": "grp = :g",
+        "ExpressionAttributeValues": {":g": {"S": group}}, "ScanIndexForward": forward}, limit)
+    return [ident(i) for i in items_of(found)]
+
+
+def gsi_order(items: list[dict[str, Any]], group: str, forward: bool) -> list[tuple[str, int]]:
+    members = [i for i in items if i.get("grp") == {"S": group} and "score" in i]
+    return [ident(i) for i in sorted(members, key=lambda i: (int(i["score"]["N"]), stored(i)), reverse=not forward)]
+
+
+async def test_entry_lists_follow_writes(loaded: tuple[Cluster, Router]) -> None:
+    """The first GSI Query builds each replica's entry list; later writes (an index key changed, an item
+    that leaves the index, deletes, new items) keep it exact: the next Queries see them, in order."""
+    cluster, call = loaded
+    assert await gsi_query_all(call, "g1", True, 5) == gsi_order(ITEMS, "g1", True)
+    built = [hosted.data.entry_lists for node in cluster.nodes.values() for hosted in node.hosted.values()
+             if hosted.data.entry_lists]
+    assert built, "no replica built an entry list"
+    current = {ident(i): i for i in ITEMS}
+    changes: list[dict[str, Any]] = []
+    for pk in PKS:
+        for sk in range(0, PER_PK, 4):
+            one = dict(current[(pk, sk)])
+            if sk % 8 == 0:
+                one["grp"] = {"S": "g0" if one.get("grp") == {"S": "g1"} else "g1"}  # moves between groups
+                one["score"] = {"N": str(sk % 7)}
+            else:
+                one.pop("grp", None)  # leaves the GSIs
+            changes.append({"PutRequest": {"Item": one}})
+            current[(pk, sk)] = one
+        changes.append({"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"N": "1"}}}})
+        del current[(pk, 1)]
+        fresh = {**row(pk, 100), "grp": {"S": "g1"}, "score": {"N": "5"}}
+        changes.append({"PutRequest": {"Item": fresh}})
+        current[(pk, 100)] = fresh
+    for i in range(0, len(changes), 25):
+        pending = changes[i : i + 25]
+        for _ in range(20):
+            answer = await call("BatchWriteItem", {"RequestItems": {"rows": pending}})
+            pending = answer["UnprocessedItems"].get("rows", [])
+            if not pending:
+                break
+        assert not pending
+    await settle(cluster)
+    now = list(current.values())
+    for group in ("g0", "g1"):
+        for forward in (True, False):
+            assert await gsi_query_all(call, group, forward, 6) == gsi_order(now, group, forward)

@@ -91,7 +91,7 @@ def test_query_start_resumes_after_the_entry() -> None:
     position = index_query_start(GSI, 5, cond, start)
     entry = GSI.entry_key(start)
     assert entry is not None
-    assert position == entry + stored(start)
+    assert position == (entry, stored(start))
 
 
 @pytest.mark.parametrize("start, message", [
