@@ -28,13 +28,14 @@ def value_pool(rng: random.Random, value_bytes: int, size: int = 256) -> list[st
 
 
 class Bodies:
-    def __init__(self, table: str, items_per_key: int = 1, consistent: bool = False) -> None:
+    def __init__(self, table: str, items_per_key: int = 1, consistent: bool = False, index_group: int = 0) -> None:
         if not _TABLE_NAME.match(table):
             raise ValueError(f"table name {table!r}: use 3-255 characters of A-Z a-z 0-9 _ . -")
-        assert items_per_key >= 1
+        assert items_per_key >= 1 and index_group >= 0
         self.table = table
         self.items_per_key = items_per_key
         self.consistent = consistent
+        self.index_group = index_group
         self._table_json = f'{{"TableName":"{table}"'
         self._consistent_json = "true" if consistent else "false"
 
@@ -47,14 +48,20 @@ class Bodies:
         pk, sk = self.position(record)
         return f'{{"pk":{{"S":"{pk}"}},"sk":{{"N":"{sk}"}}}}'
 
+    def index_key(self, record: int) -> str:
+        """The record's GSI key (``index_group`` consecutive records share it)."""
+        return f"g{record // self.index_group}"
+
     def item_json(self, record: int, value: str) -> str:
         pk, sk = self.position(record)
-        return f'{{"pk":{{"S":"{pk}"}},"sk":{{"N":"{sk}"}},"v":{{"S":"{value}"}}}}'
+        indexed = f',"g":{{"S":"{self.index_key(record)}"}}' if self.index_group else ""
+        return f'{{"pk":{{"S":"{pk}"}},"sk":{{"N":"{sk}"}},"v":{{"S":"{value}"}}{indexed}}}'
 
     def item_size_bytes(self, record: int, value: str) -> int:
         """DynamoDB's size of the item: names plus values (a number counted as its digits, roughly)."""
         pk, sk = self.position(record)
-        return len("pk") + len(pk) + len("sk") + len(str(sk)) + 1 + len("v") + len(value)
+        indexed = len("g") + len(self.index_key(record)) if self.index_group else 0
+        return len("pk") + len(pk) + len("sk") + len(str(sk)) + 1 + len("v") + len(value) + indexed
 
     def get_item(self, record: int) -> bytes:
         return f'{self._table_json},"Key":{self._key(record)},"ConsistentRead":{self._consistent_json}}}'.encode()
@@ -79,19 +86,29 @@ class Bodies:
         return (f'{self._table_json},{condition},{values}{limit_json},'
                 f'"ConsistentRead":{self._consistent_json}}}').encode()
 
+    def query_index(self, record: int) -> bytes:
+        """The items sharing the record's GSI key (eventually consistent: a GSI allows nothing else)."""
+        return (f'{self._table_json},"IndexName":"by_g","KeyConditionExpression":"g = :g",'
+                f'"ExpressionAttributeValues":{{":g":{{"S":"{self.index_key(record)}"}}}}}}').encode()
+
     def batch_write(self, records: range, values: list[str]) -> bytes:
         puts = ",".join(f'{{"PutRequest":{{"Item":{self.item_json(r, values[r % len(values)])}}}}}'
                         for r in records)
         return f'{{"RequestItems":{{"{self.table}":[{puts}]}}}}'.encode()
 
     def create_table(self) -> bytes:
-        return orjson.dumps({
+        spec: dict[str, Any] = {
             "TableName": self.table,
             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
                                      {"AttributeName": "sk", "AttributeType": "N"}],
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             "BillingMode": "PAY_PER_REQUEST",
-        })
+        }
+        if self.index_group:
+            spec["AttributeDefinitions"].append({"AttributeName": "g", "AttributeType": "S"})
+            spec["GlobalSecondaryIndexes"] = [{"IndexName": "by_g", "Projection": {"ProjectionType": "ALL"},
+                                               "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}]
+        return orjson.dumps(spec)
 
     def table_only(self) -> bytes:
         """The body of DescribeTable and DeleteTable."""

@@ -87,7 +87,8 @@ class Target:
         self.workload = WORKLOADS[options.workload]
         self.endpoint = Endpoint.parse(options.endpoint)
         self.rng = random.Random(options.seed)
-        self.bodies = Bodies(options.table, self.workload.items_per_key, options.consistent)
+        self.bodies = Bodies(options.table, self.workload.items_per_key, options.consistent,
+                             self.workload.index_group)
         self.values = value_pool(self.rng, options.value_bytes)
         self.http_clients = [HttpClient(self.endpoint, timeout_s=options.timeout_s) for _ in range(options.clients)]
         self.clients: list[Client] = []

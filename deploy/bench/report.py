@@ -137,13 +137,14 @@ def render_comparison(console: Console, reports: list[dict[str, Any]]) -> None:
         table.add_column(column, justify="left" if column == "target" else "right")
     for report in reports:
         latency = report["latency"]
-        throughput_ratio = base["ops_per_s"] / report["ops_per_s"] if report["ops_per_s"] else float("nan")
-        spread = _slice_ratio_range(base, report)
-        p99_ratio = base["latency"]["p99_ms"] / latency["p99_ms"] if latency["p99_ms"] else float("nan")
+        # A target that completed nothing (every request failed) has no ratio: "-", not "nanx".
+        throughput_ratio = (f"{base['ops_per_s'] / report['ops_per_s']:.2f}x{_slice_ratio_range(base, report)}"
+                            if report["ops_per_s"] else "-")
+        p99_ratio = f"{base['latency']['p99_ms'] / latency['p99_ms']:.2f}x" if latency["p99_ms"] else "-"
         table.add_row(report["target"], f"{report['ops_per_s']:,.0f}", _ms(latency["p50_ms"]),
                       _ms(latency["p99_ms"]), _ms(latency["p99.9_ms"]), f"{report['errors']:,}",
                       f"{report['server_cpu']['us_per_op']:,.0f}" if report.get("server_cpu") else "-",
-                      f"{throughput_ratio:.2f}x{spread}", f"{p99_ratio:.2f}x")
+                      throughput_ratio, p99_ratio)
     console.print(table)
     if any("slices" in report for report in reports):
         console.print(f"interleaved: {len(base['slices'])} turns each; in brackets the lowest, highest and median "

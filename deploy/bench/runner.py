@@ -190,6 +190,10 @@ async def run(clients: list[Client], chooser: Chooser, bodies: Bodies, values: l
                     body = bodies.query(chooser.next_record())
                     t0 = perf_ns()
                     await _ok(client, "Query", body)
+                elif op is Op.QUERY_INDEX:
+                    body = bodies.query_index(chooser.next_record())
+                    t0 = perf_ns()
+                    await _ok(client, "Query", body)
                 elif op is Op.SCAN:
                     body = bodies.query(chooser.next_record(), limit=chooser.scan_length(), from_record=True)
                     t0 = perf_ns()

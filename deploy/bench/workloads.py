@@ -15,7 +15,9 @@ of length L starting at record r is ``pk = group(r) AND sk >= offset(r)`` with `
 end of its partition key, so scans starting late in a group return fewer than L items (YCSB's scans cross
 into the next keys in order, which a hash-partitioned table has no cheap way to do).
 The plain ones: ``put`` is PutItem on uniform keys of an empty table, ``get`` GetItem on uniform keys,
-``query`` a Query returning the 10 items of a uniformly chosen partition key.
+``query`` a Query returning the 10 items of a uniformly chosen partition key, ``query-gsi`` a Query on a
+global secondary index returning 10 items (of 10 partition keys, spread over the table's partitions) for a
+uniformly chosen index key, eventually consistent as GSI reads must be.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Op(enum.Enum):
     READ_MODIFY_WRITE = "read-modify-write"
     PUT = "put"
     QUERY = "query"
+    QUERY_INDEX = "query-index"
 
 
 class Distribution(enum.Enum):
@@ -53,6 +56,9 @@ class Workload:
     # False: the table is created empty (put writes the records itself).
     load_records: bool = True
     max_scan_length: int = 100
+    # > 0: the table has a GSI ``by_g`` on a string ``g`` shared by this many consecutive records (whose
+    # partition keys, one per record, hash all over the table).
+    index_group: int = 0
 
     def proportion(self, op: Op) -> float:
         return sum(share for o, share in self.mix if o is op)
@@ -71,6 +77,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("get", "GetItem, uniform keys", ((Op.READ, 1.0),), Distribution.UNIFORM),
     Workload("query", "Query of 10 items, uniform partition keys", ((Op.QUERY, 1.0),), Distribution.UNIFORM,
              items_per_key=10),
+    Workload("query-gsi", "Query of 10 items on a GSI, uniform index keys", ((Op.QUERY_INDEX, 1.0),),
+             Distribution.UNIFORM, index_group=10),
 )}
 
 # How many tries to draw a key that exists before falling back to a uniform one (inserts in flight).

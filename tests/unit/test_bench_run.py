@@ -103,6 +103,12 @@ class FakeDynamo:
             item = items.setdefault(at, {"pk": key["pk"], "sk": key["sk"]})
             item["v"] = request["ExpressionAttributeValues"][":v"]
             return 200, {}
+        if target == "Query" and "IndexName" in request:
+            assert request["IndexName"] == "by_g" and request["KeyConditionExpression"] == "g = :g"
+            group = request["ExpressionAttributeValues"][":g"]["S"]
+            chosen = [item for item in items.values() if item.get("g", {}).get("S") == group]
+            assert len(chosen) == 10, (group, len(chosen))  # the workload's 10 records per index key
+            return 200, {"Items": chosen, "Count": len(chosen), "ScannedCount": len(chosen)}
         if target == "Query":
             values = request["ExpressionAttributeValues"]
             start = int(values[":s"]["N"]) if ":s" in values else 0
@@ -478,3 +484,26 @@ def test_the_per_turn_ratios_show_their_range_and_median() -> None:
     other = {"slices": [{"ops_per_s": 100.0}, {"ops_per_s": 100.0}, {"ops_per_s": 100.0}]}
     assert _slice_ratio_range(base, other) == " (1.00–3.00, median 2.00)"
     assert _slice_ratio_range(base, base) == "" and _slice_ratio_range(base, {}) == ""
+
+
+def test_a_target_that_completed_nothing_has_no_ratio() -> None:
+    """moto timed out on every GSI Query of the benchmark: its row says "-" where a ratio would divide by 0."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from deploy.bench.report import render_comparison
+
+    def report(target: str, ops_per_s: float, p99_ms: float) -> dict[str, Any]:
+        return {"target": target, "title": "GSI", "clients": 32, "ops_per_s": ops_per_s,
+                "errors": 0 if ops_per_s else 64,
+                "latency": {"p50_ms": p99_ms / 2, "p99_ms": p99_ms, "p99.9_ms": p99_ms}}
+
+    out = StringIO()
+    render_comparison(Console(file=out, width=200), [report("ddb", 1000, 60), report("moto", 0, 0),
+                                                     report("dynalite", 2000, 30)])
+    text = out.getvalue()
+    assert "nan" not in text
+    assert "0.50x" in text and "2.00x" in text
+    (moto_row,) = [line for line in text.splitlines() if "moto" in line]
+    assert moto_row.rstrip().endswith("-")
