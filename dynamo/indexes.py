@@ -116,6 +116,19 @@ class IndexRead:
                                        condition.range_op, values)
 
 
+def indexes_of(spec: dict[str, Any]) -> tuple[IndexSchema, ...]:
+    """The secondary indexes a table's spec (its validated CreateTable request, as updated) declares."""
+    definitions = spec["AttributeDefinitions"]
+    found: list[IndexSchema] = []
+    for field, is_global in (("LocalSecondaryIndexes", False), ("GlobalSecondaryIndexes", True)):
+        for index in spec.get(field) or ():
+            projection = index.get("Projection") or {}
+            found.append(IndexSchema(index["IndexName"], KeySchema.from_wire(index["KeySchema"], definitions),
+                                     is_global, str(projection.get("ProjectionType", "ALL")),
+                                     tuple(projection.get("NonKeyAttributes") or ())))
+    return tuple(found)
+
+
 def _key_wire(key: KeySchema) -> list[Any]:
     return [key.hash_name, key.hash_type, key.range_name, key.range_type]
 

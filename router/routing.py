@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dynamo.indexes import indexes_of
 from dynamo.items import IndexSchema, KeySchema
 
 HASH_SPACE = 1 << 64
@@ -67,17 +68,6 @@ class TableRoute:
         return part if part.covers(hash64) else None
 
 
-def _indexes(spec: Mapping[str, Any], definitions: list[dict[str, str]]) -> tuple[IndexSchema, ...]:
-    found: list[IndexSchema] = []
-    for field, is_global in (("LocalSecondaryIndexes", False), ("GlobalSecondaryIndexes", True)):
-        for index in spec.get(field) or ():
-            projection = index.get("Projection") or {}
-            found.append(IndexSchema(index["IndexName"], KeySchema.from_wire(index["KeySchema"], definitions),
-                                     is_global, str(projection.get("ProjectionType", "ALL")),
-                                     tuple(projection.get("NonKeyAttributes") or ())))
-    return tuple(found)
-
-
 @dataclass(frozen=True, slots=True)
 class PartitionMap:
     """One immutable version of the cluster's partition map."""
@@ -114,7 +104,7 @@ class PartitionMap:
                 table_id=int(table["table_id"]),
                 status=str(table["status"]),
                 key=KeySchema.from_wire(spec["KeySchema"], definitions),
-                indexes=_indexes(spec, definitions),
+                indexes=indexes_of(spec),
                 partitions=tuple(routes),
                 los=tuple(p.lo for p in routes),
                 on_demand=spec.get("BillingMode") == "PAY_PER_REQUEST",

@@ -19,12 +19,13 @@ the list is dropped) and ``MAX_LISTS`` lists per replica (the least recently use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from dynamo.indexes import IndexRead
+from dynamo.items import IndexSchema
 from dynamo.keycodec import KeyRange
 
 MAX_ENTRIES = 1_000_000
@@ -112,6 +113,13 @@ class EntryLists:
 
     def holds(self, listed: EntryList) -> bool:
         return self._lists.get((listed.index.name, listed.index.key)) is listed
+
+    def keep(self, indexes: Iterable[IndexSchema]) -> None:
+        """Drop the lists of indexes the table no longer has (UpdateTable deleted them): a list is kept
+        exact at every write, which is work for nothing once no Query can read it."""
+        wanted = {(index.name, index.key) for index in indexes if index.is_global}
+        for ident in [ident for ident in self._lists if ident not in wanted]:
+            del self._lists[ident]
 
     def drop(self, index: IndexRead) -> None:
         self._lists.pop((index.name, index.key), None)

@@ -58,6 +58,7 @@ import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from dynamo import keycodec
+from dynamo.indexes import indexes_of
 from dynamo.ttl import expired_value
 from paxos.errors import PaxosError
 from paxos.replica import Role
@@ -453,6 +454,8 @@ class StorageNode:
                 log.info("replica added", group=partition_group(pid), table=table_name,
                          joining=self.name == part.get("joining"), learner=learner)
             hosted.replicas = tuple(part["replicas"])
+            if hosted.data.entry_lists:
+                hosted.data.entry_lists.keep(indexes_of(table["spec"]))
             hosted.joining = str(part.get("joining") or "")
             hosted.replacing = str(part.get("replacing") or "")
             split = part.get("split")

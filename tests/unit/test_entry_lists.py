@@ -99,3 +99,14 @@ def test_bounds_on_lists(monkeypatch: Any) -> None:
     lists.get(GSI)  # by_g is now used more recently than other
     third, _ = lists.get(IndexRead("third", GSI.key, TABLE, True))
     assert lists.holds(first) and lists.holds(third) and not lists.holds(other)  # the least recently used went
+
+
+def test_lists_of_deleted_indexes_go() -> None:
+    from dynamo.items import IndexSchema
+
+    lists = EntryLists()
+    kept, _ = lists.get(GSI)
+    gone, _ = lists.get(IndexRead("gone", GSI.key, TABLE, True))
+    renamed, _ = lists.get(IndexRead("by_g", KeySchema("g", "N"), TABLE, True))  # same name, another key
+    lists.keep([IndexSchema("by_g", GSI.key, True), IndexSchema("lsi", KeySchema("pk", "S", "n", "N"), False)])
+    assert lists.holds(kept) and not lists.holds(gone) and not lists.holds(renamed)
