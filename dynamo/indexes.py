@@ -27,10 +27,11 @@ from typing import Any
 
 from dynamo import keycodec
 from dynamo.errors import ValidationException
-from dynamo.expressions import KeyCondition
+from dynamo.expressions import KeyCondition, Projection, top_level_names
 from dynamo.hashing import partition_hash
 from dynamo.items import IndexSchema, KeySchema, validate_key
 from dynamo.keycodec import KeyRange
+from dynamo.queries import ReadPlan
 
 ENTRY_TABLE_ID = 0  # entry keys are laid out as stored keys of this pseudo-table
 MSG_START_KEY_INVALID = "The provided starting key is invalid"
@@ -153,6 +154,37 @@ def check_select(index: IndexRead, request: dict[str, Any]) -> None:
         raise ValidationException(
             "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global "
             f"secondary index {index.name} because its projection type is not ALL")
+
+
+def check_projected(index: IndexRead, plan: ReadPlan) -> None:
+    """A GSI cannot fetch from the table what it does not project: a ProjectionExpression (or
+    AttributesToGet) or a filter naming such an attribute is refused, in DynamoDB's words. An LSI fetches."""
+    if not index.is_global or index.projects_all:
+        return
+    held = set(index.key_names) | set(index.non_key)
+    if plan.projection is not None:
+        missing = _in_order(plan.projection, held)
+        if missing:
+            raise ValidationException(
+                f"One or more parameter values were invalid: Global secondary index {index.name} does not project "
+                f"[{', '.join(missing)}]")
+    if plan.filter is not None:
+        missing = sorted(top_level_names(plan.filter) - held)
+        if missing:
+            raise ValidationException(
+                f"One or more parameter values were invalid: Secondary index {index.name} does not project one or "
+                f"more filter attributes: [{', '.join(missing)}]")
+
+
+def _in_order(projection: Projection, held: set[str]) -> list[str]:
+    """The top-level names a projection asks for that ``held`` lacks, in the order asked, once each."""
+    missing: list[str] = []
+    for path in projection.paths:
+        name = path.elements[0]
+        assert isinstance(name, str)
+        if name not in held and name not in missing:
+            missing.append(name)
+    return missing
 
 
 def fetches_item(index: IndexRead, request: dict[str, Any]) -> bool:

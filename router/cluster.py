@@ -56,7 +56,14 @@ from dynamo.errors import (
 )
 from dynamo.expressions import ExpressionContext, parse_projection
 from dynamo.hashing import HASH_SPACE, partition_hash
-from dynamo.indexes import IndexRead, check_index_read, check_select, index_query_start, index_scan_start
+from dynamo.indexes import (
+    IndexRead,
+    check_index_read,
+    check_projected,
+    check_select,
+    index_query_start,
+    index_scan_start,
+)
 from dynamo.items import check_index_keys, extract_key, key_identity, validate_key
 from dynamo.keycodec import hash_range, successor
 from dynamo.queries import (
@@ -444,8 +451,9 @@ class ClusterBackend(BaseBackend):
     async def _query_index(self, table: TableRoute, index: IndexRead, request: Request) -> Response:
         """A Query on an index: an LSI's entries are in the partition of their item collection; a GSI's may
         be in any partition, so every partition answers its share and the shares are merged in index order."""
-        condition, _ = parse_query(request, index.key)
+        condition, plan = parse_query(request, index.key)
         check_select(index, request)
+        check_projected(index, plan)
         reverse = request.get("ScanIndexForward") is False
         after: tuple[bytes, bytes] | None = None
         if request.get("ExclusiveStartKey") is not None:
@@ -495,9 +503,10 @@ class ClusterBackend(BaseBackend):
     async def scan(self, request: Request, ctx: RequestContext) -> Response:
         """One page: the segment's hash range, partition after partition, until Limit, 1 MB or its end."""
         table, index = await self._table_and_index(request)
-        parse_scan(request)  # validation; the storage nodes apply the filter
+        plan = parse_scan(request)  # validation; the storage nodes apply the filter
         if index is not None:
             check_select(index, request)
+            check_projected(index, plan)
         lo, hi = scan_range(request.get("Segment"), request.get("TotalSegments"))
         segment = hash_range(table.table_id, lo, hi)
         at_hash, start = lo, segment.start

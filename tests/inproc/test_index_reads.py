@@ -239,6 +239,13 @@ async def test_segmented_scan_on_a_gsi(call: Router) -> None:
     ({"IndexName": "by_group", "KeyConditionExpression": "grp = :p",
       "ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"S": "1"}, "grp": {"S": "g0"}, "score": {"N": "1"}}},
      "The provided starting key is invalid: The provided key element does not match the schema"),
+    ({"IndexName": "by_group", "KeyConditionExpression": "grp = :p", "ProjectionExpression": "#o, pk, sk, #n",
+      "ExpressionAttributeNames": {"#n": "nope", "#o": "other"}},
+     "One or more parameter values were invalid: Global secondary index by_group does not project [other, nope]"),
+    ({"IndexName": "by_group", "KeyConditionExpression": "grp = :p", "FilterExpression": "#o = :p",
+      "ExpressionAttributeNames": {"#o": "other"}},
+     "One or more parameter values were invalid: Secondary index by_group does not project one or more filter "
+     "attributes: [other]"),
 ])
 async def test_index_query_errors(call: Router, body: dict[str, Any], message: str) -> None:
     with pytest.raises(DynamoError) as caught:
@@ -304,3 +311,13 @@ async def test_entry_lists_follow_writes(loaded: tuple[Cluster, Router]) -> None
     for group in ("g0", "g1"):
         for forward in (True, False):
             assert await gsi_query_all(call, group, forward, 6) == gsi_order(now, group, forward)
+
+
+async def test_lsi_fetches_what_it_does_not_project(call: Router) -> None:
+    """An LSI reads the item for attributes it does not project (DynamoDB fetches them from the table);
+    a GSI refuses to (test_index_query_errors)."""
+    page = await call("Query", {"IndexName": "by_score", "KeyConditionExpression": "pk = :p",
+                                "ExpressionAttributeValues": {":p": {"S": "p2"}}, "ProjectionExpression": "#o, sk",
+                                "ExpressionAttributeNames": {"#o": "other"},
+                                "Limit": 3})
+    assert page["Items"] and all(item == {"other": {"S": "x" * 10}, "sk": item["sk"]} for item in page["Items"])

@@ -13,7 +13,14 @@ from dynamo import keycodec
 from dynamo.errors import ValidationException
 from dynamo.expressions import ExpressionContext, parse_key_condition
 from dynamo.hashing import partition_hash
-from dynamo.indexes import IndexRead, check_index_read, check_select, fetches_item, index_query_start
+from dynamo.indexes import (
+    IndexRead,
+    check_index_read,
+    check_projected,
+    check_select,
+    fetches_item,
+    index_query_start,
+)
 from dynamo.items import IndexSchema, KeySchema
 
 TABLE = KeySchema("pk", "S", "sk", "N")
@@ -128,3 +135,20 @@ def test_what_an_index_read_may_not_ask() -> None:
     assert fetches_item(LSI, {"ProjectionExpression": "other"})
     assert not fetches_item(LSI, {})
     assert not fetches_item(GSI, {"ProjectionExpression": "other"})
+
+
+def test_a_gsi_refuses_what_it_does_not_project() -> None:
+    from dynamo.queries import parse_scan
+
+    def plan(**request: Any) -> Any:
+        return parse_scan(request)
+
+    check_projected(GSI, plan(ProjectionExpression="pk, note, grp"))  # all projected (INCLUDE note)
+    with pytest.raises(ValidationException, match=r"Global secondary index by_group does not project \[a, b\]$"):
+        check_projected(GSI, plan(ProjectionExpression="a, note, b.c, b.d"))
+    with pytest.raises(ValidationException, match=r"does not project one or more filter attributes: \[x, y\]$"):
+        check_projected(GSI, plan(FilterExpression="y = :v AND x = :v AND note = :v",
+                                  ExpressionAttributeValues={":v": {"S": "1"}}))
+    check_projected(GSI, plan(AttributesToGet=["pk", "note"]))
+    check_projected(LSI, plan(ProjectionExpression="anything"))  # an LSI fetches it
+    check_projected(IndexRead("all", GSI.key, TABLE, True), plan(ProjectionExpression="anything"))
