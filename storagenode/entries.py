@@ -8,6 +8,11 @@ again. It is kept exact by ``PartitionData.apply``, which hands it every applied
 synchronous step that writes the effect to the store, so at every point where a read can run the list
 and the store agree.
 
+A storage node's replica receives a new state by a streamed snapshot, which empties it (and drops its
+lists) in one synchronous write before any read can run, and serves no reads until the transfer is
+installed. (A driver without streams, as some tests build, writes an installed snapshot after an fsync
+instead; a list built in that window would disagree with the store, which ``reads._listed`` asserts.)
+
 Building reads the partition's items in chunks, yielding to the event loop between them. An effect
 applied meanwhile to a key the build has passed is applied to the list; one ahead of the build is left
 to it, since the build will read the store, which already holds it. Reads use the list only once it is
