@@ -103,6 +103,15 @@ class ConditionalCheckFailedException(DynamoError):
         super().__init__(message, **extra)
 
 
+class DuplicateItemException(DynamoError):
+    """A PartiQL INSERT of an item whose primary key is taken."""
+
+    type_name = _DDB + "DuplicateItemException"
+
+    def __init__(self, message: str = "Duplicate primary key exists in table", **extra: Any) -> None:
+        super().__init__(message, **extra)
+
+
 class ItemCollectionSizeLimitExceededException(DynamoError):
     type_name = _DDB + "ItemCollectionSizeLimitExceededException"
 

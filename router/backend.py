@@ -70,6 +70,7 @@ class Backend(Protocol):
     async def describe_continuous_backups(self, request: Request, ctx: RequestContext) -> Response: ...
     async def update_continuous_backups(self, request: Request, ctx: RequestContext) -> Response: ...
     async def execute_statement(self, request: Request, ctx: RequestContext) -> Response: ...
+    async def batch_execute_statement(self, request: Request, ctx: RequestContext) -> Response: ...
 
 
 class BaseBackend:
@@ -145,4 +146,7 @@ class BaseBackend:
         return await self._unsupported(ctx)
 
     async def execute_statement(self, request: Request, ctx: RequestContext) -> Response:
+        return await self._unsupported(ctx)
+
+    async def batch_execute_statement(self, request: Request, ctx: RequestContext) -> Response:
         return await self._unsupported(ctx)

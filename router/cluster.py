@@ -81,8 +81,9 @@ from dynamo.queries import (
 from dynamo.size import check_item_size, item_size
 from dynamo.writes import prepare
 from proto.kinds import ControlOp, Kind, error_from_body
-from router.backend import BaseBackend, Request, RequestContext, Response
+from router.backend import BaseBackend, Request, RequestContext, Response, method_name
 from router.routing import PartitionMap, Routing, RoutingConfig, TableRoute
+from router.statements import StatementRunner
 from runtime.transport import PeerUnavailable, TransportError
 
 log = logging.getLogger("ddb.router.cluster")
@@ -351,7 +352,26 @@ class ClusterBackend(BaseBackend):
         return result
 
     async def update_table(self, request: Request, ctx: RequestContext) -> Response:
-        return await self._forward(ControlOp.UPDATE_TABLE, request, ctx)
+        result = await self._forward(ControlOp.UPDATE_TABLE, request, ctx)
+        if "GlobalSecondaryIndexUpdates" in request:
+            described = result["TableDescription"].get("GlobalSecondaryIndexes") or ()
+            await self._await_indexes(request["TableName"], {index["IndexName"] for index in described})
+        return result
+
+    async def _await_indexes(self, name: str, wanted: set[str]) -> None:
+        """Answer an UpdateTable that adds or deletes a GSI once this router's map shows the change, so the
+        client's next Query finds the index (a GSI is ACTIVE at once). Bounded: a lagging map still answers."""
+        loop = asyncio.get_running_loop()
+        config = self._config
+        deadline = loop.time() + config.request_deadline_ms / 1000.0
+        while True:
+            route = self.routing.table(name)
+            if route is not None and {index.name for index in route.indexes if index.is_global} == wanted:
+                return
+            if loop.time() >= deadline:
+                log.warning("UpdateTable of %s answered before this router's map shows its indexes", name)
+                return
+            await self.refresh_map(self.routing.version, min(deadline, loop.time() + config.refresh_wait_ms / 1000.0))
 
     async def tag_resource(self, request: Request, ctx: RequestContext) -> Response:
         return await self._forward(ControlOp.TAG_RESOURCE, request, ctx)
@@ -435,6 +455,15 @@ class ClusterBackend(BaseBackend):
                                                "start": rng.start.hex(), "end": rng.end.hex(), "reverse": reverse,
                                                "limit": request.get("Limit"), "max_bytes": MAX_PAGE_BYTES}))
         return _page(table, request, parts, consistent)
+
+    async def execute_statement(self, request: Request, ctx: RequestContext) -> Response:
+        return await self._statements().execute(request, ctx)
+
+    async def batch_execute_statement(self, request: Request, ctx: RequestContext) -> Response:
+        return await self._statements().execute_batch(request, ctx)
+
+    def _statements(self) -> StatementRunner:
+        return StatementRunner(lambda operation: getattr(self, method_name(operation)), self._serving_table)
 
     async def _table_and_index(self, request: Request) -> tuple[TableRoute, IndexRead | None]:
         """The table a Query or Scan reads, and the index it names. An index this router's map does not

@@ -101,6 +101,7 @@ SPECS: dict[str, RequestSpec] = {
     "DescribeEndpoints": misc.DESCRIBE_ENDPOINTS,
     "DescribeLimits": misc.DESCRIBE_LIMITS,
     "ExecuteStatement": misc.EXECUTE_STATEMENT,
+    "BatchExecuteStatement": misc.BATCH_EXECUTE_STATEMENT,
 }
 assert set(SPECS) <= set(OPERATIONS), sorted(set(SPECS) - set(OPERATIONS))
 

@@ -97,3 +97,29 @@ EXECUTE_STATEMENT = RequestSpec(
     ),
     semantic=(_check_statement_parameters,),
 )
+
+
+MAX_BATCH_STATEMENTS = 25
+
+
+def _check_batch_statement_parameters(request: dict[str, Any]) -> None:
+    for statement in request["Statements"]:
+        for value in statement.get("Parameters", ()):
+            attributes.validate_value(value)
+
+
+BATCH_EXECUTE_STATEMENT = RequestSpec(
+    struct(
+        "BatchExecuteStatementInput",
+        ("Statements", list_of(struct(
+            "BatchStatementRequest",
+            ("Statement", string(not_null=True, min_length=1, max_length=MAX_STATEMENT_LENGTH)),
+            ("Parameters", list_of(attribute_value(), min_length=1)),
+            ("ConsistentRead", boolean()),
+            ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+            value=True,
+        ), not_null=True, min_length=1, max_length=MAX_BATCH_STATEMENTS)),
+        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
+    ),
+    semantic=(_check_batch_statement_parameters,),
+)

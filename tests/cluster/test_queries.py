@@ -239,6 +239,52 @@ def test_aws_cli_pages_scans_and_queries(cluster: Ddb) -> None:
     assert [int(one["sk"]["N"]) for one in got["Items"]] == list(range(SPREAD_ITEMS // SPREAD_KEYS))[::-1]
 
 
+def test_partiql_through_boto3_and_the_aws_cli(cluster: Ddb) -> None:
+    """ExecuteStatement and BatchExecuteStatement as SDKs and the CLI send them: SELECT by partition key
+    (paged by NextToken) and by a scan, INSERT's DuplicateItemException, UPDATE and DELETE."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from runtime.config import REPO_ROOT
+
+    client = cluster.client(attempts=5)
+    found: list[dict[str, Any]] = []
+    token = None
+    for _ in range(50):
+        page = client.execute_statement(Statement=f'SELECT sk, v FROM "{TABLE}" WHERE pk = ? AND sk < 5',
+                                        Parameters=[{"S": "k9"}], Limit=2, **({"NextToken": token} if token else {}))
+        found += page["Items"]
+        token = page.get("NextToken")
+        if token is None:
+            break
+    assert [int(one["sk"]["N"]) for one in found] == [0, 1, 2, 3, 4]
+    assert found[0] == {"sk": {"N": "0"}, "v": {"S": "k9/0"}}
+    client.execute_statement(Statement=f"INSERT INTO {TABLE} VALUE {{'pk': 'partiql', 'sk': 1, 'n': 1}}")
+    with pytest.raises(ClientError) as caught:
+        client.execute_statement(Statement=f"INSERT INTO {TABLE} VALUE {{'pk': 'partiql', 'sk': 1}}")
+    assert caught.value.response["Error"] == {"Code": "DuplicateItemException",
+                                              "Message": "Duplicate primary key exists in table"}
+    answers = client.batch_execute_statement(Statements=[
+        {"Statement": f"UPDATE {TABLE} SET n = n + 41 WHERE pk = 'partiql' AND sk = 1"},
+        {"Statement": f"UPDATE {TABLE} SET n = 1 WHERE pk = 'partiql' AND sk = 2"},
+    ])["Responses"]
+    assert "Error" not in answers[0] and answers[1]["Error"]["Code"] == "ConditionalCheckFailed"
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="eu-west-1")
+    aws = [str(Path(sys.executable).parent / "aws"), "dynamodb", "--endpoint-url", cluster.endpoint, "--output", "json"]
+    done = subprocess.run([*aws, "execute-statement", "--statement",
+                           f"SELECT n FROM {TABLE} WHERE pk = 'partiql' AND sk = 1", "--consistent-read"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["Items"] == [{"n": {"N": "42"}}]
+    client.execute_statement(Statement=f"DELETE FROM {TABLE} WHERE pk = 'partiql' AND sk = 1")
+    assert client.execute_statement(Statement=f"SELECT * FROM {TABLE} WHERE pk = 'partiql'",
+                                    ConsistentRead=True)["Items"] == []
+
+
 def test_time_to_live_deletes_expired_items_across_partitions(cluster: Ddb) -> None:
     """UpdateTimeToLive / DescribeTimeToLive through boto3 with DynamoDB's answers and errors (the hour's
     cooldown included: the default config keeps DynamoDB's), then the partitions' leaders delete the expired
