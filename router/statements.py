@@ -76,21 +76,25 @@ class StatementRunner:
         capacity = request.get("ReturnConsumedCapacity")
         if isinstance(statement, partiql.Select):
             return await self._select(statement, key, request, ctx)
-        operation, write = partiql.plan_write(statement, key)
-        if capacity is not None:
-            write["ReturnConsumedCapacity"] = capacity
-        if request.get("ReturnValuesOnConditionCheckFailure") is not None:
-            write["ReturnValuesOnConditionCheckFailure"] = request["ReturnValuesOnConditionCheckFailure"]
-        try:
-            result = await self._call(operation, write, ctx)
-        except ConditionalCheckFailedException as exc:
-            if operation == "PutItem":
-                raise DuplicateItemException() from None
-            raise exc
+        result = await self._write(statement, key, capacity, request.get("ReturnValuesOnConditionCheckFailure"), ctx)
         body: Response = {"Items": [result["Attributes"]] if "Attributes" in result else []}
         if "ConsumedCapacity" in result:
             body["ConsumedCapacity"] = result["ConsumedCapacity"]
         return body
+
+    async def _write(self, statement: partiql.Insert | partiql.Update | partiql.Delete, key: KeySchema,
+                     capacity: str | None, on_failure: str | None, ctx: RequestContext) -> Response:
+        operation, write = partiql.plan_write(statement, key)
+        if capacity is not None:
+            write["ReturnConsumedCapacity"] = capacity
+        if on_failure is not None:
+            write["ReturnValuesOnConditionCheckFailure"] = on_failure
+        try:
+            return await self._call(operation, write, ctx)
+        except ConditionalCheckFailedException:
+            if operation == "PutItem":  # the key is taken: an INSERT's own error
+                raise DuplicateItemException() from None
+            raise
 
     async def _select(self, statement: partiql.Select, key: KeySchema, request: Request,
                       ctx: RequestContext) -> Response:
@@ -158,17 +162,8 @@ class StatementRunner:
                 if "Item" in result:
                     answer["Item"] = result["Item"]
             else:
-                operation, write = partiql.plan_write(statement, key)
-                if capacity is not None:
-                    write["ReturnConsumedCapacity"] = capacity
-                if entry.get("ReturnValuesOnConditionCheckFailure") is not None:
-                    write["ReturnValuesOnConditionCheckFailure"] = entry["ReturnValuesOnConditionCheckFailure"]
-                try:
-                    result = await self._call(operation, write, ctx)
-                except ConditionalCheckFailedException:
-                    if operation == "PutItem":
-                        raise DuplicateItemException() from None
-                    raise
+                result = await self._write(statement, key, capacity, entry.get("ReturnValuesOnConditionCheckFailure"),
+                                           ctx)
         except DynamoError as exc:
             answer["Error"] = _error(exc)
             return answer, None

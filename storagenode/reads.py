@@ -83,16 +83,7 @@ class Reads:
         if req.get("index") is not None:
             return await self.index_scan(hosted, req)
         plan: ReadPlan = parse_query(request, _schema(hosted))[1] if req["op"] == "Query" else parse_scan(request)
-        consistent = bool(req.get("consistent"))
-        if consistent:
-            await self.service._consistent_read_barrier(hosted)
-        # A page is admitted (or throttled) as a whole, and charged by the total size it read.
-        estimate = read_units(0, consistent=consistent)
-        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
-        limit = req.get("limit")
-        max_bytes = int(req["max_bytes"])
-        assert limit is None or (isinstance(limit, int) and limit > 0), limit
-        assert max_bytes > 0, max_bytes
+        consistent, estimate, limit, max_bytes = await self._begin_page(hosted, req)
         reverse = bool(req.get("reverse"))
         left = hosted.data.range.intersect(KeyRange(bytes.fromhex(req["start"]), bytes.fromhex(req["end"])))
         parts: list[bytes] = []
@@ -134,6 +125,21 @@ class Reads:
         body.append(b"}}")
         return b"".join(body)
 
+    async def _begin_page(self, hosted: Hosted, req: dict[str, Any]) -> tuple[bool, float, int | None, int]:
+        """What every page part does first: the read barrier of a consistent read, then admission. A page is
+        admitted (or throttled) as a whole, and later charged by the total size it read (``settle``).
+        Answers (consistent, the units admitted, Limit, the byte budget)."""
+        consistent = bool(req.get("consistent"))
+        if consistent:
+            await self.service._consistent_read_barrier(hosted)
+        estimate = read_units(0, consistent=consistent)
+        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
+        limit = req.get("limit")
+        max_bytes = int(req["max_bytes"])
+        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        assert max_bytes > 0, max_bytes
+        return consistent, estimate, limit, max_bytes
+
     async def _rows(self, hosted: Hosted, rng: KeyRange, reverse: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
         """Every item of ``rng`` (clipped to this partition) in order, yielding to the event loop between
         chunks: reading a whole partition for an index must not hold up this node's heartbeats."""
@@ -159,14 +165,7 @@ class Reads:
         self._check_hash(hosted, req["hash"])
         index = IndexRead.from_wire(req["index"])
         condition, plan = parse_query(request, index.key)
-        consistent = bool(req.get("consistent"))
-        if consistent:
-            await self.service._consistent_read_barrier(hosted)
-        estimate = read_units(0, consistent=consistent)
-        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
-        limit = req.get("limit")
-        max_bytes = int(req["max_bytes"])
-        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        consistent, estimate, limit, max_bytes = await self._begin_page(hosted, req)
         reverse = bool(req.get("reverse"))
         after: tuple[bytes, bytes] | None = None
         if req.get("after"):
@@ -252,14 +251,7 @@ class Reads:
         request: dict[str, Any] = req["request"]
         index = IndexRead.from_wire(req["index"])
         plan = parse_scan(request)
-        consistent = bool(req.get("consistent"))
-        if consistent:
-            await self.service._consistent_read_barrier(hosted)
-        estimate = read_units(0, consistent=consistent)
-        self.service.admit(hosted, UnitKind.READ, estimate, (req["hash"],))
-        limit = req.get("limit")
-        max_bytes = int(req["max_bytes"])
-        assert limit is None or (isinstance(limit, int) and limit > 0), limit
+        consistent, estimate, limit, max_bytes = await self._begin_page(hosted, req)
         whole = fetches_item(index, request)
         items: list[dict[str, Any]] = []
         count = scanned = used = 0

@@ -17,8 +17,8 @@ from dynamo import keycodec
 from dynamo.errors import DynamoError, ValidationException
 from dynamo.hashing import partition_hash
 from router.cluster import ClusterBackend
-from tests.inproc.test_query_cluster import CONFIG, PARTS, TABLE_ID, Router, settle
-from tests.inproc.test_storage_node import NODES, Cluster
+from tests.inproc.test_query_cluster import CONFIG, TABLE_ID, Router, settle, the_map
+from tests.inproc.test_storage_node import Cluster
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -44,18 +44,6 @@ SPEC = {
 }
 PKS = [f"p{i}" for i in range(6)]
 PER_PK = 24
-
-
-def the_map(version: int) -> dict[str, Any]:
-    return {
-        "version": version,
-        "nodes": {n: {"az": n[3], "address": ""} for n in NODES},
-        "tables": {"rows": {"table_id": TABLE_ID, "status": "ACTIVE", "spec": SPEC, "partitions": list(PARTS)}},
-        "partitions": {
-            str(pid): {"table_id": TABLE_ID, "lo": str(lo), "hi": str(hi), "replicas": list(NODES)}
-            for pid, (lo, hi) in PARTS.items()
-        },
-    }
 
 
 def row(pk: str, sk: int) -> dict[str, Any]:
@@ -88,7 +76,7 @@ async def call(loaded: tuple[Cluster, Router]) -> Router:
 async def loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Cluster, Router]]:
     monkeypatch.setattr(storagenode.reads, "CHUNK_ITEMS", 4)  # index reads cross many read chunks
     cluster = Cluster(tmp_path)
-    cluster.cp.map = the_map(1)
+    cluster.cp.map = the_map(1, SPEC)
     await cluster.start()
     backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
     await backend.start()

@@ -37,11 +37,11 @@ PKS = [f"p{i}" for i in range(6)]
 PER_PK = 30
 
 
-def the_map(version: int) -> dict[str, Any]:
+def the_map(version: int, spec: dict[str, Any] = SPEC) -> dict[str, Any]:
     return {
         "version": version,
         "nodes": {n: {"az": n[3], "address": ""} for n in NODES},
-        "tables": {"rows": {"table_id": TABLE_ID, "status": "ACTIVE", "spec": SPEC, "partitions": list(PARTS)}},
+        "tables": {"rows": {"table_id": TABLE_ID, "status": "ACTIVE", "spec": spec, "partitions": list(PARTS)}},
         "partitions": {
             str(pid): {"table_id": TABLE_ID, "lo": str(lo), "hi": str(hi), "replicas": list(NODES)}
             for pid, (lo, hi) in PARTS.items()
