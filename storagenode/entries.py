@@ -101,6 +101,12 @@ class EntryLists:
     def __bool__(self) -> bool:
         return bool(self._lists)
 
+    def count(self) -> int:
+        return len(self._lists)
+
+    def entries(self) -> int:
+        return sum(len(one.entries) for one in self._lists.values())
+
     def get(self, index: IndexRead) -> tuple[EntryList, bool]:
         """The index's list and whether it is new (the caller builds it)."""
         ident = (index.name, index.key)

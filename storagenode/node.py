@@ -740,6 +740,10 @@ class StorageNode:
             ("ddb_storage_replicas", "partition replicas hosted", len(hosted)),
             ("ddb_storage_leaders", "partition replicas that lead their group", leaders),
             ("ddb_storage_map_version", "partition map version followed", self.map_version),
+            ("ddb_storage_gsi_entry_lists", "GSI entry lists kept in memory (built by GSI Queries)",
+             sum(h.data.entry_lists.count() for h in hosted)),
+            ("ddb_storage_gsi_entries", "entries in this node's GSI entry lists",
+             sum(h.data.entry_lists.entries() for h in hosted)),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
         yield CounterMetricFamily("ddb_storage_fsyncs", "synced store writes of the replication driver",

@@ -269,6 +269,12 @@ async def test_entry_lists_follow_writes(loaded: tuple[Cluster, Router]) -> None
     built = [hosted.data.entry_lists for node in cluster.nodes.values() for hosted in node.hosted.values()
              if hosted.data.entry_lists]
     assert built, "no replica built an entry list"
+    metrics: dict[str, float] = {}
+    for node in cluster.nodes.values():
+        for metric in node.collect_metrics():
+            if metric.name.startswith("ddb_storage_gsi_"):
+                metrics[metric.name] = metrics.get(metric.name, 0) + metric.samples[0].value
+    assert metrics["ddb_storage_gsi_entry_lists"] >= 1 and metrics["ddb_storage_gsi_entries"] >= 1
     current = {ident(i): i for i in ITEMS}
     changes: list[dict[str, Any]] = []
     for pk in PKS:
