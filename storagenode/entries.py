@@ -18,8 +18,9 @@ applied meanwhile to a key the build has passed is applied to the list; one ahea
 to it, since the build will read the store, which already holds it. Reads use the list only once it is
 built (before that they read the partition, as without it).
 
-Bounded: at most ``MAX_ENTRIES`` entries per list (a partition with more is read in full instead, and
-the list is dropped) and ``MAX_LISTS`` lists per replica (the least recently used goes).
+Bounded: at most ``MAX_ENTRIES`` entries per list (a partition with more is read in full instead: the
+list is given up, and not built again until the replica restarts or its state is replaced) and
+``MAX_LISTS`` lists per replica (the least recently used goes).
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ class EntryList:
             self.entry_of[key] = entry
             self.entries.add((entry, key))
         return len(self.entries) <= MAX_ENTRIES
+
+    def give_up(self) -> None:
+        """Too many entries to keep: the list stays, empty and never ready, so that GSI Queries read the
+        partition instead of building it again each time (until the replica restarts or its state is
+        replaced)."""
+        self.entries.clear()
+        self.entry_of.clear()
+        self.cursor = None
 
     def built(self) -> None:
         self.ready = True

@@ -222,7 +222,7 @@ class Reads:
 
     async def _entry_list(self, hosted: Hosted, index: IndexRead) -> EntryList | None:
         """The replica's list of the GSI's entries, built now by the first read that needs it; None while
-        another read builds it, or when the partition has too many entries to list."""
+        another read builds it, or when the partition has too many entries to list (given up)."""
         lists = hosted.data.entry_lists
         listed, new = lists.get(index)
         if listed.ready:
@@ -234,7 +234,7 @@ class Reads:
                 item = decode_item(raw)
                 assert item is not None
                 if not listed.read(stored, item):
-                    lists.drop(index)
+                    listed.give_up()
                     return None
         except BaseException:
             lists.drop(index)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import router.cluster
+import storagenode.entries
 import storagenode.reads
 from dynamo import keycodec
 from dynamo.errors import DynamoError, ValidationException
@@ -315,3 +316,17 @@ async def test_lsi_fetches_what_it_does_not_project(call: Router) -> None:
                                 "ExpressionAttributeNames": {"#o": "other"},
                                 "Limit": 3})
     assert page["Items"] and all(item == {"other": {"S": "x" * 10}, "sk": item["sk"]} for item in page["Items"])
+
+
+async def test_a_partition_with_too_many_entries_is_read_instead(loaded: tuple[Cluster, Router],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``MAX_ENTRIES`` a replica gives its list up and reads the partition for each GSI Query: the
+    answers stay the same."""
+    cluster, call = loaded
+    monkeypatch.setattr(storagenode.entries, "MAX_ENTRIES", 3)
+    for _ in range(2):  # the first Query gives the lists up; the second reads without them
+        assert await gsi_query_all(call, "g1", False, 4) == gsi_order(ITEMS, "g1", False)
+    lists = [one for node in cluster.nodes.values() for hosted in node.hosted.values()
+             for one in hosted.data.entry_lists._lists.values()]
+    assert any(not one.ready for one in lists), "no list was given up"
+    assert all(len(one.entries) <= 3 for one in lists)  # ready ones: partitions with few entries

@@ -91,6 +91,9 @@ def test_bounds_on_lists(monkeypatch: Any) -> None:
     listed = EntryList(GSI)
     assert listed.read(KEYS[0], item("a", 1)) and listed.read(KEYS[1], item("a", 2))
     assert not listed.read(KEYS[2], item("a", 3))  # the build gives up
+    listed.give_up()
+    listed.applied(KEYS[0], item("a", 9))  # a given-up list follows no writes
+    assert not listed.ready and len(listed.entries) == 0 and not listed.entry_of
     monkeypatch.setattr(entries, "MAX_LISTS", 2)
     lists = EntryLists()
     first, new = lists.get(GSI)
