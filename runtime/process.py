@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -193,6 +194,9 @@ class ProcessHost:
         log.info("started", role=self.node.role.value, grpc=self.node.grpc_address, pid=os.getpid())
         try:
             await self.app.start(self)
+            if self.config.gc_freeze_at_start:
+                gc.collect()
+                gc.freeze()
             log.info("ready" if self.ready else "started, not ready yet")
             await self._stopping.wait()
             log.info("stopping")
@@ -278,6 +282,12 @@ def set_scheduling_policy(policy: str) -> str | None:
     return None
 
 
+def tune_gc(config: ClusterConfig) -> None:
+    """The configured young-generation threshold of Python's cyclic collector (the older ones kept)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(config.gc_young_allocations, older, oldest)
+
+
 def run_process(role: Role, app_factory: Callable[[], ProcessApp] = ProcessApp,
                 argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load the config, and run the process until SIGTERM. Returns the exit code."""
@@ -291,6 +301,7 @@ def run_process(role: Role, app_factory: Callable[[], ProcessApp] = ProcessApp,
     failure = set_scheduling_policy(config.scheduling_policy)
     if failure is not None:
         log.warning("scheduling policy not applied", policy=config.scheduling_policy, reason=failure)
+    tune_gc(config)
     host = ProcessHost(config, node, app_factory())
     try:
         import uvloop

@@ -136,6 +136,27 @@ def test_scheduling_policy_defaults_to_batch_and_is_checked(tmp_path: Path) -> N
         ClusterConfig.from_json(orjson.dumps(data))
 
 
+def test_garbage_collector_settings(tmp_path: Path) -> None:
+    import gc
+
+    from runtime.process import tune_gc
+
+    config = build_cluster_config(tmp_path)
+    assert (config.gc_young_allocations, config.gc_freeze_at_start) == (20_000, True)
+    data = orjson.loads(config.to_json())
+    del data["gc_young_allocations"], data["gc_freeze_at_start"]  # a config written before the fields existed
+    assert ClusterConfig.from_json(orjson.dumps(data)).gc_young_allocations == 20_000
+    data["gc_young_allocations"] = 0
+    with pytest.raises(ConfigError, match=r"gc_young_allocations = 0: must be a positive number"):
+        ClusterConfig.from_json(orjson.dumps(data))
+    before = gc.get_threshold()
+    try:
+        tune_gc(config)
+        assert gc.get_threshold() == (20_000, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_names_say_where_nodes_live() -> None:
     assert (role_of("sn-b2"), az_of("sn-b2")) == (Role.STORAGE, "b")
     assert (role_of("cp-c"), az_of("cp-c")) == (Role.CONTROL, "c")
