@@ -60,8 +60,11 @@ def table_partitions(ddb: Ddb, table: str) -> list[dict[str, Any]]:
     return [p for p in view.get("partitions", {}).values() if p["table"] == table]
 
 
+GROUPS = 5  # the "big" table's GSI key: g = i % GROUPS
+
+
 class BigLoad(Load):
-    """Puts ~4 KB items with fresh keys."""
+    """Puts ~4 KB items with fresh keys (and a GSI key ``g``)."""
 
     PAD = "x" * 4000
 
@@ -72,18 +75,77 @@ class BigLoad(Load):
             key = f"{self.prefix}{i}"
             i += 1
             try:
-                self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "pad": {"S": self.PAD}})
+                self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "pad": {"S": self.PAD},
+                                                                 "g": {"S": f"g{(i - 1) % GROUPS}"}})
                 self.acked.append(key)
             except Exception as exc:  # noqa: BLE001 - every failure is recorded and asserted on
                 self.failures.append(f"{key}: {exc}")
 
 
+def gsi_keys(client: Any, group: str) -> list[str]:
+    """Every item of the GSI key ``group`` (KEYS_ONLY), following LastEvaluatedKey."""
+    keys: list[str] = []
+    start: dict[str, Any] | None = None
+    for _ in range(1_000):
+        page = client.query(TableName="big", IndexName="by_g", KeyConditionExpression="g = :g",
+                            ExpressionAttributeValues={":g": {"S": group}}, Limit=50,
+                            **({"ExclusiveStartKey": start} if start else {}))
+        keys.extend(item["pk"]["S"] for item in page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return keys
+    raise AssertionError("too many pages")
+
+
+class IndexReads:
+    """Reads the GSI from a thread while the table splits (every partition is asked for each Query, and the
+    map changes under the router): records what failed."""
+
+    def __init__(self, ddb: Ddb) -> None:
+        self.client = ddb.client(attempts=6)
+        self.rounds = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 240
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                keys = gsi_keys(self.client, f"g{self.rounds % GROUPS}")
+                if len(keys) != len(set(keys)):
+                    self.failures.append(f"a GSI Query answered an item twice: {len(keys)} keys")
+                self.rounds += 1
+            except (ClientError, BotoCoreError) as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.2)
+
+    def __enter__(self) -> IndexReads:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
 def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None:
-    create_table(cluster.client(), "big")
+    """... and its GSI, read all along (each replica's entry lists are built before the split; the children
+    start without), answers every acknowledged item once, in every group, after the splits."""
+    client = cluster.client()
+    client.create_table(
+        TableName="big", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        BillingMode="PAY_PER_REQUEST")
+    client.get_waiter("table_exists").wait(TableName="big", WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     assert len(table_partitions(cluster, "big")) == 1
-    with BigLoad(cluster, "big", "b") as load:
+    with BigLoad(cluster, "big", "b") as load, IndexReads(cluster) as index_reads:
         wait_for(lambda: len(load.acked) * 4000 > 2.5 * SPLIT_BYTES, 120, "2.5 MB written", interval_s=0.5)
         wait_for(lambda: len(table_partitions(cluster, "big")) >= 3, 60, "the table to split", interval_s=0.5)
+    print(f"GSI read {index_reads.rounds} times during the load and the splits")
+    assert index_reads.rounds > 0 and not index_reads.failures, index_reads.failures[:5]
     parts = table_partitions(cluster, "big")
     print(f"{len(load.acked)} items, {len(parts)} partitions, failures {len(load.failures)}")
     assert not load.failures, load.failures[:5]
@@ -107,6 +169,19 @@ def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None
             break
     assert len(scanned) == len(set(scanned)), "Scan returned an item twice"
     assert set(load.acked) <= set(scanned), "Scan missed acknowledged items"
+    # The GSI over the split table: each group exactly the items written with its key (reads are eventually
+    # consistent, so a follower may lag a moment: asked again until it agrees, within a bound).
+    acked = set(load.acked)
+    for group in range(GROUPS):
+        want = {key for key in scanned if int(key[1:]) % GROUPS == group}
+        assert {key for key in acked if int(key[1:]) % GROUPS == group} <= want
+        deadline = time.monotonic() + 20
+        while True:
+            got = gsi_keys(client, f"g{group}")
+            if sorted(got) == sorted(want):
+                break
+            assert time.monotonic() < deadline, f"GSI group g{group}: {len(got)} keys, {len(want)} written"
+            time.sleep(0.5)
     body = wait_for(lambda: (lambda b: b if b.get("ok") else None)(verify_ok(cluster)), 60, "ddb verify passes",
                     interval_s=1.0)
     # Splits may have gone on since (partitions still over the threshold): never fewer partitions.
