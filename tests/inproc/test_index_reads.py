@@ -18,7 +18,7 @@ from dynamo import keycodec
 from dynamo.errors import DynamoError, ValidationException
 from dynamo.hashing import partition_hash
 from router.cluster import ClusterBackend
-from tests.inproc.test_query_cluster import CONFIG, TABLE_ID, Router, settle, the_map
+from tests.inproc.test_query_cluster import CONFIG, TABLE_ID, Router, settle, the_map, write_all
 from tests.inproc.test_storage_node import Cluster
 
 pytestmark = pytest.mark.timeout(90)
@@ -84,14 +84,7 @@ async def loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     try:
         assert await backend.wait_for_map(2_000)
         router = Router(backend)
-        for i in range(0, len(ITEMS), 25):
-            pending = [{"PutRequest": {"Item": r}} for r in ITEMS[i : i + 25]]
-            for _ in range(20):
-                answer = await router("BatchWriteItem", {"RequestItems": {"rows": pending}})
-                pending = answer["UnprocessedItems"].get("rows", [])
-                if not pending:
-                    break
-            assert not pending
+        await write_all(router, [{"PutRequest": {"Item": item}} for item in ITEMS])
         await settle(cluster)
         yield cluster, router
     finally:
@@ -293,14 +286,7 @@ async def test_entry_lists_follow_writes(loaded: tuple[Cluster, Router]) -> None
         fresh = {**row(pk, 100), "grp": {"S": "g1"}, "score": {"N": "5"}}
         changes.append({"PutRequest": {"Item": fresh}})
         current[(pk, 100)] = fresh
-    for i in range(0, len(changes), 25):
-        pending = changes[i : i + 25]
-        for _ in range(20):
-            answer = await call("BatchWriteItem", {"RequestItems": {"rows": pending}})
-            pending = answer["UnprocessedItems"].get("rows", [])
-            if not pending:
-                break
-        assert not pending
+    await write_all(call, changes)
     await settle(cluster)
     now = list(current.values())
     for group in ("g0", "g1"):

@@ -82,9 +82,13 @@ def row(pk: str, sk: int) -> dict[str, Any]:
 
 
 async def load(call: Router) -> None:
-    rows = [row(pk, sk) for pk in PKS for sk in range(PER_PK)]
-    for i in range(0, len(rows), 25):
-        pending = [{"PutRequest": {"Item": r}} for r in rows[i : i + 25]]
+    await write_all(call, [{"PutRequest": {"Item": row(pk, sk)}} for pk in PKS for sk in range(PER_PK)])
+
+
+async def write_all(call: Router, writes: list[dict[str, Any]]) -> None:
+    """BatchWriteItem in 25s (puts and deletes), sending unprocessed ones again."""
+    for i in range(0, len(writes), 25):
+        pending = writes[i : i + 25]
         for _ in range(20):
             answer = await call("BatchWriteItem", {"RequestItems": {"rows": pending}})
             pending = answer["UnprocessedItems"].get("rows", [])
