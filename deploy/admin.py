@@ -12,7 +12,8 @@ applied index is reset) is "catching up", never a checksum mismatch: verify wait
 flight. Verify fails, naming the partition, when: a replica's checksum differs at the same applied index
 (among complete replicas); fewer than 3 replicas of the map answer and are complete when the wait ends (a
 replica does not answer, or is still catching up); a repair is still under way; replicas never reached the
-same applied index within the timeout.
+same applied index within the timeout; a replica's GSI entry list (``storagenode.entries``) disagrees with
+its items (each replica audits its built lists while it computes its checksum).
 """
 
 from __future__ import annotations
@@ -102,12 +103,16 @@ async def check_partition(transport: Transport, pid: int, part: dict[str, Any], 
             results = {r: a["ok"] for r, a in zip(replicas, answers, strict=True) if isinstance(a, dict)}
             applied = {r["applied"] for r in results.values()}
             check.checksums = {r: res["checksum"] for r, res in results.items()}
+            wrong = [f"{name} on {r}" for r, res in sorted(results.items())
+                     for name in (res.get("entry_lists") or {}).get("wrong", ())]
             if len(applied) == 1:
                 check.applied = applied.pop()
-                if len(set(check.checksums.values())) == 1:
-                    check.ok, check.problem = True, ""
-                else:
+                if len(set(check.checksums.values())) != 1:
                     check.problem = f"checksums differ at applied index {check.applied}"
+                elif wrong:
+                    check.problem = "GSI entry lists disagree with their replica's items: " + ", ".join(wrong)
+                else:
+                    check.ok, check.problem = True, ""
                 return check
             check.problem = "replicas did not settle at one applied index: " + ", ".join(
                 f"{r}@{res['applied']}" for r, res in sorted(results.items()))

@@ -80,6 +80,17 @@ class EntryList:
         self.entry_of.clear()
         self.cursor = None
 
+    def agrees(self, rows: Iterable[tuple[bytes, dict[str, Any]]]) -> bool:
+        """Whether this built list holds exactly the entries of ``rows`` (the partition's items now)."""
+        assert self.ready
+        expected = []
+        for key, item in rows:
+            entry = self.index.entry_key(item)
+            if entry is not None:
+                expected.append((entry, key))
+        expected.sort()
+        return expected == list(self.entries)
+
     def built(self) -> None:
         self.ready = True
         self.cursor = None
@@ -130,6 +141,9 @@ class EntryLists:
         made = self._lists[ident] = EntryList(index)
         made.used_at = self._reads
         return made, True
+
+    def built_lists(self) -> list[EntryList]:
+        return [one for one in self._lists.values() if one.ready]
 
     def holds(self, listed: EntryList) -> bool:
         return self._lists.get((listed.index.name, listed.index.key)) is listed

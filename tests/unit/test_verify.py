@@ -74,3 +74,15 @@ async def test_complete_replicas_that_differ_at_one_index_fail() -> None:
     answers = {"sn-a1": [ok(5, "x")], "sn-b1": [ok(5, "x")], "sn-c1": [ok(5, "y")]}
     result = await check(answers)
     assert not result.ok and result.problem == "checksums differ at applied index 5"
+
+
+async def test_an_entry_list_that_disagrees_with_its_items_fails_naming_it() -> None:
+    def listed(wrong: list[str]) -> dict[str, Any]:
+        answer = ok(5, "x")
+        answer["ok"]["entry_lists"] = {"checked": 2, "wrong": wrong}
+        return answer
+
+    result = await check({"sn-a1": [listed([])], "sn-b1": [listed(["by_g"])], "sn-c1": [ok(5, "x")]})
+    assert not result.ok
+    assert result.problem == "GSI entry lists disagree with their replica's items: by_g on sn-b1"
+    assert (await check({r: [listed([])] for r in REPLICAS})).ok
