@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamo import keycodec
+from dynamo.capacity import index_write_units
 from dynamo.errors import ValidationException
 from dynamo.expressions import KeyCondition, Projection, top_level_names
 from dynamo.hashing import partition_hash
 from dynamo.items import IndexSchema, KeySchema, validate_key
 from dynamo.keycodec import KeyRange
 from dynamo.queries import ReadPlan
+from dynamo.size import item_size
 
 ENTRY_TABLE_ID = 0  # entry keys are laid out as stored keys of this pseudo-table
 MSG_START_KEY_INVALID = "The provided starting key is invalid"
@@ -245,3 +247,25 @@ def index_query_start(index: IndexRead, table_id: int, condition: KeyCondition, 
 def index_scan_start(index: IndexRead, start: Item) -> Item:
     """The table key a Scan on ``index`` resumes after (the scan reads in the table's order)."""
     return _split_start(index, start)
+
+
+def index_write_charges(indexes: tuple[IndexSchema, ...], table_key: KeySchema, old: Item | None,
+                        new: Item | None) -> tuple[dict[str, float], dict[str, float]]:
+    """The write units one item write consumes on each index, (local, global), as DynamoDB reports them:
+    nothing for an index whose entry neither appears, goes nor changes (its key and projected attributes
+    unchanged); a delete plus a put when the entry moves to another index key."""
+    local: dict[str, float] = {}
+    global_: dict[str, float] = {}
+    for schema in indexes:
+        index = IndexRead.from_schema(schema, table_key)
+        old_entry = index.entry_key(old) if old is not None else None
+        new_entry = index.entry_key(new) if new is not None else None
+        old_view = index.project(old) if old is not None and old_entry is not None else None
+        new_view = index.project(new) if new is not None and new_entry is not None else None
+        if old_view == new_view:
+            continue
+        units = index_write_units(None if old_view is None else item_size(old_view),
+                                  None if new_view is None else item_size(new_view),
+                                  key_changed=old_entry is not None and new_entry is not None and old_entry != new_entry)
+        (global_ if index.is_global else local)[index.name] = units
+    return local, global_

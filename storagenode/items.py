@@ -36,6 +36,7 @@ from dynamo.errors import (
     ValidationException,
 )
 from dynamo.expressions import ExpressionContext, attributes_to_get_projection, parse_projection, project
+from dynamo.indexes import index_write_charges
 from dynamo.size import check_item_size, item_size
 from dynamo.ttl import expired_value
 from paxos.errors import LeaseNotReady, NotLeader, PaxosError, ProposalDropped
@@ -351,7 +352,10 @@ class ItemService:
         if mode != "NONE":
             units = write_item_units(item_size(old) if old is not None else None,
                                      item_size(new) if new is not None else None)
-            body["ConsumedCapacity"] = ConsumedCapacity(hosted.table, units).to_json(ReturnConsumedCapacity(mode))
+            indexes = self.node.table_indexes.get(hosted.table_id, ())
+            local, global_ = index_write_charges(indexes, hosted.data.schema.dynamo(), old, new) if indexes else ({}, {})
+            consumed = ConsumedCapacity(hosted.table, units, local, global_)
+            body["ConsumedCapacity"] = consumed.to_json(ReturnConsumedCapacity(mode))
         return orjson.dumps({"ok": body})
 
     # ---- reads -----------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from dynamo import keycodec
 from dynamo.indexes import indexes_of
+from dynamo.items import IndexSchema
 from dynamo.ttl import expired_value
 from paxos.errors import PaxosError
 from paxos.replica import Role
@@ -223,6 +224,7 @@ class StorageNode:
         self.map_floor = int(raw_version) if raw_version is not None else 0
         self.incarnation = _incarnation(store)
         self.ttl_attributes: dict[int, str] = {}  # table id -> its time-to-live attribute (from the map)
+        self.table_indexes: dict[int, tuple[IndexSchema, ...]] = {}  # table id -> its LSIs and GSIs (from the map)
         self._waiting_for_incarnation = False
         self.first_map = asyncio.Event()
         self.items = ItemService(self)
@@ -411,6 +413,7 @@ class StorageNode:
             self.map_floor = version
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
         self.ttl_attributes = {table_id: str(t["ttl"]) for table_id, (_, t) in tables.items() if t.get("ttl")}
+        self.table_indexes = {table_id: indexes_of(t["spec"]) for table_id, (_, t) in tables.items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         for pid_text, part in partition_map.get("partitions", {}).items():
             # A joiner (repair) hosts the group too: as a learner (no bootstrap voters) fed by the leader.

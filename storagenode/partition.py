@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from dynamo import items as dynamo_items
 from dynamo import keycodec
 from dynamo.hashing import partition_hash
 from dynamo.keycodec import KeyRange
@@ -200,6 +201,10 @@ class KeySchema:
         hash_name = next(k["AttributeName"] for k in spec["KeySchema"] if k["KeyType"] == "HASH")
         range_name = next((k["AttributeName"] for k in spec["KeySchema"] if k["KeyType"] == "RANGE"), None)
         return KeySchema(hash_name, types[hash_name], range_name, types[range_name] if range_name else None)
+
+    def dynamo(self) -> dynamo_items.KeySchema:
+        """The same key as ``dynamo.items`` spells it (what expressions, indexes and capacity take)."""
+        return dynamo_items.KeySchema(self.hash_name, self.hash_type, self.range_name, self.range_type)
 
     def key_of(self, item: Item) -> Item:
         key = {self.hash_name: item[self.hash_name]}

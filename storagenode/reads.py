@@ -52,8 +52,7 @@ MAX_ENTRY_BYTES = 1 << 20  # a BatchWriteItem part's effects per log entry (keys
 
 
 def _schema(hosted: Hosted) -> dynamo_items.KeySchema:
-    s = hosted.data.schema
-    return dynamo_items.KeySchema(s.hash_name, s.hash_type, s.range_name, s.range_type)
+    return hosted.data.schema.dynamo()
 
 
 def _wants_capacity(request: dict[str, Any]) -> bool:

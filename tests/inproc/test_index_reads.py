@@ -18,10 +18,12 @@ import storagenode.reads
 from dynamo import keycodec
 from dynamo.errors import DynamoError, ValidationException
 from dynamo.hashing import partition_hash
+from dynamo.requests import validate_request
 from proto.kinds import Kind
 from router.cluster import ClusterBackend
 from runtime.transport import Message
 from tests.inproc.test_query_cluster import CONFIG, TABLE_ID, Router, settle, the_map, write_all
+from tests.inproc.test_router_cluster import ctx
 from tests.inproc.test_storage_node import Cluster
 
 pytestmark = pytest.mark.timeout(90)
@@ -344,3 +346,21 @@ async def test_verify_audits_entry_lists_and_catches_a_broken_one(loaded: tuple[
     after = await audits()
     assert after[(name, pid)]["wrong"] == [listed.index.name]
     assert all(not audit["wrong"] for key, audit in after.items() if key != (name, pid))
+
+
+async def test_writes_report_what_they_consume_on_each_index(loaded: tuple[Cluster, Router]) -> None:
+    _, call = loaded
+
+    async def put(item: dict[str, Any]) -> dict[str, Any]:
+        body = {"TableName": "rows", "Item": item, "ReturnConsumedCapacity": "INDEXES"}
+        result: dict[str, Any] = await call.backend.put_item(validate_request("PutItem", body), ctx("PutItem"))
+        return result["ConsumedCapacity"]
+
+    fresh = {"pk": {"S": "cap"}, "sk": {"N": "1"}, "grp": {"S": "g0"}, "score": {"N": "2"}, "note": {"S": "x"}}
+    consumed = await put(fresh)
+    assert consumed == {"TableName": "rows", "CapacityUnits": 4.0, "Table": {"CapacityUnits": 1.0},
+                        "LocalSecondaryIndexes": {"by_score": {"CapacityUnits": 1.0}},
+                        "GlobalSecondaryIndexes": {"by_group": {"CapacityUnits": 1.0}, "group_only": {"CapacityUnits": 1.0}}}
+    consumed = await put({**fresh, "other": {"S": "y"}})  # only group_only (ALL) projects "other"
+    assert consumed["GlobalSecondaryIndexes"] == {"group_only": {"CapacityUnits": 1.0}}
+    assert "LocalSecondaryIndexes" not in consumed and consumed["CapacityUnits"] == 2.0

@@ -152,3 +152,22 @@ def test_a_gsi_refuses_what_it_does_not_project() -> None:
     check_projected(GSI, plan(AttributesToGet=["pk", "note"]))
     check_projected(LSI, plan(ProjectionExpression="anything"))  # an LSI fetches it
     check_projected(IndexRead("all", GSI.key, TABLE, True), plan(ProjectionExpression="anything"))
+
+
+def test_index_write_charges() -> None:
+    from dynamo.indexes import index_write_charges
+
+    schemas = (IndexSchema("by_group", GSI.key, True, "INCLUDE", ("note",)),
+               IndexSchema("by_score", LSI.key, False, "KEYS_ONLY"))
+    new = item("a", 1, grp="g", score=3, note="n", other="o")
+    assert index_write_charges(schemas, TABLE, None, new) == ({"by_score": 1.0}, {"by_group": 1.0})
+    # "other" is projected by neither: no index write at all.
+    assert index_write_charges(schemas, TABLE, new, {**new, "other": {"S": "p"}}) == ({}, {})
+    # "note" is in the GSI's projection only.
+    assert index_write_charges(schemas, TABLE, new, {**new, "note": {"S": "m"}}) == ({}, {"by_group": 1.0})
+    # The index keys move: a delete and a put on each index.
+    assert index_write_charges(schemas, TABLE, new, {**new, "score": {"N": "4"}}) == (
+        {"by_score": 2.0}, {"by_group": 2.0})
+    # The item leaves the GSI (no grp) and is deleted from both by a DeleteItem.
+    assert index_write_charges(schemas, TABLE, new, item("a", 1, score=3)) == ({}, {"by_group": 1.0})
+    assert index_write_charges(schemas, TABLE, new, None) == ({"by_score": 1.0}, {"by_group": 1.0})
