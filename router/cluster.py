@@ -648,7 +648,8 @@ class ClusterBackend(BaseBackend):
         if mode != "NONE":
             for table, _, result in done:
                 sizes = [(old, new) for old, new in result.get("Sizes") or []]
-                consumed.append(ConsumedCapacity(table.name, batch_write_units(sizes)))
+                consumed.append(ConsumedCapacity(table.name, batch_write_units(sizes), result.get("Local") or {},
+                                                 result.get("Global") or {}))
         unprocessed: dict[str, list[dict[str, Any]]] = {}
         for table, write in left:
             unprocessed.setdefault(table.name, []).append(write)

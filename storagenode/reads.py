@@ -31,7 +31,7 @@ from dynamo import keycodec
 from dynamo.capacity import read_units
 from dynamo.errors import ValidationException
 from dynamo.expressions import KeyCondition, evaluate, project
-from dynamo.indexes import IndexRead, fetches_item
+from dynamo.indexes import IndexRead, fetches_item, index_write_charges
 from dynamo.keycodec import KeyRange
 from dynamo.queries import ReadPlan, parse_batch_get, parse_query, parse_scan, query_range
 from dynamo.size import item_size
@@ -358,12 +358,22 @@ class Reads:
         effects: list[Effect] = []
         sizes: list[tuple[int | None, int | None]] = []
         sized = _wants_capacity(request)
+        # What the writes consume on each index (local, global), when the client asked for capacity.
+        indexes = service.node.table_indexes.get(hosted.table_id, ()) if sized else ()
+        table_key = data.schema.dynamo()
+        index_units: tuple[dict[str, float], dict[str, float]] = ({}, {})
         for skey, new in planned:
             old = data.read_latest(skey)
             charged += write_charge(old, new)
             if sized:
-                sizes.append((None if old is None else item_size(decode_item(old)),
-                              None if new is None else item_size(decode_item(new))))
+                old_item, new_item = decode_item(old), decode_item(new)
+                sizes.append((None if old_item is None else item_size(old_item),
+                              None if new_item is None else item_size(new_item)))
+                if indexes:
+                    for total, units in zip(index_units, index_write_charges(indexes, table_key, old_item, new_item),
+                                            strict=True):
+                        for name, value in units.items():
+                            total[name] = total.get(name, 0.0) + value
             if new is None and old is None:
                 continue  # deleting what is not there changes nothing
             effects.append(Effect(skey, new, old))
@@ -390,7 +400,7 @@ class Reads:
                                 "the batch may or may not have been applied")
         if not sized:
             return b'{"ok":{}}'
-        return orjson.dumps({"ok": {"Sizes": sizes}})
+        return orjson.dumps({"ok": {"Sizes": sizes, "Local": index_units[0], "Global": index_units[1]}})
 
 
 def _listed(hosted: Hosted, listed: EntryList, entries: KeyRange, after: tuple[bytes, bytes] | None,

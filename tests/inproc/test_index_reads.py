@@ -364,3 +364,12 @@ async def test_writes_report_what_they_consume_on_each_index(loaded: tuple[Clust
     consumed = await put({**fresh, "other": {"S": "y"}})  # only group_only (ALL) projects "other"
     assert consumed["GlobalSecondaryIndexes"] == {"group_only": {"CapacityUnits": 1.0}}
     assert "LocalSecondaryIndexes" not in consumed and consumed["CapacityUnits"] == 2.0
+
+
+async def test_batch_writes_report_index_capacity(loaded: tuple[Cluster, Router]) -> None:
+    _, call = loaded
+    writes = [{"PutRequest": {"Item": {"pk": {"S": f"bw{i}"}, "sk": {"N": "1"}, "grp": {"S": "g1"}}}} for i in range(3)]
+    answer = await call("BatchWriteItem", {"RequestItems": {"rows": writes}, "ReturnConsumedCapacity": "INDEXES"})
+    # No score: only group_only (keyed by grp alone) holds these items; by_group and the LSI need a score.
+    assert answer["ConsumedCapacity"] == [{"TableName": "rows", "CapacityUnits": 6.0, "Table": {"CapacityUnits": 3.0},
+                                           "GlobalSecondaryIndexes": {"group_only": {"CapacityUnits": 3.0}}}]
