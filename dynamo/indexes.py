@@ -32,7 +32,7 @@ from dynamo.expressions import KeyCondition, Projection, top_level_names
 from dynamo.hashing import partition_hash
 from dynamo.items import IndexSchema, KeySchema, validate_key
 from dynamo.keycodec import KeyRange
-from dynamo.queries import ReadPlan
+from dynamo.queries import ReadPlan, query_range, stored_key
 from dynamo.size import item_size
 
 ENTRY_TABLE_ID = 0  # entry keys are laid out as stored keys of this pseudo-table
@@ -111,12 +111,7 @@ class IndexRead:
 
     def entry_range(self, condition: KeyCondition) -> KeyRange:
         """The entry keys a Query's key condition selects (one index partition-key value)."""
-        key = self.key
-        pk = _value(condition.hash_value)
-        hash64 = partition_hash(key.hash_type, pk)
-        values = tuple(_value(v) for v in condition.range_values)
-        return keycodec.sort_key_range(ENTRY_TABLE_ID, hash64, (key.hash_type, pk), key.range_type,
-                                       condition.range_op, values)
+        return query_range(ENTRY_TABLE_ID, self.key, condition)[1]
 
 
 def indexes_of(spec: dict[str, Any]) -> tuple[IndexSchema, ...]:
@@ -138,10 +133,6 @@ def _key_wire(key: KeySchema) -> list[Any]:
 
 def _key_from_wire(raw: list[Any]) -> KeySchema:
     return KeySchema(raw[0], raw[1], raw[2], raw[3])
-
-
-def _value(av: dict[str, Any]) -> Any:
-    return next(iter(av.values()))
 
 
 def check_index_read(index: IndexRead, request: dict[str, Any]) -> None:
@@ -214,14 +205,6 @@ def _split_start(index: IndexRead, start: Item) -> Item:
         raise ValidationException(f"{MSG_START_KEY_INVALID}: {exc}") from None
 
 
-def _stored_key(table_id: int, key: KeySchema, item_key: Item) -> bytes:
-    pk = _value(item_key[key.hash_name])
-    hash64 = partition_hash(key.hash_type, pk)
-    if key.range_name is None or key.range_type is None:
-        return keycodec.item_key(table_id, hash64, key.hash_type, pk)
-    return keycodec.item_key(table_id, hash64, key.hash_type, pk, key.range_type, _value(item_key[key.range_name]))
-
-
 def index_query_start(index: IndexRead, table_id: int, condition: KeyCondition, start: Item) -> tuple[bytes, bytes]:
     """The position a Query on ``index`` resumes strictly after (in its direction), as (entry key, item's
     stored key)."""
@@ -241,7 +224,7 @@ def index_query_start(index: IndexRead, table_id: int, condition: KeyCondition, 
             "The provided starting key is outside query boundaries based on provided conditions")
     entry = index.entry_key(start)
     assert entry is not None
-    return entry, _stored_key(table_id, index.table_key, table_part)
+    return entry, stored_key(table_id, index.table_key, table_part)[1]
 
 
 def index_scan_start(index: IndexRead, start: Item) -> Item:

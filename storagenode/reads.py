@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dynamo import items as dynamo_items
 from dynamo import keycodec
 from dynamo.capacity import read_units
 from dynamo.errors import ValidationException
@@ -49,10 +48,6 @@ CHUNK_ITEMS = 256  # items read between two yields to the event loop
 MAX_PART_KEYS = 100  # a BatchGetItem has at most 100 keys, a BatchWriteItem 25 writes
 MAX_PART_ANSWER_BYTES = 4 << 20  # a BatchGetItem part answers at most about this much (gRPC messages are bounded)
 MAX_ENTRY_BYTES = 1 << 20  # a BatchWriteItem part's effects per log entry (keys, new and old images)
-
-
-def _schema(hosted: Hosted) -> dynamo_items.KeySchema:
-    return hosted.data.schema.dynamo()
 
 
 def _wants_capacity(request: dict[str, Any]) -> bool:
@@ -81,7 +76,7 @@ class Reads:
         self._check_hash(hosted, req["hash"])
         if req.get("index") is not None:
             return await self.index_scan(hosted, req)
-        plan: ReadPlan = parse_query(request, _schema(hosted))[1] if req["op"] == "Query" else parse_scan(request)
+        plan: ReadPlan = parse_query(request, hosted.data.schema.dynamo())[1] if req["op"] == "Query" else parse_scan(request)
         consistent, estimate, limit, max_bytes = await self._begin_page(hosted, req)
         reverse = bool(req.get("reverse"))
         left = hosted.data.range.intersect(KeyRange(bytes.fromhex(req["start"]), bytes.fromhex(req["end"])))
