@@ -84,6 +84,7 @@ from proto.kinds import ControlOp, Kind, error_from_body
 from router.backend import BaseBackend, Request, RequestContext, Response, method_name
 from router.routing import PartitionMap, Routing, RoutingConfig, TableRoute
 from router.statements import StatementRunner
+from router.transactions import TransactionCoordinator
 from runtime.transport import PeerUnavailable, TransportError
 
 log = logging.getLogger("ddb.router.cluster")
@@ -161,6 +162,7 @@ class ClusterBackend(BaseBackend):
             "transport_errors": 0, "deadline_exceeded": 0, "unknown_outcome": 0, "map_updates": 0,
             "control_requests": 0, "throttled": 0,
         }
+        self.transactions = TransactionCoordinator(self)
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -455,6 +457,12 @@ class ClusterBackend(BaseBackend):
                                                "start": rng.start.hex(), "end": rng.end.hex(), "reverse": reverse,
                                                "limit": request.get("Limit"), "max_bytes": MAX_PAGE_BYTES}))
         return _page(table, request, parts, consistent)
+
+    async def transact_write_items(self, request: Request, ctx: RequestContext) -> Response:
+        return await self.transactions.write(request)
+
+    async def transact_get_items(self, request: Request, ctx: RequestContext) -> Response:
+        return await self.transactions.get(request)
 
     async def execute_statement(self, request: Request, ctx: RequestContext) -> Response:
         return await self._statements().execute(request, ctx)

@@ -32,6 +32,7 @@ from dynamo.errors import (
     ConditionalCheckFailedException,
     DynamoError,
     InternalServerError,
+    TransactionConflictException,
     UnknownOperationException,
     ValidationException,
 )
@@ -43,6 +44,7 @@ from paxos.errors import LeaseNotReady, NotLeader, PaxosError, ProposalDropped
 from runtime.logs import get_logger
 from runtime.transport import Message
 from storagenode.admission import AdmissionLimits, PartitionAdmission, UnitKind, read_charge, write_charge
+from storagenode.locks import LOCK_MAGIC, PREPARED, committed_view, decode_lock, is_lock
 from storagenode.partition import Effect, Item, decode_item, encode_effects, encode_item
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 log = get_logger("storagenode.items")
 MSG_MISSING_KEY = "One of the required keys was not given a value"
 MSG_KEY_SCHEMA = "The provided key element does not match the schema"
+MSG_TRANSACTION_CONFLICT = "Transaction is ongoing for the item"
 OK_EMPTY = b'{"ok":{}}'
 MIN_WRITE_UNITS = 1.0  # what any write costs at least: its estimate when admitted
 
@@ -105,6 +108,9 @@ class ItemService:
         from storagenode.reads import Reads  # Query, Scan and the batch operations (imports this module)
 
         self.reads = Reads(self)
+        from storagenode.txn import TxnService  # transactions' items (imports this module)
+
+        self.txn = TxnService(self)
 
     def handle(self, message: Message) -> bytes | Awaitable[bytes]:
         """Answer one ITEM request. A GetItem that needs no waiting (eventually consistent, or strongly
@@ -123,7 +129,10 @@ class ItemService:
             if not self.host.serves_reads(hosted.group):
                 raise unavailable("the replica is receiving a snapshot", not_applied=True)
             if op == "GetItem" and (not _consistent(req) or self.host.can_read_locally(hosted.group)):
-                return self._answered(message.group, op, req, self._read_item(hosted, req))
+                answer = self._read_item(hosted, req)
+                if isinstance(answer, bytes):
+                    return self._answered(message.group, op, req, answer)
+                return self._serve(message.group, op, req, lambda _h, _r: answer, hosted)
         except Exception as exc:  # noqa: BLE001 - _failed answers the expected ones and re-raises the rest
             return self._failed(message.group, op, exc)
         return self._serve(message.group, op, req, handler, hosted)
@@ -272,6 +281,9 @@ class ItemService:
             await self._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
         self.admit(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, (keycodec.key_hash(skey),))
         old_raw = data.read_latest(skey)
+        if old_raw is not None and old_raw[:1] == LOCK_MAGIC:
+            self.settle(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, 0.0)
+            raise TransactionConflictException(MSG_TRANSACTION_CONFLICT)
         pending = data.has_pending(skey)
         mode = request.get("ReturnConsumedCapacity") or "NONE"
         # A plain PutItem decides nothing from the old item: keep its bytes for the log, skip decoding them.
@@ -322,6 +334,8 @@ class ItemService:
         if not barrier.done() or hosted.data.frozen:
             return False
         old_raw = hosted.data.read_latest(skey)
+        if is_lock(old_raw):
+            return False  # a transaction holds the item: a later sweep looks again
         old = decode_item(old_raw)
         if old is None or (old.get(attribute) or {}).get("N") != value or expired_value(old, attribute, now_s) is None:
             return False
@@ -384,16 +398,30 @@ class ItemService:
     async def get_item(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         if _consistent(req):
             await self._consistent_read_barrier(hosted)
-        return self._read_item(hosted, req)
+        answer = self._read_item(hosted, req)
+        return answer if isinstance(answer, bytes) else await answer
 
-    def _read_item(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
-        """GetItem from the applied state, once any consistency barrier is passed."""
+    def _read_item(self, hosted: Hosted, req: dict[str, Any]) -> bytes | Awaitable[bytes]:
+        """GetItem from the applied state, once any consistency barrier is passed. A strongly consistent read
+        of an item that an undecided transaction holds first learns the transaction's fate (an awaitable)."""
         request: dict[str, Any] = req["request"]
         skey = self._locate(hosted, request["Key"])
         consistent = _consistent(req)
         estimate = read_units(0, consistent=consistent)
         self.admit(hosted, UnitKind.READ, estimate, (keycodec.key_hash(skey),))
-        raw = hosted.data.read_applied(skey)
+        raw = hosted.data.read_stored(skey)
+        if raw is not None and raw[:1] == LOCK_MAGIC:
+            if consistent and decode_lock(raw).state == PREPARED:
+                return self._read_locked(hosted, request, skey, estimate)
+            raw = committed_view(raw)
+        return self._item_answer(hosted, request, raw, consistent, estimate)
+
+    async def _read_locked(self, hosted: Hosted, request: dict[str, Any], skey: bytes, estimate: float) -> bytes:
+        raw = await self.txn.consistent_view(hosted, skey)
+        return self._item_answer(hosted, request, raw, True, estimate)
+
+    def _item_answer(self, hosted: Hosted, request: dict[str, Any], raw: bytes | None, consistent: bool,
+                     estimate: float) -> bytes:
         self.settle(hosted, UnitKind.READ, estimate, read_charge(raw, consistent=consistent))
         mode = request.get("ReturnConsumedCapacity") or "NONE"
         projection = None

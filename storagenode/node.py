@@ -72,6 +72,7 @@ from runtime.snapshot_stream import StreamConfig
 from runtime.store import RangeStats, Store
 from runtime.transport import Message, TransportError
 from storagenode.items import ItemService
+from storagenode.locks import committed_view
 from storagenode.partition import (
     HeatMeter,
     KeySchema,
@@ -104,6 +105,11 @@ class NodeConfig:
     stats_interval_ms: int = 5_000  # a leader recounts a partition's items at most this often
     write_timeout_ms: int = 3_000  # waiting for a proposal to apply (below the router's request timeout)
     leader_ready_wait_ms: int = 1_000  # a new leader catching up before writes, or its lease before reads
+    # A transaction's lock held this long is resolved from its primary item by the partition's leader (its
+    # coordinator is presumed gone): well above what a live coordinator takes between two steps.
+    txn_lock_timeout_ms: int = 5_000
+    txn_sweep_interval_ms: int = 1_000  # how often a leader looks for such locks
+    txn_call_timeout_ms: int = 3_000  # a request to another partition while resolving one
 
     @staticmethod
     def from_cluster(config: ClusterConfig) -> NodeConfig:
@@ -225,6 +231,9 @@ class StorageNode:
         self.incarnation = _incarnation(store)
         self.ttl_attributes: dict[int, str] = {}  # table id -> its time-to-live attribute (from the map)
         self.table_indexes: dict[int, tuple[IndexSchema, ...]] = {}  # table id -> its LSIs and GSIs (from the map)
+        # table id -> its partitions (lo, hi, group, replicas) sorted by lo: how this node reaches another
+        # partition (resolving a transaction's locks), from the map it follows
+        self.table_partitions: dict[int, list[tuple[int, int, str, tuple[str, ...]]]] = {}
         self._waiting_for_incarnation = False
         self.first_map = asyncio.Event()
         self.items = ItemService(self)
@@ -244,6 +253,7 @@ class StorageNode:
         self._spawn(self._follow_map(), "map-follower")
         self._spawn(self._heartbeat_loop(), "heartbeat")
         self._spawn(self._ttl_loop(), "time-to-live")
+        self._spawn(self.items.txn.sweep_loop(), "transaction-sweep")
 
     async def stop(self) -> None:
         self._stopped = True
@@ -415,7 +425,11 @@ class StorageNode:
         self.ttl_attributes = {table_id: str(t["ttl"]) for table_id, (_, t) in tables.items() if t.get("ttl")}
         self.table_indexes = {table_id: indexes_of(t["spec"]) for table_id, (_, t) in tables.items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
+        routes: dict[int, list[tuple[int, int, str, tuple[str, ...]]]] = {}
         for pid_text, part in partition_map.get("partitions", {}).items():
+            if int(part["table_id"]) in tables:
+                routes.setdefault(int(part["table_id"]), []).append(
+                    (int(part["lo"]), int(part["hi"]), partition_group(int(pid_text)), tuple(part["replicas"])))
             # A joiner (repair) hosts the group too: as a learner (no bootstrap voters) fed by the leader.
             if self.name not in part["replicas"] and self.name != part.get("joining"):
                 continue
@@ -470,6 +484,7 @@ class StorageNode:
                     batch = self.store.batch()
                     self.store.drop_group(batch, number)
                     self.store.write(batch, sync=False)
+        self.table_partitions = {table_id: sorted(parts) for table_id, parts in routes.items()}
         self.map_version = version
         self.first_map.set()
         self.drive_repairs()
@@ -581,7 +596,7 @@ class StorageNode:
         rows = list(self.store.scan(rng.start, rng.end, limit=AUDIT_MAX_ITEMS + 1))
         if len(rows) > AUDIT_MAX_ITEMS:
             return {"checked": 0, "wrong": [], "skipped": len(lists)}
-        items = [(key, orjson.loads(raw)) for key, raw in rows]
+        items = [(key, orjson.loads(view)) for key, raw in rows if (view := committed_view(raw)) is not None]
         wrong = [one.index.name for one in lists if not one.agrees(items)]
         return {"checked": len(lists), "wrong": wrong}
 
@@ -715,6 +730,8 @@ class StorageNode:
             for skey, raw in rows:
                 examined += 1
                 last = skey
+                if raw is None:
+                    continue
                 value = expired_value(decode_item(raw), attribute, now_s)
                 if value is not None:
                     found.append((skey, value))
@@ -784,6 +801,13 @@ class StorageNode:
              streams.failed_transfers),
         ):
             yield CounterMetricFamily(name, doc, value=value)
+
+    def partition_route(self, table_id: int, hash64: int) -> tuple[str, tuple[str, ...]] | None:
+        """(group, replicas) of the partition holding ``hash64`` of the table, in the map followed."""
+        for lo, hi, group, replicas in self.table_partitions.get(table_id, ()):
+            if lo <= hash64 < hi:
+                return group, replicas
+        return None
 
     def partition_for(self, group: str) -> Hosted | None:
         pid = partition_of_group(group)

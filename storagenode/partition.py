@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from paxos.replica import Role
 from paxos.types import Snapshot
 from storagenode.admission import PartitionAdmission
 from storagenode.entries import EntryLists
+from storagenode.locks import LOCK_MAGIC, committed_view, lock_txn
 
 Item = dict[str, Any]
 
@@ -216,8 +217,10 @@ class KeySchema:
 class PartitionData:
     """The items of one partition replica, stored in the node's shared store."""
 
-    def __init__(self, store: Any, table_id: int, schema: KeySchema, hash_lo: int, hash_hi: int) -> None:
+    def __init__(self, store: Any, table_id: int, schema: KeySchema, hash_lo: int, hash_hi: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.clock = clock
         self.table_id = table_id
         self.schema = schema
         self.hash_lo = hash_lo
@@ -230,6 +233,13 @@ class PartitionData:
         self._pending: dict[bytes, tuple[int, bytes | None]] = {}
         # GSI entries in index order, derived from the applied items (built by the first GSI Query).
         self.entry_lists = EntryLists()
+        # Transactions' locks held here (``storagenode.locks``): storage key -> transaction id, kept by
+        # ``apply``. ``locks_known``: also every lock that was in the store before (found by a scan of the
+        # range, ``storagenode.txn``); a replaced state starts a new ``locks_epoch`` and must be scanned again.
+        self.locks: dict[bytes, bytes] = {}
+        self.lock_seen: dict[bytes, float] = {}  # transaction id -> when this replica first held a lock of it
+        self.locks_known = False
+        self.locks_epoch = 0
 
     # ---- keys ------------------------------------------------------------------------------------------
 
@@ -253,32 +263,61 @@ class PartitionData:
     # ---- reads -------------------------------------------------------------------------------------------
 
     def read_applied(self, key: bytes) -> bytes | None:
+        """The item as reads see it: its applied bytes, or a transaction's lock's committed view."""
+        value: bytes | None = self.store.get(key)
+        if value is not None and value[:1] == LOCK_MAGIC:
+            return committed_view(value)
+        return value
+
+    def read_stored(self, key: bytes) -> bytes | None:
+        """The applied bytes as stored: an item, or a transaction's lock on it."""
         value: bytes | None = self.store.get(key)
         return value
 
     def read_latest(self, key: bytes) -> bytes | None:
-        """What a new write must see: this leader's newest proposed image, else the applied one."""
+        """What a new write must see: this leader's newest proposed bytes, else the applied ones, locks
+        included (a write to a locked item conflicts with its transaction)."""
         pending = self._pending.get(key)
         if pending is not None:
             return pending[1]
-        return self.read_applied(key)
+        return self.read_stored(key)
 
     def has_pending(self, key: bytes) -> bool:
         """Whether this leader has a write to ``key`` proposed and not applied yet."""
         return key in self._pending
 
-    def scan_applied(self, start: bytes, end: bytes, reverse: bool, limit: int, max_bytes: int) -> Iterator[Any]:
+    def scan_applied(self, start: bytes, end: bytes, reverse: bool, limit: int,
+                     max_bytes: int) -> list[tuple[bytes, bytes | None]]:
+        """Up to ``limit`` stored rows of ``[start, end)`` in this partition, as reads see them: a locked
+        item's committed view, which is None for an item a transaction is creating (the caller skips it,
+        but it counts towards ``limit``, so a short answer still means the range is read to its end)."""
         lo = max(start, self.range.start)
         hi = min(end, self.range.end)
         if lo >= hi:
-            return iter(())
-        return iter(self.store.scan(lo, hi, reverse=reverse, limit=limit, max_bytes=max_bytes))
+            return []
+        rows: list[tuple[bytes, bytes | None]] = self.store.scan(lo, hi, reverse=reverse, limit=limit,
+                                                                 max_bytes=max_bytes)
+        if self.locks:
+            rows = [(key, committed_view(raw)) for key, raw in rows]
+        return rows
 
     # ---- writes ------------------------------------------------------------------------------------------
 
     def note_proposed(self, proposal_id: int, effects: list[Effect]) -> None:
         for eff in effects:
             self._pending[eff.key] = (proposal_id, eff.new)
+
+    def note_lock(self, key: bytes, txn: bytes) -> None:
+        self.locks[key] = txn
+        if txn not in self.lock_seen:
+            self.lock_seen[txn] = self.clock()
+
+    def forget_locks(self) -> None:
+        """The state was replaced: the locks held are the new state's, found by scanning it again."""
+        self.locks.clear()
+        self.lock_seen.clear()
+        self.locks_known = False
+        self.locks_epoch += 1
 
     def forget_pending(self) -> None:
         """Leadership lost: what this replica proposed may or may not commit; the log decides."""
@@ -289,12 +328,18 @@ class PartitionData:
         runs: the entry lists, updated here too, never disagree with the store a read sees."""
         lists = self.entry_lists
         for eff in effects:
-            if eff.new is None:
+            new = eff.new
+            if new is None:
                 batch.delete(eff.key)
             else:
-                batch.put(eff.key, eff.new)
+                batch.put(eff.key, new)
+            if new is not None and new[:1] == LOCK_MAGIC:
+                self.note_lock(eff.key, lock_txn(new))
+                new = committed_view(new)
+            elif self.locks:
+                self.locks.pop(eff.key, None)
             if lists:
-                lists.applied(eff.key, None if eff.new is None else decode_item(eff.new))
+                lists.applied(eff.key, decode_item(new))
             pending = self._pending.get(eff.key)
             if pending is not None and pending[0] == proposal_id:
                 del self._pending[eff.key]
@@ -357,6 +402,7 @@ class PartitionMachine:
         if snapshot.data:
             self.data.store.import_chunk(batch, snapshot.data)
         self.data.forget_pending()
+        self.data.forget_locks()
         self.data.entry_lists.clear()  # derived from the state replaced: the next GSI Query builds them again
 
     def on_role(self, role: Role, leader: str) -> None:

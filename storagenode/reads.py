@@ -28,7 +28,7 @@ import orjson
 
 from dynamo import keycodec
 from dynamo.capacity import read_units
-from dynamo.errors import ValidationException
+from dynamo.errors import TransactionConflictException, ValidationException
 from dynamo.expressions import KeyCondition, evaluate, project
 from dynamo.indexes import IndexRead, fetches_item, index_write_charges
 from dynamo.keycodec import KeyRange
@@ -37,7 +37,8 @@ from dynamo.size import item_size
 from paxos.errors import NotLeader, ProposalDropped
 from storagenode.admission import UnitKind, read_charge, write_charge
 from storagenode.entries import EntryList
-from storagenode.items import MIN_WRITE_UNITS, Answer, redirect, unavailable
+from storagenode.items import MIN_WRITE_UNITS, MSG_TRANSACTION_CONFLICT, Answer, redirect, unavailable
+from storagenode.locks import is_lock
 from storagenode.partition import Effect, decode_item, encode_effects, encode_item
 
 if TYPE_CHECKING:
@@ -89,11 +90,13 @@ class Reads:
         # for a filter must not hold up this node's Paxos heartbeats.
         while not left.empty:
             chunk = CHUNK_ITEMS if limit is None else min(CHUNK_ITEMS, limit - scanned)
-            rows = list(hosted.data.scan_applied(left.start, left.end, reverse, chunk, max_bytes - used))
+            rows = hosted.data.scan_applied(left.start, left.end, reverse, chunk, max_bytes - used)
             for key, raw in rows:
+                last = key
+                if raw is None:
+                    continue  # an item a transaction is creating: not there yet for reads
                 scanned += 1
                 used += len(raw)
-                last = key
                 # Exact sizes when the client asked for its consumed capacity; otherwise the stored bytes,
                 # which are never smaller than DynamoDB's size of the item (a test in test_admission.py
                 # checks it): decoding every item of a page only to size it costs more than the read.
@@ -139,9 +142,10 @@ class Reads:
         chunks: reading a whole partition for an index must not hold up this node's heartbeats."""
         left = hosted.data.range.intersect(rng)
         while not left.empty:
-            rows = list(hosted.data.scan_applied(left.start, left.end, reverse, CHUNK_ITEMS, 1 << 62))
-            for row in rows:
-                yield row
+            rows = hosted.data.scan_applied(left.start, left.end, reverse, CHUNK_ITEMS, 1 << 62)
+            for key, raw in rows:
+                if raw is not None:
+                    yield key, raw
             if len(rows) < CHUNK_ITEMS:
                 # No turn of the event loop after the last chunk: an entry list's build (``_entry_list``)
                 # is complete only if no write lands between its last read and its ``built()``.
@@ -359,6 +363,10 @@ class Reads:
         index_units: tuple[dict[str, float], dict[str, float]] = ({}, {})
         for skey, new in planned:
             old = data.read_latest(skey)
+            if is_lock(old):
+                # Nothing of the part is proposed yet: it fails as a whole, as a single write would.
+                service.settle(hosted, UnitKind.WRITE, estimate, charged)
+                raise TransactionConflictException(MSG_TRANSACTION_CONFLICT)
             charged += write_charge(old, new)
             if sized:
                 old_item, new_item = decode_item(old), decode_item(new)

@@ -42,6 +42,14 @@ def _key_error(name: str) -> ValidationException:
     )
 
 
+def check_key_untouched(update: Update, key: Item) -> None:
+    """Refuse an update of a key attribute: known from the expression alone, before any item is read."""
+    for action in update.actions:
+        name = action.path.elements[0]
+        if name in key:
+            raise _key_error(str(name))
+
+
 def _set_value(operand: Operand, item: Item | None) -> dict[str, Any]:
     if isinstance(operand, Value):
         assert operand.value is not None
@@ -200,10 +208,7 @@ def apply_update(item: Item | None, update: Update, key: Item) -> tuple[Item, It
     Returns ``(new_item, updated_old, updated_new)``: the new item, and the parts of the old and new
     item at the paths the update touched (ReturnValues UPDATED_OLD / UPDATED_NEW).
     """
-    for action in update.actions:
-        name = action.path.elements[0]
-        if name in key:
-            raise _key_error(str(name))
+    check_key_untouched(update, key)
     # Read every right-hand side before anything is written.
     values: list[dict[str, Any] | None] = []
     for action in update.actions:

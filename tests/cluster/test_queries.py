@@ -428,6 +428,113 @@ def test_secondary_indexes_through_boto3(cluster: Ddb) -> None:
         time.sleep(0.1)
 
 
+def test_transactions_keep_a_total_while_transfers_race_and_serializable_reads_watch(cluster: Ddb) -> None:
+    """Money moves between 20 accounts (spread over the partitions) in TransactWriteItems from 4 threads
+    at once, each transfer conditioned on the balance; a fifth thread reads every account with
+    TransactGetItems meanwhile. Every read that succeeds sees the same total, and so does the end."""
+    accounts = [f"acct{i}" for i in range(20)]
+    client = cluster.client(attempts=5)
+    client.transact_write_items(TransactItems=[
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": a}, "sk": {"N": "0"}, "bal": {"N": "100"}}}}
+        for a in accounts])
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    sums: list[int] = []
+    committed: list[int] = []
+
+    def transfers(seed: int) -> None:
+        me = cluster.client(attempts=5)
+        done = 0
+        try:
+            for n in range(25):
+                src, dst = accounts[(seed * 7 + n) % 20], accounts[(seed * 3 + n * 11 + 1) % 20]
+                if src == dst:
+                    continue
+                for _ in range(40):
+                    try:
+                        me.transact_write_items(TransactItems=[
+                            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": src}, "sk": {"N": "0"}},
+                                        "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a",
+                                        "ExpressionAttributeValues": {":a": {"N": "7"}}}},
+                            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": dst}, "sk": {"N": "0"}},
+                                        "UpdateExpression": "SET bal = bal + :a",
+                                        "ExpressionAttributeValues": {":a": {"N": "7"}}}}])
+                        done += 1
+                        break
+                    except ClientError as exc:
+                        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                            raise
+                        reasons = [r["Code"] for r in exc.response.get("CancellationReasons", [])]
+                        if "ConditionalCheckFailed" in reasons:
+                            break  # the source ran dry: a legitimate refusal
+                        time.sleep(0.01)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+        committed.append(done)
+
+    def reader() -> None:
+        me = cluster.client(attempts=5)
+        try:
+            for _ in range(2_000):
+                if stop.is_set():
+                    return
+                try:
+                    got = me.transact_get_items(TransactItems=[
+                        {"Get": {"TableName": TABLE, "Key": {"pk": {"S": a}, "sk": {"N": "0"}}}} for a in accounts])
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                        raise
+                    continue
+                sums.append(sum(int(r["Item"]["bal"]["N"]) for r in got["Responses"]))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=transfers, args=(seed,), daemon=True) for seed in range(4)]
+    watcher = threading.Thread(target=reader, daemon=True)
+    for thread in [*threads, watcher]:
+        thread.start()
+    for thread in threads:
+        thread.join(240)
+    stop.set()
+    watcher.join(60)
+    assert not errors, errors
+    assert sum(committed) >= 50, committed
+    assert sums and set(sums) == {2_000}, sorted(set(sums))
+    final = client.transact_get_items(TransactItems=[
+        {"Get": {"TableName": TABLE, "Key": {"pk": {"S": a}, "sk": {"N": "0"}}}} for a in accounts])
+    assert sum(int(r["Item"]["bal"]["N"]) for r in final["Responses"]) == 2_000
+    print(f"transfers committed: {sum(committed)}; consistent reads of the total: {len(sums)}")
+
+
+def test_transactions_through_the_aws_cli(cluster: Ddb) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from runtime.config import REPO_ROOT
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="eu-west-1")
+    aws = [str(Path(sys.executable).parent / "aws"), "dynamodb", "--endpoint-url", cluster.endpoint, "--output", "json"]
+    items = [{"Put": {"TableName": TABLE, "Item": {"pk": {"S": f"cli{i}"}, "sk": {"N": "0"}}}} for i in range(3)]
+    done = subprocess.run([*aws, "transact-write-items", "--transact-items", json.dumps(items)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    again = [{"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": "cli0"}, "sk": {"N": "0"}},
+                                 "ConditionExpression": "attribute_not_exists(pk)"}},
+             {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "cli1"}, "sk": {"N": "0"}}}}]
+    done = subprocess.run([*aws, "transact-write-items", "--transact-items", json.dumps(again)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+    assert done.returncode != 0
+    assert "TransactionCanceledException" in done.stderr and "[ConditionalCheckFailed, None]" in done.stderr
+    gets = [{"Get": {"TableName": TABLE, "Key": {"pk": {"S": f"cli{i}"}, "sk": {"N": "0"}}}} for i in range(4)]
+    done = subprocess.run([*aws, "transact-get-items", "--transact-items", json.dumps(gets)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert [bool(r) for r in json.loads(done.stdout)["Responses"]] == [True, True, True, False]
+
+
 def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
     client = cluster.client(attempts=5)
     extra = [item(f"kill{i % 50}", i) for i in range(1_500)]

@@ -1,0 +1,347 @@
+"""TransactWriteItems and TransactGetItems through the router's cluster backend, against three real storage
+nodes over gRPC and a table of four partitions: commits across partitions, cancellations, conflicts with
+single-item writes, idempotency, and a coordinator that stops half-way, whose locks the partitions' leaders
+then resolve from the primary item."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynamo.errors import (
+    IdempotentParameterMismatchException,
+    ResourceNotFoundException,
+    TransactionCanceledException,
+    TransactionConflictException,
+    ValidationException,
+)
+from dynamo.hashing import partition_hash
+from dynamo.requests import validate_request
+from router.cluster import ClusterBackend
+from storagenode.locks import is_lock
+from tests.inproc.test_query_cluster import CONFIG, PARTS, the_map
+from tests.inproc.test_router_cluster import ctx
+from tests.inproc.test_storage_node import NODE_CONFIG, Cluster
+
+pytestmark = pytest.mark.timeout(90)
+LOCK_TIMEOUT_MS = 400
+
+
+def pk_in(pid: int, prefix: str = "k") -> str:
+    """A partition key whose hash falls in partition ``pid`` of the table."""
+    lo, hi = PARTS[pid]
+    return next(f"{prefix}{i}" for i in range(10_000) if lo <= partition_hash("S", f"{prefix}{i}") < hi)
+
+
+def key(pk: str, sk: int = 0) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"N": str(sk)}}
+
+
+class Client:
+    def __init__(self, backend: ClusterBackend) -> None:
+        self.backend = backend
+
+    async def __call__(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        needs_table = op in ("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query")
+        request = validate_request(op, {"TableName": "rows", **body} if needs_table else body)
+        method = {"TransactWriteItems": self.backend.transact_write_items,
+                  "TransactGetItems": self.backend.transact_get_items, "PutItem": self.backend.put_item,
+                  "GetItem": self.backend.get_item, "UpdateItem": self.backend.update_item,
+                  "DeleteItem": self.backend.delete_item, "Query": self.backend.query,
+                  "BatchWriteItem": self.backend.batch_write_item}[op]
+        result: dict[str, Any] = await method(request, ctx(op))
+        return result
+
+    async def get(self, pk: str, sk: int = 0) -> dict[str, Any] | None:
+        answer = await self("GetItem", {"Key": key(pk, sk), "ConsistentRead": True})
+        item: dict[str, Any] | None = answer.get("Item")
+        return item
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Client]]:
+    cluster = Cluster(tmp_path)
+    cluster.node_config = replace(NODE_CONFIG, txn_lock_timeout_ms=LOCK_TIMEOUT_MS, txn_sweep_interval_ms=50)
+    cluster.cp.map = the_map(1)
+    await cluster.start()
+    backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
+    await backend.start()
+    try:
+        assert await backend.wait_for_map(2_000)
+        yield cluster, Client(backend)
+    finally:
+        await backend.stop()
+        await cluster.close()
+
+
+def locks_held(cluster: Cluster) -> list[bytes]:
+    """Storage keys any replica holds a lock on."""
+    held = []
+    for node in cluster.nodes.values():
+        for hosted in node.hosted.values():
+            rng = hosted.data.range
+            held += [k for k, raw in hosted.data.store.scan(rng.start, rng.end) if is_lock(raw)]
+    return held
+
+
+async def no_locks(cluster: Cluster, timeout_s: float = 2.0) -> None:
+    """No replica holds a lock once the followers applied what their leaders did."""
+    async def released() -> bool:
+        return not locks_held(cluster)
+
+    await until(released, "every replica to release its locks", timeout_s)
+
+
+async def until(predicate: Any, what: str, timeout_s: float = 8.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def put(pk: str, sk: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"Put": {"TableName": "rows", "Item": {**key(pk, sk), **extra}}}
+
+
+async def test_a_transaction_across_four_partitions_commits_every_action(setup: tuple[Cluster, Client]) -> None:
+    cluster, call = setup
+    a, b, c, d = (pk_in(pid) for pid in PARTS)
+    await call("PutItem", {"Item": {**key(b), "n": {"N": "5"}}})
+    await call("PutItem", {"Item": {**key(c), "gone": {"BOOL": True}}})
+    await call("PutItem", {"Item": {**key(d), "state": {"S": "open"}}})
+    answer = await call("TransactWriteItems", {"TransactItems": [
+        put(a, v={"S": "new"}),
+        {"Update": {"TableName": "rows", "Key": key(b), "UpdateExpression": "ADD n :one",
+                    "ConditionExpression": "n = :five",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":five": {"N": "5"}}}},
+        {"Delete": {"TableName": "rows", "Key": key(c), "ConditionExpression": "attribute_exists(gone)"}},
+        {"ConditionCheck": {"TableName": "rows", "Key": key(d), "ConditionExpression": "#s = :open",
+                            "ExpressionAttributeNames": {"#s": "state"},
+                            "ExpressionAttributeValues": {":open": {"S": "open"}}}},
+    ], "ReturnConsumedCapacity": "TOTAL"})
+    assert answer["ConsumedCapacity"] == [{"TableName": "rows", "CapacityUnits": 8.0}]
+    assert await call.get(a) == {**key(a), "v": {"S": "new"}}
+    assert (await call.get(b) or {})["n"] == {"N": "6"}
+    assert await call.get(c) is None
+    assert await call.get(d) == {**key(d), "state": {"S": "open"}}
+    await no_locks(cluster)
+    assert call.backend.transactions.stats["committed"] == 1
+
+
+async def test_one_failed_condition_cancels_everything_with_dynamodbs_reasons(setup: tuple[Cluster, Client]) -> None:
+    cluster, call = setup
+    a, b = pk_in(21), pk_in(23)
+    await call("PutItem", {"Item": {**key(b), "n": {"N": "1"}}})
+    with pytest.raises(TransactionCanceledException) as caught:
+        await call("TransactWriteItems", {"TransactItems": [
+            put(a, v={"S": "x"}),
+            {"Update": {"TableName": "rows", "Key": key(b), "UpdateExpression": "SET n = :two",
+                        "ConditionExpression": "n = :two", "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+        ]})
+    error = caught.value
+    assert error.message == ("Transaction cancelled, please refer cancellation reasons for specific reasons "
+                             "[None, ConditionalCheckFailed]")
+    assert error.extra["CancellationReasons"] == [
+        {"Code": "None"},
+        {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed",
+         "Item": {**key(b), "n": {"N": "1"}}},
+    ]
+    assert await call.get(a) is None
+    assert (await call.get(b) or {})["n"] == {"N": "1"}
+    await no_locks(cluster)
+    # The same when the failing action is the primary's (nothing is locked at all), and in one partition.
+    for items in ([{"ConditionCheck": {"TableName": "rows", "Key": key(a), "ConditionExpression": "attribute_exists(pk)"}},
+                   put(b, n={"N": "9"})],
+                  [put(b, 1), {"ConditionCheck": {"TableName": "rows", "Key": key(b, 2),
+                                                  "ConditionExpression": "attribute_exists(pk)"}}]):
+        with pytest.raises(TransactionCanceledException) as caught:
+            await call("TransactWriteItems", {"TransactItems": items})
+        codes = [r["Code"] for r in caught.value.extra["CancellationReasons"]]
+        assert codes.count("ConditionalCheckFailed") == 1 and codes.count("None") == 1
+    assert (await call.get(b) or {})["n"] == {"N": "1"}
+    assert await call.get(b, 1) is None
+    await no_locks(cluster)
+
+
+async def test_requests_dynamodb_refuses_before_anything_runs(setup: tuple[Cluster, Client]) -> None:
+    _, call = setup
+    a = pk_in(22)
+    with pytest.raises(ValidationException, match="Transaction request cannot include multiple operations on one item"):
+        await call("TransactWriteItems", {"TransactItems": [put(a), {"Delete": {"TableName": "rows", "Key": key(a)}}]})
+    with pytest.raises(ResourceNotFoundException):
+        await call("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "nope", "Item": key(a)}}]})
+    with pytest.raises(ValidationException, match="Cannot update attribute pk"):
+        await call("TransactWriteItems", {"TransactItems": [put(pk_in(21)), {"Update": {
+            "TableName": "rows", "Key": key(a), "UpdateExpression": "SET pk = :v",
+            "ExpressionAttributeValues": {":v": {"S": "x"}}}}]})
+    with pytest.raises(ValidationException, match="ExpressionAttributeValues can only be specified when using expressions"):
+        await call("TransactWriteItems", {"TransactItems": [{"Delete": {
+            "TableName": "rows", "Key": key(a), "ExpressionAttributeValues": {":v": {"S": "x"}}}}]})
+    with pytest.raises(ValidationException, match="multiple operations on one item"):
+        await call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "rows", "Key": key(a)}}] * 2})
+    assert await call.get(a) is None
+
+
+async def test_items_in_one_partition_are_one_log_entry_and_hold_no_locks(setup: tuple[Cluster, Client]) -> None:
+    cluster, call = setup
+    a = pk_in(24)
+    await call("TransactWriteItems", {"TransactItems": [put(a, i, n={"N": str(i)}) for i in range(5)]})
+    assert call.backend.transactions.stats["single"] == 1
+    found = await call("Query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": a}},
+                                 "ConsistentRead": True})
+    assert [i["n"]["N"] for i in found["Items"]] == ["0", "1", "2", "3", "4"]
+    await no_locks(cluster)
+
+
+async def test_transact_get_items_reads_every_item_with_projections(setup: tuple[Cluster, Client]) -> None:
+    _, call = setup
+    pks = [pk_in(pid) for pid in PARTS]
+    await call("TransactWriteItems", {"TransactItems": [put(pk, a={"S": pk}, b={"N": "1"}) for pk in pks[:3]]})
+    answer = await call("TransactGetItems", {"TransactItems": [
+        {"Get": {"TableName": "rows", "Key": key(pks[0])}},
+        {"Get": {"TableName": "rows", "Key": key(pks[1]), "ProjectionExpression": "#a",
+                 "ExpressionAttributeNames": {"#a": "a"}}},
+        {"Get": {"TableName": "rows", "Key": key(pks[3])}},
+    ], "ReturnConsumedCapacity": "TOTAL"})
+    assert answer["Responses"] == [{"Item": {**key(pks[0]), "a": {"S": pks[0]}, "b": {"N": "1"}}},
+                                   {"Item": {"a": {"S": pks[1]}}}, {}]
+    assert answer["ConsumedCapacity"] == [{"TableName": "rows", "CapacityUnits": 6.0}]
+
+
+async def test_client_request_token_makes_a_transaction_idempotent(setup: tuple[Cluster, Client]) -> None:
+    _, call = setup
+    a, b = pk_in(21), pk_in(22)
+    body = {"TransactItems": [
+        {"Update": {"TableName": "rows", "Key": key(a), "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        {"Update": {"TableName": "rows", "Key": key(b), "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}}], "ClientRequestToken": "tok-1"}
+    await call("TransactWriteItems", body)
+    await call("TransactWriteItems", body)
+    assert (await call.get(a) or {})["n"] == {"N": "1"}
+    with pytest.raises(IdempotentParameterMismatchException):
+        await call("TransactWriteItems", {**body, "TransactItems": body["TransactItems"][:1]})
+    await call("TransactWriteItems", {**body, "ClientRequestToken": "tok-2"})
+    assert (await call.get(b) or {})["n"] == {"N": "2"}
+
+
+class Stopped(Exception):
+    """The coordinator 'dies' here."""
+
+
+async def test_a_coordinator_gone_after_prepare_leaves_locks_that_are_aborted(
+        setup: tuple[Cluster, Client], monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, call = setup
+    a, b = pk_in(21), pk_in(23)
+    await call("PutItem", {"Item": {**key(b), "v": {"S": "before"}}})
+    coordinator = call.backend.transactions
+
+    async def die(*args: Any, **kwargs: Any) -> list[str]:
+        raise Stopped()
+
+    monkeypatch.setattr(coordinator, "_finish", die)
+    with pytest.raises(Stopped):
+        await call("TransactWriteItems", {"TransactItems": [put(a, v={"S": "txn"}), put(b, v={"S": "txn"})]})
+    monkeypatch.undo()
+
+    async def all_locked() -> bool:
+        return len(locks_held(cluster)) == 6  # two items, three replicas each
+
+    await until(all_locked, "every replica to hold the locks", timeout_s=2)
+    # While the locks are held: a write conflicts, a transactional read is cancelled, a consistent read
+    # and a Query see the item as it was.
+    with pytest.raises(TransactionConflictException, match="Transaction is ongoing for the item"):
+        await call("PutItem", {"Item": {**key(b), "v": {"S": "plain"}}})
+    with pytest.raises(TransactionConflictException):
+        await call("BatchWriteItem", {"RequestItems": {"rows": [{"DeleteRequest": {"Key": key(a)}}]}})
+    with pytest.raises(TransactionCanceledException) as caught:
+        await call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "rows", "Key": key(b)}}]})
+    assert caught.value.extra["CancellationReasons"] == [
+        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    with pytest.raises(TransactionCanceledException) as caught:
+        await call("TransactWriteItems", {"TransactItems": [put(pk_in(22)), put(a, v={"S": "other"})]})
+    assert [r["Code"] for r in caught.value.extra["CancellationReasons"]] == ["None", "TransactionConflict"]
+    assert await call.get(a) is None
+    assert (await call.get(b) or {})["v"] == {"S": "before"}
+    found = await call("Query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": a}}})
+    assert found["Items"] == [] and found["Count"] == 0
+    # The leaders find the locks stale and abort the transaction from its primary.
+
+    async def released() -> bool:
+        return not locks_held(cluster)
+
+    await until(released, "the locks to be aborted")
+    assert await call.get(a) is None
+    assert (await call.get(b) or {})["v"] == {"S": "before"}
+    await call("PutItem", {"Item": {**key(b), "v": {"S": "plain"}}})
+    assert (await call.get(b) or {})["v"] == {"S": "plain"}
+
+
+async def test_a_committed_transaction_is_finished_by_its_primary_when_the_coordinator_stops(
+        setup: tuple[Cluster, Client], monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, call = setup
+    a, b, c = pk_in(22), pk_in(21), pk_in(24)
+    coordinator = call.backend.transactions
+    real = coordinator._finish
+
+    async def commit_point_only(txn: str, part: Any, decision: str, keys: Any = None, keep: Any = None) -> list[str]:
+        if decision == "commit" and keep is None:
+            raise Stopped()  # the primary committed; the other partitions never hear of it
+        return await real(txn, part, decision, keys, keep)
+
+    monkeypatch.setattr(coordinator, "_finish", commit_point_only)
+    await call("TransactWriteItems", {"TransactItems": [put(a, v={"S": "1"}), put(b, v={"S": "2"}),
+                                                        put(c, v={"S": "3"})]})
+    monkeypatch.undo()
+    assert locks_held(cluster)  # b and c are still prepared, a's lock records the commit
+    # A consistent read learns the outcome from the primary: the transaction committed.
+    assert (await call.get(b) or {})["v"] == {"S": "2"}
+    assert (await call.get(a) or {})["v"] == {"S": "1"}
+    with pytest.raises(TransactionCanceledException):
+        await call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "rows", "Key": key(c)}}]})
+
+    async def released() -> bool:
+        return not locks_held(cluster)
+
+    await until(released, "the primary to finish the transaction")
+    answer = await call("TransactGetItems", {"TransactItems": [
+        {"Get": {"TableName": "rows", "Key": key(pk)}} for pk in (a, b, c)]})
+    assert [r["Item"]["v"]["S"] for r in answer["Responses"]] == ["1", "2", "3"]
+    resolved = {d: sum(n.items.txn.resolved[d] for n in cluster.nodes.values()) for d in ("commit", "cleanup")}
+    assert resolved["cleanup"] >= 1
+
+
+async def test_locks_move_with_a_snapshot_and_are_found_after_a_restart(setup: tuple[Cluster, Client],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leader that restarts forgets the locks it knew; it finds them in its store again and resolves them."""
+    cluster, call = setup
+    a, b = pk_in(21), pk_in(22)
+    coordinator = call.backend.transactions
+
+    async def die(*args: Any, **kwargs: Any) -> list[str]:
+        raise Stopped()
+
+    monkeypatch.setattr(coordinator, "_finish", die)
+    with pytest.raises(Stopped):
+        await call("TransactWriteItems", {"TransactItems": [put(a, v={"S": "t"}), put(b, v={"S": "t"})]})
+    monkeypatch.undo()
+    for name in list(cluster.nodes):
+        await cluster.stop_node(name)
+    for name in ("sn-a1", "sn-b1", "sn-c1"):
+        await cluster.start_node(name)
+
+    async def released() -> bool:
+        return not locks_held(cluster)
+
+    await until(released, "the restarted leaders to abort the locks", timeout_s=15)
+    assert await call.get(a) is None
+
