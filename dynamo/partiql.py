@@ -756,3 +756,28 @@ def key_lookup(statement: Select, key: KeySchema) -> dict[str, Any]:
         request["ProjectionExpression"] = ", ".join(expression.path(path) for path in statement.projection)
         expression.attach(request)
     return request
+
+
+def exists_check(statement: Select, key: KeySchema) -> dict[str, Any]:
+    """An ExecuteTransaction's ``EXISTS(SELECT ...)``: the ConditionCheck that the item its WHERE names by
+    its whole key exists and meets the rest of the WHERE."""
+    if statement.where is None or statement.index is not None:
+        raise ValidationException("Where clause does not contain a mandatory equality on all key attributes")
+    item_key = key_of(statement.where, key)
+    rest = without_key(statement.where, item_key)
+    expression = Expression()
+    exists = f"attribute_exists({expression.name(key.hash_name)})"
+    request: dict[str, Any] = {
+        "TableName": statement.table, "Key": item_key,
+        "ConditionExpression": exists if rest is None else f"{exists} AND ({expression.condition(rest)})",
+    }
+    return expression.attach(request)
+
+
+_EXISTS = re.compile(r"\s*EXISTS\s*\((.*)\)\s*", re.IGNORECASE | re.DOTALL)
+
+
+def exists_inner(text: str) -> str | None:
+    """The SELECT inside ``EXISTS( ... )``, or None for any other statement."""
+    found = _EXISTS.fullmatch(text)
+    return found.group(1) if found else None

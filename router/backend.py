@@ -71,6 +71,7 @@ class Backend(Protocol):
     async def update_continuous_backups(self, request: Request, ctx: RequestContext) -> Response: ...
     async def execute_statement(self, request: Request, ctx: RequestContext) -> Response: ...
     async def batch_execute_statement(self, request: Request, ctx: RequestContext) -> Response: ...
+    async def execute_transaction(self, request: Request, ctx: RequestContext) -> Response: ...
 
 
 class BaseBackend:
@@ -149,4 +150,7 @@ class BaseBackend:
         return await self._unsupported(ctx)
 
     async def batch_execute_statement(self, request: Request, ctx: RequestContext) -> Response:
+        return await self._unsupported(ctx)
+
+    async def execute_transaction(self, request: Request, ctx: RequestContext) -> Response:
         return await self._unsupported(ctx)

@@ -83,7 +83,7 @@ from dynamo.writes import prepare
 from proto.kinds import ControlOp, Kind, error_from_body
 from router.backend import BaseBackend, Request, RequestContext, Response, method_name
 from router.routing import PartitionMap, Routing, RoutingConfig, TableRoute
-from router.statements import StatementRunner
+from router.statements import StatementRunner, TransactionStatements
 from router.transactions import TransactionCoordinator
 from runtime.transport import PeerUnavailable, TransportError
 
@@ -469,6 +469,9 @@ class ClusterBackend(BaseBackend):
 
     async def batch_execute_statement(self, request: Request, ctx: RequestContext) -> Response:
         return await self._statements().execute_batch(request, ctx)
+
+    async def execute_transaction(self, request: Request, ctx: RequestContext) -> Response:
+        return await TransactionStatements(self._statements()).execute(request, ctx)
 
     def _statements(self) -> StatementRunner:
         return StatementRunner(lambda operation: getattr(self, method_name(operation)), self._serving_table)

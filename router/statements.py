@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from dynamo import partiql
+from dynamo import partiql, transactions
 from dynamo.errors import (
     ConditionalCheckFailedException,
     DuplicateItemException,
@@ -27,6 +27,7 @@ from dynamo.errors import (
     ResourceNotFoundException,
     ServiceUnavailableException,
     ThrottlingException,
+    TransactionCanceledException,
     ValidationException,
 )
 from dynamo.expressions import ExpressionContext, evaluate, parse_condition, parse_projection, project
@@ -168,6 +169,66 @@ class StatementRunner:
             answer["Error"] = _error(exc)
             return answer, None
         return answer, result.get("ConsumedCapacity")
+
+
+_ACTION = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
+MSG_MIXED = "Transactions can contain either read or write statements, not both"  # with EXISTS as a write's check
+MSG_DUPLICATE = "Duplicate primary key exists in table"
+
+
+class TransactionStatements:
+    """ExecuteTransaction: its SELECTs are a TransactGetItems, its INSERT / UPDATE / DELETE and
+    ``EXISTS(SELECT ...)`` checks a TransactWriteItems, run by the backend's own operations."""
+
+    def __init__(self, runner: StatementRunner) -> None:
+        self.runner = runner
+
+    async def execute(self, request: Request, ctx: RequestContext) -> Response:
+        parsed: list[tuple[partiql.Statement, bool, dict[str, Any]]] = []
+        for entry in request["TransactStatements"]:
+            inner = partiql.exists_inner(entry["Statement"])
+            statement = partiql.parse(inner if inner is not None else entry["Statement"], entry.get("Parameters"))
+            if inner is not None and not isinstance(statement, partiql.Select):
+                raise ValidationException("EXISTS takes a SELECT statement")
+            parsed.append((statement, inner is not None, entry))
+        reads = [isinstance(statement, partiql.Select) and not exists for statement, exists, _ in parsed]
+        if any(reads) and not all(reads):
+            raise ValidationException(MSG_MIXED)
+        capacity = {"ReturnConsumedCapacity": request["ReturnConsumedCapacity"]} if request.get(
+            "ReturnConsumedCapacity") else {}
+        if all(reads):
+            gets = []
+            for statement, _, _ in parsed:
+                assert isinstance(statement, partiql.Select)
+                gets.append({"Get": partiql.key_lookup(statement, await self.runner._key(statement))})
+            answer = await self.runner._call("TransactGetItems", {"TransactItems": gets, **capacity}, ctx)
+            return answer
+        actions: list[dict[str, Any]] = []
+        inserts: list[int] = []
+        for position, (statement, exists, entry) in enumerate(parsed):
+            key = await self.runner._key(statement)
+            if exists:
+                assert isinstance(statement, partiql.Select)
+                kind, body = "ConditionCheck", partiql.exists_check(statement, key)
+            else:
+                assert not isinstance(statement, partiql.Select)
+                operation, body = partiql.plan_write(statement, key)
+                kind = _ACTION[operation]
+                body.pop("ReturnValues", None)
+                if operation == "PutItem":
+                    inserts.append(position)
+            if entry.get("ReturnValuesOnConditionCheckFailure") is not None:
+                body["ReturnValuesOnConditionCheckFailure"] = entry["ReturnValuesOnConditionCheckFailure"]
+            actions.append({kind: body})
+        token = {"ClientRequestToken": request["ClientRequestToken"]} if request.get("ClientRequestToken") else {}
+        try:
+            return await self.runner._call("TransactWriteItems", {"TransactItems": actions, **capacity, **token}, ctx)
+        except TransactionCanceledException as exc:
+            reasons = exc.extra["CancellationReasons"]
+            for position in inserts:  # an INSERT's failed condition is its key being taken
+                if reasons[position]["Code"] == "ConditionalCheckFailed":
+                    reasons[position] = {"Code": "DuplicateItem", "Message": MSG_DUPLICATE}
+            raise transactions.canceled(reasons) from None
 
 
 def _error(exc: DynamoError) -> dict[str, Any]:

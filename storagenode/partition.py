@@ -297,7 +297,7 @@ class PartitionData:
             return []
         rows: list[tuple[bytes, bytes | None]] = self.store.scan(lo, hi, reverse=reverse, limit=limit,
                                                                  max_bytes=max_bytes)
-        if self.locks:
+        if self.locks or not self.locks_known:
             rows = [(key, committed_view(raw)) for key, raw in rows]
         return rows
 

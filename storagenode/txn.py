@@ -345,10 +345,10 @@ class TxnService:
         started = 0
         for hosted in list(node.hosted.values()):
             data = hosted.data
+            if not data.locks_known and not data.frozen:
+                await self._learn_locks(hosted)  # every replica: until then its range reads check every row
             if data.frozen or not node.is_leader(hosted):
                 continue
-            if not data.locks_known:
-                await self._learn_locks(hosted)
             if not data.locks:
                 data.lock_seen.clear()
                 continue

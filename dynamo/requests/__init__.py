@@ -102,6 +102,7 @@ SPECS: dict[str, RequestSpec] = {
     "DescribeLimits": misc.DESCRIBE_LIMITS,
     "ExecuteStatement": misc.EXECUTE_STATEMENT,
     "BatchExecuteStatement": misc.BATCH_EXECUTE_STATEMENT,
+    "ExecuteTransaction": misc.EXECUTE_TRANSACTION,
 }
 assert set(SPECS) <= set(OPERATIONS), sorted(set(SPECS) - set(OPERATIONS))
 

@@ -123,3 +123,29 @@ BATCH_EXECUTE_STATEMENT = RequestSpec(
     ),
     semantic=(_check_batch_statement_parameters,),
 )
+
+
+MAX_TRANSACTION_STATEMENTS = 100
+
+
+def _check_transaction_parameters(request: dict[str, Any]) -> None:
+    for statement in request["TransactStatements"]:
+        for value in statement.get("Parameters", ()):
+            attributes.validate_value(value)
+
+
+EXECUTE_TRANSACTION = RequestSpec(
+    struct(
+        "ExecuteTransactionInput",
+        ("TransactStatements", list_of(struct(
+            "ParameterizedStatement",
+            ("Statement", string(not_null=True, min_length=1, max_length=MAX_STATEMENT_LENGTH)),
+            ("Parameters", list_of(attribute_value(), min_length=1)),
+            ("ReturnValuesOnConditionCheckFailure", RETURN_VALUES_ON_CONDITION_CHECK_FAILURE),
+            value=True,
+        ), not_null=True, min_length=1, max_length=MAX_TRANSACTION_STATEMENTS)),
+        ("ClientRequestToken", string(min_length=1, max_length=36)),
+        ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
+    ),
+    semantic=(_check_transaction_parameters,),
+)

@@ -53,7 +53,8 @@ class Client:
                   "TransactGetItems": self.backend.transact_get_items, "PutItem": self.backend.put_item,
                   "GetItem": self.backend.get_item, "UpdateItem": self.backend.update_item,
                   "DeleteItem": self.backend.delete_item, "Query": self.backend.query,
-                  "BatchWriteItem": self.backend.batch_write_item}[op]
+                  "BatchWriteItem": self.backend.batch_write_item,
+                  "ExecuteTransaction": self.backend.execute_transaction}[op]
         result: dict[str, Any] = await method(request, ctx(op))
         return result
 
@@ -345,3 +346,36 @@ async def test_locks_move_with_a_snapshot_and_are_found_after_a_restart(setup: t
     await until(released, "the restarted leaders to abort the locks", timeout_s=15)
     assert await call.get(a) is None
 
+
+async def test_execute_transaction_runs_partiql_statements_as_one_transaction(setup: tuple[Cluster, Client]) -> None:
+    cluster, call = setup
+    a, b = pk_in(21), pk_in(23)
+    await call("PutItem", {"Item": {**key(b), "n": {"N": "1"}}})
+    with pytest.raises(ValidationException, match="multiple operations on one item"):
+        await call("ExecuteTransaction", {"TransactStatements": [
+            {"Statement": f"UPDATE rows SET n = n + 1 WHERE pk = '{b}' AND sk = 0"},
+            {"Statement": f"EXISTS(SELECT * FROM rows WHERE pk = '{b}' AND sk = 0 AND n = 1)"}]})
+    with pytest.raises(TransactionCanceledException) as caught:
+        await call("ExecuteTransaction", {"TransactStatements": [
+            {"Statement": "INSERT INTO rows VALUE {'pk': ?, 'sk': 0, 'v': 'x'}", "Parameters": [{"S": a}]},
+            {"Statement": f"EXISTS(SELECT * FROM rows WHERE pk = '{b}' AND sk = 1)"}]})
+    assert [r["Code"] for r in caught.value.extra["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    await call("ExecuteTransaction", {"TransactStatements": [
+        {"Statement": "INSERT INTO rows VALUE {'pk': ?, 'sk': 0, 'v': 'x'}", "Parameters": [{"S": a}]},
+        {"Statement": f"UPDATE rows SET n = n + 1 WHERE pk = '{b}' AND sk = 0 AND n = 1"}]})
+    with pytest.raises(TransactionCanceledException) as caught:
+        await call("ExecuteTransaction", {"TransactStatements": [
+            {"Statement": f"UPDATE rows SET n = 0 WHERE pk = '{b}' AND sk = 0"},
+            {"Statement": "INSERT INTO rows VALUE {'pk': ?, 'sk': 0}", "Parameters": [{"S": a}]}]})
+    assert caught.value.extra["CancellationReasons"] == [
+        {"Code": "None"}, {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}]
+    answer = await call("ExecuteTransaction", {"TransactStatements": [
+        {"Statement": f"SELECT v FROM rows WHERE pk = '{a}' AND sk = 0"},
+        {"Statement": "SELECT * FROM rows WHERE pk = ? AND sk = 0", "Parameters": [{"S": b}]},
+        {"Statement": f"SELECT * FROM rows WHERE pk = '{pk_in(24)}' AND sk = 0"}]})
+    assert answer["Responses"] == [{"Item": {"v": {"S": "x"}}}, {"Item": {**key(b), "n": {"N": "2"}}}, {}]
+    with pytest.raises(ValidationException, match="either read or write statements"):
+        await call("ExecuteTransaction", {"TransactStatements": [
+            {"Statement": f"SELECT * FROM rows WHERE pk = '{a}' AND sk = 0"},
+            {"Statement": f"DELETE FROM rows WHERE pk = '{b}' AND sk = 0"}]})
+    await no_locks(cluster)
