@@ -86,5 +86,10 @@ class RouterApp(ProcessApp):
                 backend.add_metric([event], count)
             version = GaugeMetricFamily("ddb_router_map_version", "partition map version held")
             version.add_metric([], self.backend.map_version)
-            families += [backend, version]
+            transactions = CounterMetricFamily("ddb_router_transactions",
+                                               "TransactWriteItems this router coordinated, by outcome",
+                                               labels=["outcome"])
+            for outcome, count in sorted(self.backend.transactions.stats.items()):
+                transactions.add_metric([outcome], count)
+            families += [backend, version, transactions]
         return families

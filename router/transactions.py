@@ -88,7 +88,9 @@ class TransactionCoordinator:
         # ClientRequestToken -> (expiry, the request's parameters, the answer)
         self._tokens: OrderedDict[str, tuple[float, bytes, Response]] = OrderedDict()
         self._running: dict[str, bytes] = {}  # token -> parameters, of transactions under way
-        self.stats = {"committed": 0, "canceled": 0, "single": 0, "failed": 0}
+        # outcomes: committed (over several partitions), single (one partition, one log entry), canceled,
+        # failed (an error: not applied, or its outcome unknown)
+        self.stats = {"committed": 0, "single": 0, "canceled": 0, "failed": 0}
 
     # ---- TransactWriteItems ------------------------------------------------------------------------------
 
@@ -164,6 +166,12 @@ class TransactionCoordinator:
             except _Replan:
                 await self._refresh()
                 continue
+            except TransactionCanceledException:
+                self.stats["canceled"] += 1
+                raise
+            except DynamoError:
+                self.stats["failed"] += 1  # not applied (throttled, unavailable), or its outcome unknown
+                raise
             return _write_answer(parts, results, actions, tables, mode)
         raise InternalServerError(MSG_NOT_APPLIED)
 
@@ -252,7 +260,6 @@ class TransactionCoordinator:
         try:
             states = await self._finish(txn, first, "commit", keep=primary_key)
         except InternalServerError:
-            self.stats["failed"] += 1
             raise  # may or may not have committed: the partitions' leaders resolve it either way
         if states[first.positions.index(0)] != "committed":
             await self._abort(txn, parts)
@@ -275,7 +282,6 @@ class TransactionCoordinator:
         for part, one in zip(parts, done, strict=True):
             if isinstance(one, BaseException):
                 log.warning("transaction %s: abort in partition %s failed (%r)", txn, part.partition_id, one)
-        self.stats["canceled"] += 1
 
     @staticmethod
     def _canceled(reasons: dict[int, dict[str, Any]], count: int) -> TransactionCanceledException:

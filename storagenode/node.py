@@ -780,8 +780,16 @@ class StorageNode:
              sum(h.data.entry_lists.count() for h in hosted)),
             ("ddb_storage_gsi_entries", "entries in this node's GSI entry lists",
              sum(h.data.entry_lists.entries() for h in hosted)),
+            ("ddb_storage_txn_locks", "items a transaction holds locked, in the replicas hosted here",
+             sum(len(h.data.locks) for h in hosted)),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
+        resolved = CounterMetricFamily("ddb_storage_txn_locks_resolved",
+                                       "transactions whose stale locks this node's leaders resolved, by decision",
+                                       labels=["decision"])
+        for decision, count in list(self.items.txn.resolved.items()):
+            resolved.add_metric([decision], count)
+        yield resolved
         yield CounterMetricFamily("ddb_storage_fsyncs", "synced store writes of the replication driver",
                                   value=self.host.fsyncs)
         yield CounterMetricFamily("ddb_storage_replication_rounds", "replication driver rounds",

@@ -281,6 +281,12 @@ async def test_a_coordinator_gone_after_prepare_leaves_locks_that_are_aborted(
         return not locks_held(cluster)
 
     await until(released, "the locks to be aborted")
+    samples = [(sample.name, sample.labels, sample.value) for node in cluster.nodes.values()
+               for family in node.collect_metrics() if family.name.startswith("ddb_storage_txn")
+               for sample in family.samples]
+    assert sum(v for n, labels, v in samples if labels.get("decision") == "abort") >= 1, samples
+    assert sum(v for n, _, v in samples if n == "ddb_storage_txn_locks") == 0, samples
+    assert call.backend.transactions.stats["canceled"] == 1  # the TransactWriteItems that met a lock
     assert await call.get(a) is None
     assert (await call.get(b) or {})["v"] == {"S": "before"}
     await call("PutItem", {"Item": {**key(b), "v": {"S": "plain"}}})
