@@ -69,6 +69,10 @@ class Bodies:
     def put_item(self, record: int, value: str) -> bytes:
         return f'{self._table_json},"Item":{self.item_json(record, value)}}}'.encode()
 
+    def transact_put(self, first: int, second: int, value: str) -> bytes:
+        puts = ",".join(f'{{"Put":{self._table_json},"Item":{self.item_json(r, value)}}}}}' for r in (first, second))
+        return f'{{"TransactItems":[{puts}]}}'.encode()
+
     def update_item(self, record: int, value: str) -> bytes:
         return (f'{self._table_json},"Key":{self._key(record)},"UpdateExpression":"SET v = :v",'
                 f'"ExpressionAttributeValues":{{":v":{{"S":"{value}"}}}}}}').encode()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-WORKLOAD_NAMES = ("a", "b", "c", "d", "e", "f", "put", "get", "query", "query-gsi")
+WORKLOAD_NAMES = ("a", "b", "c", "d", "e", "f", "put", "get", "query", "query-gsi", "txn")
 DEFAULT_ENDPOINT = "http://localhost:8000"
 
 
@@ -27,7 +27,7 @@ def cluster_endpoint() -> str:
                    "else http://localhost:8000]")
 @click.option("--workload", "-w", type=click.Choice(WORKLOAD_NAMES), default="get", show_default=True,
               help="YCSB core workload a-f, or plain put / get / query (10 items per partition key) / "
-                   "query-gsi (10 items per index key)")
+                   "query-gsi (10 items per index key) / txn (TransactWriteItems of 2 puts)")
 @click.option("--records", type=click.IntRange(1), default=10_000, show_default=True,
               help="Records loaded before the run (the key space)")
 @click.option("--ops", type=click.IntRange(1), default=None, help="Stop after this many operations")

@@ -194,6 +194,14 @@ async def run(clients: list[Client], chooser: Chooser, bodies: Bodies, values: l
                     body = bodies.query_index(chooser.next_record())
                     t0 = perf_ns()
                     await _ok(client, "Query", body)
+                elif op is Op.TRANSACT:
+                    first = chooser.next_record()
+                    second = chooser.next_record()
+                    while second == first and chooser.records > 1:
+                        second = chooser.next_record()
+                    body = bodies.transact_put(first, second, values[chooser.next_value_index(pool)])
+                    t0 = perf_ns()
+                    await _ok(client, "TransactWriteItems", body)
                 elif op is Op.SCAN:
                     body = bodies.query(chooser.next_record(), limit=chooser.scan_length(), from_record=True)
                     t0 = perf_ns()

@@ -17,7 +17,9 @@ into the next keys in order, which a hash-partitioned table has no cheap way to 
 The plain ones: ``put`` is PutItem on uniform keys of an empty table, ``get`` GetItem on uniform keys,
 ``query`` a Query returning the 10 items of a uniformly chosen partition key, ``query-gsi`` a Query on a
 global secondary index returning 10 items (of 10 partition keys, spread over the table's partitions) for a
-uniformly chosen index key, eventually consistent as GSI reads must be.
+uniformly chosen index key, eventually consistent as GSI reads must be. ``txn`` is a TransactWriteItems
+putting two records drawn uniformly (two partition keys, so usually two partitions: a two-phase commit);
+one cancelled by a conflict counts as failed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Op(enum.Enum):
     PUT = "put"
     QUERY = "query"
     QUERY_INDEX = "query-index"
+    TRANSACT = "transact"
 
 
 class Distribution(enum.Enum):
@@ -79,6 +82,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              items_per_key=10),
     Workload("query-gsi", "Query of 10 items on a GSI, uniform index keys", ((Op.QUERY_INDEX, 1.0),),
              Distribution.UNIFORM, index_group=10),
+    Workload("txn", "TransactWriteItems of 2 puts, uniform keys", ((Op.TRANSACT, 1.0),), Distribution.UNIFORM,
+             load_records=False),
 )}
 
 # How many tries to draw a key that exists before falling back to a uniform one (inserts in flight).

@@ -43,6 +43,11 @@ def test_bodies_pass_ddb_request_validation(record: int, items_per_key: int, val
     assert (":s" in query["ExpressionAttributeValues"]) is from_record
     assert query["ConsistentRead"] is consistent
 
+    other = record + 1
+    transact = validate_request("TransactWriteItems", orjson.loads(bodies.transact_put(record, other, value)))
+    assert [one["Put"]["Item"] for one in transact["TransactItems"]] == [
+        {**key, "v": {"S": value}}, orjson.loads(bodies.put_item(other, value))["Item"]]
+
 
 @settings(max_examples=30, deadline=None)
 @given(start=st.integers(0, 10**9), count=st.integers(1, 25), items_per_key=groups)

@@ -64,6 +64,11 @@ class FakeDynamo:
             self.tables[name] = {}
             self.creating[name] = self.misbehave.creating_describes
             return 200, {"TableDescription": {"TableName": name, "TableStatus": "CREATING"}}
+        if target == "TransactWriteItems":
+            for action in request["TransactItems"]:
+                item = action["Put"]["Item"]
+                self.tables[action["Put"]["TableName"]][(item["pk"]["S"], int(item["sk"]["N"]))] = item
+            return 200, {}
         if target == "BatchWriteItem":
             [(table, writes)] = request["RequestItems"].items()
             left = []
