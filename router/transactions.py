@@ -30,6 +30,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -68,6 +69,7 @@ MSG_NOT_APPLIED = "The transaction was not applied: a partition could not answer
 MSG_TOKEN_MISMATCH = ("Request token was used in a previous request with different parameters; use a different "
                       "ClientRequestToken")
 MSG_TOKEN_IN_PROGRESS = "Transaction with the given request token is already in progress"
+MSG_UNKNOWN_OUTCOME = "The transaction may or may not have been applied: a partition could not answer in time"
 
 
 class _Part:
@@ -146,8 +148,9 @@ class TransactionCoordinator:
         everything = [[t.table_id, str(h), k] for t, h, k in zip(tables, hashes, keys, strict=True)]
         wire = [{"kind": a.kind, "body": a.body, **({"primary": True} if a.position == 0 else {})} for a in actions]
         mode = ReturnConsumedCapacity(request.get("ReturnConsumedCapacity") or "NONE")
+        items = _Items(tables, keys, hashes, wire)
         for _ in range(MAX_PLAN_ROUNDS):
-            parts = self._plan(tables, keys, hashes, wire)
+            parts = self._plan(items)
             if parts is None:
                 await self._refresh()
                 continue
@@ -161,7 +164,7 @@ class TransactionCoordinator:
                         raise self._canceled(exc.reasons, len(actions)) from None
                     self.stats["single"] += 1
                 else:
-                    results = await self._two_phase(txn, parts, fields, keys[0])
+                    results = await self._two_phase(txn, items, parts, fields)
                     self.stats["committed"] += 1
             except _Replan:
                 await self._refresh()
@@ -175,21 +178,22 @@ class TransactionCoordinator:
             return _write_answer(parts, results, actions, tables, mode)
         raise InternalServerError(MSG_NOT_APPLIED)
 
-    def _plan(self, tables: list[TableRoute], keys: list[dict[str, Any]], hashes: list[int],
-              wire: list[dict[str, Any]]) -> list[_Part] | None:
-        """The items grouped by the partition holding them in the map held, the primary's part first; None
-        if the map has no partition for some item."""
+    def _plan(self, items: _Items, positions: list[int] | None = None) -> list[_Part] | None:
+        """The items (those at ``positions``, or all) grouped by the partition holding them in the map held,
+        in order of their first item (so the primary's part comes first); None if the map has no partition
+        for some item."""
         parts: dict[tuple[int, int], _Part] = {}
         routing = self.backend.routing
-        for position, (table, key, hash64) in enumerate(zip(tables, keys, hashes, strict=True)):
+        for position in positions if positions is not None else range(len(items.keys)):
+            table = items.tables[position]
             route = routing.table(table.name) or table
-            found = route.partition_for(hash64)
+            found = route.partition_for(items.hashes[position])
             if found is None:
                 return None
             part = parts.setdefault((route.table_id, found.partition_id), _Part(route, found.partition_id))
             part.positions.append(position)
-            part.keys.append(key)
-            part.wire.append(wire[position])
+            part.keys.append(items.keys[position])
+            part.wire.append(items.wire[position])
         return list(parts.values())
 
     async def _refresh(self) -> None:
@@ -223,15 +227,15 @@ class TransactionCoordinator:
         states: list[str] = answer["States"]
         return states
 
-    async def _two_phase(self, txn: str, parts: list[_Part], fields: dict[str, Any],
-                         primary_key: dict[str, Any]) -> list[Response]:
+    async def _two_phase(self, txn: str, items: _Items, parts: list[_Part], fields: dict[str, Any]) -> list[Response]:
         first, others = parts[0], parts[1:]
         assert 0 in first.positions
+        count = len(items.keys)
         results: list[Response | BaseException]
         try:
             results = [await self._prepare(first, fields)]
         except _Canceled as exc:
-            raise self._canceled(exc.reasons, len(fields["all"])) from None
+            raise self._canceled(exc.reasons, count) from None
         except DynamoError as exc:
             await self._abort(txn, parts[:1])
             if isinstance(exc, InternalServerError):
@@ -246,7 +250,7 @@ class TransactionCoordinator:
                 if isinstance(failure, _Canceled):
                     reasons.update(failure.reasons)
             if reasons:
-                raise self._canceled(reasons, len(fields["all"]))
+                raise self._canceled(reasons, count)
             failure = failures[0]
             if isinstance(failure, _Replan):
                 raise failure
@@ -256,24 +260,53 @@ class TransactionCoordinator:
                 raise failure
             raise InternalServerError(MSG_NOT_APPLIED)
         # The commit point: the primary's lock turns COMMITTED (or the primary says it was aborted, by a
-        # partition that found the transaction's locks held too long).
-        try:
-            states = await self._finish(txn, first, "commit", keep=primary_key)
-        except InternalServerError:
-            raise  # may or may not have committed: the partitions' leaders resolve it either way
-        if states[first.positions.index(0)] != "committed":
+        # partition that found the transaction's locks held too long). An InternalServerError here means
+        # it may or may not have committed: the partitions' leaders resolve it either way.
+        states = await self._finish_at(txn, items, first.positions, "commit", keep=True)
+        if states[0] != "committed":
             await self._abort(txn, parts)
-            raise self._canceled({0: tx.CONFLICT_REASON}, len(fields["all"]))
-        done = await asyncio.gather(*(self._finish(txn, part, "commit") for part in others), return_exceptions=True)
-        if all(not isinstance(one, BaseException) for one in done):
-            try:
-                await self._finish(txn, first, "cleanup", keys=[primary_key])
-            except DynamoError as exc:
-                log.warning("transaction %s committed; its primary is left to its leader to clean up (%s)", txn, exc)
-        else:
-            log.warning("transaction %s committed; some partitions are left to commit it from its primary", txn)
+            raise self._canceled({0: tx.CONFLICT_REASON}, count)
+        try:
+            await self._finish_at(txn, items, [p for part in others for p in part.positions], "commit")
+            await self._finish_at(txn, items, [0], "cleanup")
+        except DynamoError as exc:
+            log.warning("transaction %s committed; its partitions finish it from its primary (%s)", txn, exc)
         answers: list[Response] = [r for r in results if not isinstance(r, BaseException)]
         return answers
+
+    async def _finish_at(self, txn: str, items: _Items, positions: list[int], decision: str, *,
+                         keep: bool = False) -> dict[int, str]:
+        """Apply ``decision`` to the items at ``positions``, planned by the map held and planned again for
+        those a partition refused after a split; each item's state after. With ``keep``, the primary
+        (position 0) turns COMMITTED, and its partition is asked before any other."""
+        states: dict[int, str] = {}
+        left = positions
+        for _ in range(MAX_PLAN_ROUNDS):
+            parts = self._plan(items, left)
+            if parts is None:
+                await self._refresh()
+                continue
+            left = []
+            batches = [parts[:1], parts[1:]] if keep else [parts]
+            for index, batch in enumerate(batches):
+                done = await asyncio.gather(*(
+                    self._finish(txn, part, decision, keep=items.keys[0] if keep and 0 in part.positions else None)
+                    for part in batch), return_exceptions=True)
+                for part, result in zip(batch, done, strict=True):
+                    if isinstance(result, _Replan):
+                        left += part.positions
+                    elif isinstance(result, BaseException):
+                        raise result
+                    else:
+                        states.update(zip(part.positions, result, strict=True))
+                if keep and index == 0 and left:
+                    # The primary first, always: the others wait for its new partition.
+                    left += [p for part in batches[1] for p in part.positions]
+                    break
+            if not left:
+                return states
+            await self._refresh()
+        raise InternalServerError(MSG_UNKNOWN_OUTCOME)
 
     async def _abort(self, txn: str, parts: list[_Part]) -> None:
         """Abort the transaction wherever it may be prepared (idempotent; a failure here leaves the locks to
@@ -309,9 +342,9 @@ class TransactionCoordinator:
             projections.append(projection)
         tx.check_distinct([tx.item_identity(t.name, k) for t, k in zip(tables, keys, strict=True)])
         hashes = [_hash_of(t, k) for t, k in zip(tables, keys, strict=True)]
-        wire: list[dict[str, Any]] = [{} for _ in gets]
+        items = _Items(tables, keys, hashes, [{} for _ in gets])
         for _ in range(MAX_PLAN_ROUNDS):
-            parts = self._plan(tables, keys, hashes, wire)
+            parts = self._plan(items)
             if parts is None:
                 await self._refresh()
                 continue
@@ -345,6 +378,16 @@ class TransactionCoordinator:
         if conflicts:
             raise _Canceled(conflicts)
         return items
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """A transaction's items by position: table, key, the key's hash and what is sent for it."""
+
+    tables: list[TableRoute]
+    keys: list[dict[str, Any]]
+    hashes: list[int]
+    wire: list[dict[str, Any]]
 
 
 class _Canceled(Exception):

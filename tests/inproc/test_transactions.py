@@ -15,12 +15,13 @@ import pytest
 
 from dynamo.errors import (
     IdempotentParameterMismatchException,
+    InternalServerError,
     ResourceNotFoundException,
     TransactionCanceledException,
     TransactionConflictException,
     ValidationException,
 )
-from dynamo.hashing import partition_hash
+from dynamo.hashing import HASH_SPACE, partition_hash
 from dynamo.requests import validate_request
 from router.cluster import ClusterBackend
 from storagenode.locks import is_lock
@@ -302,7 +303,7 @@ async def test_a_committed_transaction_is_finished_by_its_primary_when_the_coord
 
     async def commit_point_only(txn: str, part: Any, decision: str, keys: Any = None, keep: Any = None) -> list[str]:
         if decision == "commit" and keep is None:
-            raise Stopped()  # the primary committed; the other partitions never hear of it
+            raise InternalServerError("lost")  # the primary committed; the other partitions never hear of it
         return await real(txn, part, decision, keys, keep)
 
     monkeypatch.setattr(coordinator, "_finish", commit_point_only)
@@ -384,4 +385,55 @@ async def test_execute_transaction_runs_partiql_statements_as_one_transaction(se
         await call("ExecuteTransaction", {"TransactStatements": [
             {"Statement": f"SELECT * FROM rows WHERE pk = '{a}' AND sk = 0"},
             {"Statement": f"DELETE FROM rows WHERE pk = '{b}' AND sk = 0"}]})
+    await no_locks(cluster)
+
+
+async def test_a_commit_the_map_moved_under_is_planned_again_primary_first(
+        setup: tuple[Cluster, Client], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A router whose map predates a split sends the commit of the primary's partition with an item the
+    partition no longer holds: the node answers stale, and the router plans the commit again with the new
+    map, the primary's partition before the others."""
+    cluster, call = setup
+    a, b, c = pk_in(21), pk_in(22), pk_in(23)  # a and b share one partition of the older map below
+    captured: dict[str, Any] = {}
+    coordinator = call.backend.transactions
+
+    async def stop_before_commit(txn: str, items: Any, positions: list[int], decision: str, *,
+                                 keep: bool = False) -> dict[int, str]:
+        captured.update(txn=txn, items=items)
+        raise Stopped()
+
+    monkeypatch.setattr(coordinator, "_finish_at", stop_before_commit)
+    with pytest.raises(Stopped):
+        await call("TransactWriteItems", {"TransactItems": [put(a, v={"S": "1"}), put(b, v={"S": "2"}),
+                                                            put(c, v={"S": "3"})]})
+    monkeypatch.undo()
+    half = HASH_SPACE // 2
+    merged = the_map(1)
+    merged["tables"]["rows"]["partitions"] = [21, 23]
+    merged["partitions"] = {"21": {**merged["partitions"]["21"], "hi": str(half)},
+                            "23": {**merged["partitions"]["23"], "lo": str(half), "hi": str(HASH_SPACE)}}
+    old = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)  # no poller: it keeps its map
+    sent: list[tuple[str, list[int], bool]] = []
+    real_finish = old.transactions._finish
+
+    async def record(txn: str, part: Any, decision: str, keys: Any = None, keep: Any = None) -> list[str]:
+        sent.append((decision, list(part.positions), keep is not None))
+        return await real_finish(txn, part, decision, keys, keep)
+
+    monkeypatch.setattr(old.transactions, "_finish", record)
+    try:
+        assert old.install_map(merged)
+        cluster.cp.set_map(the_map(2))
+        txn, items = captured["txn"], captured["items"]
+        states = await old.transactions._finish_at(txn, items, [0, 1], "commit", keep=True)
+        assert states == {0: "committed", 1: "none"} and old.map_version == 2
+        assert sent == [("commit", [0, 1], True), ("commit", [0], True), ("commit", [1], False)]
+        await old.transactions._finish_at(txn, items, [2], "commit")
+        await old.transactions._finish_at(txn, items, [0], "cleanup")
+    finally:
+        await old.stop()
+    answer = await call("TransactGetItems", {"TransactItems": [
+        {"Get": {"TableName": "rows", "Key": key(pk)}} for pk in (a, b, c)]})
+    assert [r["Item"]["v"]["S"] for r in answer["Responses"]] == ["1", "2", "3"]
     await no_locks(cluster)
