@@ -314,7 +314,7 @@ class StorageNode:
     def _host(self, pid: int, table: str, table_id: int, lo: int, hi: int, spec: dict[str, Any],
               replicas: tuple[str, ...], *, persist: bool, learner: bool = False, start_index: int = 0,
               first_leader: bool = False) -> Hosted:
-        data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi)
+        data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi, group=pid)
         machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, batch, info),
                                    heat=HeatMeter(window_s=self.config.admin.split_heat_window_s))
         raw_split = self.store.get_group_meta(pid, SPLIT)

@@ -38,6 +38,7 @@ OP_DELETE = 2
 # A split entry: this magic, then JSON. An effects entry starts with its proposal id (a counter from 1,
 # little-endian), which never spells this.
 SPLIT_MAGIC = b"\xffDDBSPLIT"
+LOCKS_META = b"txn-locks"  # group metadata: the replica's lock index, [[storage key hex, transaction id hex]]
 
 
 class PartitionSplit(PaxosError):
@@ -218,9 +219,10 @@ class PartitionData:
     """The items of one partition replica, stored in the node's shared store."""
 
     def __init__(self, store: Any, table_id: int, schema: KeySchema, hash_lo: int, hash_hi: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, group: int | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.group = group  # the replication group's number in the store (its metadata keeps the lock index)
         self.table_id = table_id
         self.schema = schema
         self.hash_lo = hash_lo
@@ -240,6 +242,11 @@ class PartitionData:
         self.lock_seen: dict[bytes, float] = {}  # transaction id -> when this replica first held a lock of it
         self.locks_known = False
         self.locks_epoch = 0
+        saved = store.get_group_meta(group, LOCKS_META) if group is not None else None
+        if saved is not None:  # the index as the last applied entry left it: no scan after a restart
+            for key_hex, txn_hex in orjson.loads(saved):
+                self.note_lock(bytes.fromhex(key_hex), bytes.fromhex(txn_hex))
+            self.locks_known = True
 
     # ---- keys ------------------------------------------------------------------------------------------
 
@@ -312,12 +319,22 @@ class PartitionData:
         if txn not in self.lock_seen:
             self.lock_seen[txn] = self.clock()
 
-    def forget_locks(self) -> None:
-        """The state was replaced: the locks held are the new state's, found by scanning it again."""
+    def save_locks(self, batch: Any) -> None:
+        """Keep the lock index with the items ``batch`` writes (once it is complete: until then a restart
+        finds no index and scans)."""
+        if self.locks_known and self.group is not None:
+            self.store.put_group_meta(batch, self.group, LOCKS_META,
+                                      orjson.dumps([[key.hex(), txn.hex()] for key, txn in self.locks.items()]))
+
+    def forget_locks(self, batch: Any = None) -> None:
+        """The state was replaced (in ``batch``): the locks held are the new state's, found by scanning it
+        again; the saved index goes with the state it described."""
         self.locks.clear()
         self.lock_seen.clear()
         self.locks_known = False
         self.locks_epoch += 1
+        if batch is not None and self.group is not None:
+            self.store.delete_group_meta(batch, self.group, LOCKS_META)
 
     def forget_pending(self) -> None:
         """Leadership lost: what this replica proposed may or may not commit; the log decides."""
@@ -327,6 +344,7 @@ class PartitionData:
         """Write the effects into ``batch``, which the driver writes to the store before anything else
         runs: the entry lists, updated here too, never disagree with the store a read sees."""
         lists = self.entry_lists
+        locks_changed = False
         for eff in effects:
             new = eff.new
             if new is None:
@@ -335,11 +353,14 @@ class PartitionData:
                 batch.put(eff.key, new)
             if new is not None and new[:1] == LOCK_MAGIC:
                 self.note_lock(eff.key, lock_txn(new))
+                locks_changed = True
                 new = committed_view(new)
-            elif self.locks:
-                self.locks.pop(eff.key, None)
+            elif self.locks and self.locks.pop(eff.key, None) is not None:
+                locks_changed = True
             if lists:
                 lists.applied(eff.key, decode_item(new))
+        if locks_changed:
+            self.save_locks(batch)
             pending = self._pending.get(eff.key)
             if pending is not None and pending[0] == proposal_id:
                 del self._pending[eff.key]
@@ -402,7 +423,7 @@ class PartitionMachine:
         if snapshot.data:
             self.data.store.import_chunk(batch, snapshot.data)
         self.data.forget_pending()
-        self.data.forget_locks()
+        self.data.forget_locks(batch)
         self.data.entry_lists.clear()  # derived from the state replaced: the next GSI Query builds them again
 
     def on_role(self, role: Role, leader: str) -> None:

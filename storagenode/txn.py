@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +62,9 @@ DECISIONS = ("commit", "abort", "cleanup", "peek")
 
 
 class TxnService:
-    def __init__(self, service: ItemService, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, service: ItemService) -> None:
         self.service = service
         self.node = service.node
-        self.clock = clock
         self._resolving: set[bytes] = set()
         self._leaders: dict[str, str] = {}  # group -> the leader its last answer named
         self.resolved: dict[str, int] = {"commit": 0, "abort": 0, "cleanup": 0}  # for metrics and tests
@@ -386,6 +383,9 @@ class TxnService:
                     data.note_lock(key, lock_txn(raw))
             if len(rows) < SCAN_CHUNK_ITEMS:
                 data.locks_known = True
+                batch = data.store.batch()
+                data.save_locks(batch)
+                data.store.write(batch, sync=False)
                 return
             start = rows[-1][0] + b"\x00"
             await asyncio.sleep(0)

@@ -346,6 +346,10 @@ async def test_locks_move_with_a_snapshot_and_are_found_after_a_restart(setup: t
         await cluster.stop_node(name)
     for name in ("sn-a1", "sn-b1", "sn-c1"):
         await cluster.start_node(name)
+    # Each replica's lock index was saved with its items: known at once, no scan of the store needed.
+    hosted = [h for node in cluster.nodes.values() for h in node.hosted.values()]
+    assert hosted and all(h.data.locks_known for h in hosted)
+    assert sum(len(h.data.locks) for h in hosted) >= 2  # the leaders' (a follower may apply after it restarts)
 
     async def released() -> bool:
         return not locks_held(cluster)

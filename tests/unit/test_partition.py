@@ -167,3 +167,37 @@ def test_machine_apply_snapshot_restore_and_role(store: Store, tmp_path: Path) -
     assert data.read_latest(keys[0]) is None
     machine.on_role(Role.FOLLOWER, "m")
     assert data.read_latest(keys[0]) is not None
+
+
+def test_the_lock_index_is_saved_with_the_items_and_dropped_with_a_replaced_state(tmp_path: Path) -> None:
+    """A restart finds a replica's locks in its group metadata (no scan), written in the same batch as the
+    effects that took or released them; a snapshot that replaces the state drops the saved index."""
+    from storagenode.locks import PREPARED, Lock
+
+    store = Store(tmp_path / "s")
+    try:
+        data = PartitionData(store, 3, SCHEMA, 0, HASH_SPACE, group=9)
+        assert not data.locks_known  # nothing saved yet: the sweep scans once
+        data.locks_known = True  # as the sweep's scan of an empty range leaves it
+        key = data.storage_key({"pk": {"S": "a"}, "sk": {"N": "1"}})
+        txn = bytes(range(16))
+        lock = Lock(PREPARED, txn, None, encode_item({"pk": {"S": "a"}, "sk": {"N": "1"}}), b"{}").encode()
+        machine = PartitionMachine(data)
+        batch = store.batch()
+        machine.apply(batch, 1, encode_effects(1, [Effect(key, lock, None)]))
+        store.write(batch, sync=True)
+        again = PartitionData(store, 3, SCHEMA, 0, HASH_SPACE, group=9)
+        assert again.locks_known and again.locks == {key: txn}
+        assert again.read_applied(key) is None and again.read_stored(key) == lock  # reads see the committed view
+        assert again.scan_applied(b"", b"\xff", False, 10, 1 << 20) == [(key, None)]
+        batch = store.batch()
+        machine.apply(batch, 2, encode_effects(2, [Effect(key, encode_item({"pk": {"S": "a"}, "sk": {"N": "1"}}),
+                                                          lock)]))
+        store.write(batch, sync=True)
+        assert PartitionData(store, 3, SCHEMA, 0, HASH_SPACE, group=9).locks == {}
+        batch = store.batch()
+        machine.restore(batch, Snapshot(10, (1, "n"), Membership(("n",)), b""))
+        store.write(batch, sync=True)
+        assert not PartitionData(store, 3, SCHEMA, 0, HASH_SPACE, group=9).locks_known
+    finally:
+        store.close()
