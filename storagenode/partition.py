@@ -302,11 +302,21 @@ class PartitionData:
         hi = min(end, self.range.end)
         if lo >= hi:
             return []
-        rows: list[tuple[bytes, bytes | None]] = self.store.scan(lo, hi, reverse=reverse, limit=limit,
-                                                                 max_bytes=max_bytes)
-        if self.locks or not self.locks_known:
-            rows = [(key, committed_view(raw)) for key, raw in rows]
-        return rows
+        if not self.locks and self.locks_known:
+            rows: list[tuple[bytes, bytes | None]] = self.store.scan(lo, hi, reverse=reverse, limit=limit,
+                                                                     max_bytes=max_bytes)
+            return rows
+        # The byte budget counts what reads see (as the callers do), not the locks' stored bytes: a page cut
+        # short by bytes the caller did not count would look like the end of the range.
+        seen: list[tuple[bytes, bytes | None]] = []
+        total = 0
+        for key, raw in self.store.scan(lo, hi, reverse=reverse, limit=limit):
+            view = committed_view(raw)
+            seen.append((key, view))
+            total += len(view or b"")
+            if total >= max_bytes:
+                break
+        return seen
 
     # ---- writes ------------------------------------------------------------------------------------------
 

@@ -201,3 +201,29 @@ def test_the_lock_index_is_saved_with_the_items_and_dropped_with_a_replaced_stat
         assert not PartitionData(store, 3, SCHEMA, 0, HASH_SPACE, group=9).locks_known
     finally:
         store.close()
+
+
+def test_a_range_read_counts_its_byte_budget_on_what_reads_see(tmp_path: Path) -> None:
+    """A lock's stored bytes hold an item twice; the page budget counts the committed view, as the reader
+    does, so a page is never cut short by bytes its reader did not count (which would end a Query early)."""
+    from storagenode.locks import PREPARED, Lock
+
+    store = Store(tmp_path / "s")
+    try:
+        data = PartitionData(store, 3, SCHEMA, 0, HASH_SPACE)
+        machine = PartitionMachine(data)
+        items = [{"pk": {"S": "a"}, "sk": {"N": str(i)}, "v": {"S": "x" * 100}} for i in range(6)]
+        keys = [data.storage_key(item) for item in items]
+        effects = [Effect(k, encode_item(item), None) for k, item in zip(keys, items, strict=True)]
+        effects[2] = Effect(keys[2], Lock(PREPARED, bytes(16), encode_item(items[2]), encode_item(items[2]) * 20,
+                                          b"{}").encode(), None)
+        batch = store.batch()
+        machine.apply(batch, 1, encode_effects(1, effects))
+        store.write(batch, sync=True)
+        visible = sum(len(encode_item(item)) for item in items)
+        rows = data.scan_applied(b"", b"\xff", False, 10, visible)
+        assert [k for k, _ in rows] == keys and [v for _, v in rows] == [encode_item(i) for i in items]
+        cut = data.scan_applied(b"", b"\xff", False, 10, 2 * len(encode_item(items[0])))
+        assert [k for k, _ in cut] == keys[:2]
+    finally:
+        store.close()
