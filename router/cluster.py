@@ -134,6 +134,10 @@ class BackendConfig:
     batch_deadline_ms: int = 2_500  # one partition's part of a batch; past it, its keys are left unprocessed
     batch_regroup_rounds: int = 3  # a batch regroups its parts after map changes (splits) at most this often
     max_scan_steps: int = 1_024  # partitions one Scan page may visit (a bound, far above any real table)
+    # A transaction that met only other transactions' locks (nothing applied) is tried again this many times,
+    # after 10, 20, 40 ms..., before it answers TransactionConflict: locks are held for a few replication
+    # rounds, often less than a client's own retry would wait.
+    transaction_conflict_retries: int = 3
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:

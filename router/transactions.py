@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("router.transactions")
 TOKEN_TTL_S = 600.0  # DynamoDB keeps a ClientRequestToken for 10 minutes
 MAX_TOKENS = 10_000  # tokens remembered at once (the oldest go first)
+CONFLICT_PAUSE_S = 0.01  # the first pause before a transaction that met only locks is tried again
 MAX_PLAN_ROUNDS = 3  # plans of a transaction's partitions, when a split changes them under it
 MSG_NOT_APPLIED = "The transaction was not applied: a partition could not answer in time; retry it"
 MSG_TOKEN_MISMATCH = ("Request token was used in a previous request with different parameters; use a different "
@@ -91,15 +93,22 @@ class TransactionCoordinator:
         self._tokens: OrderedDict[str, tuple[float, bytes, Response]] = OrderedDict()
         self._running: dict[str, bytes] = {}  # token -> parameters, of transactions under way
         # outcomes: committed (over several partitions), single (one partition, one log entry), canceled,
-        # failed (an error: not applied, or its outcome unknown)
-        self.stats = {"committed": 0, "single": 0, "canceled": 0, "failed": 0}
+        # failed (an error: not applied, or its outcome unknown); and conflict_retries, of either operation
+        self.stats = {"committed": 0, "single": 0, "canceled": 0, "failed": 0, "conflict_retries": 0}
 
     # ---- TransactWriteItems ------------------------------------------------------------------------------
 
     async def write(self, request: Request) -> Response:
+        try:
+            return await self._idempotent(request)
+        except TransactionCanceledException:
+            self.stats["canceled"] += 1
+            raise
+
+    async def _idempotent(self, request: Request) -> Response:
         token = request.get("ClientRequestToken")
         if token is None:
-            return await self._write(request)
+            return await self._patiently(lambda: self._write(request))
         params = orjson.dumps({k: v for k, v in request.items() if k != "ClientRequestToken"},
                               option=orjson.OPT_SORT_KEYS)
         now = self.clock()
@@ -117,13 +126,30 @@ class TransactionCoordinator:
             raise TransactionInProgressException(MSG_TOKEN_IN_PROGRESS)
         self._running[token] = params
         try:
-            answer = await self._write(request)
+            answer = await self._patiently(lambda: self._write(request))
         finally:
             del self._running[token]
         self._tokens[token] = (self.clock() + TOKEN_TTL_S, params, answer)
         while len(self._tokens) > MAX_TOKENS:
             self._tokens.popitem(last=False)
         return answer
+
+    async def _patiently(self, attempt: Callable[[], Awaitable[Response]]) -> Response:
+        """``attempt()``, again after a short pause while it is cancelled by conflicts alone (locks of
+        transactions under way, nothing applied), up to ``transaction_conflict_retries`` times."""
+        retries = self.backend._config.transaction_conflict_retries
+        pause_s = CONFLICT_PAUSE_S
+        for _ in range(retries):
+            try:
+                return await attempt()
+            except TransactionCanceledException as exc:
+                codes = {reason["Code"] for reason in exc.extra["CancellationReasons"]}
+                if codes != {"None", "TransactionConflict"} and codes != {"TransactionConflict"}:
+                    raise
+            self.stats["conflict_retries"] += 1
+            await asyncio.sleep(pause_s * random.uniform(0.5, 1.5))
+            pause_s *= 2
+        return await attempt()
 
     async def _write(self, request: Request) -> Response:
         actions = [tx.Action.of(entry, position) for position, entry in enumerate(request["TransactItems"])]
@@ -170,7 +196,6 @@ class TransactionCoordinator:
                 await self._refresh()
                 continue
             except TransactionCanceledException:
-                self.stats["canceled"] += 1
                 raise
             except DynamoError:
                 self.stats["failed"] += 1  # not applied (throttled, unavailable), or its outcome unknown
@@ -323,6 +348,9 @@ class TransactionCoordinator:
     # ---- TransactGetItems --------------------------------------------------------------------------------
 
     async def get(self, request: Request) -> Response:
+        return await self._patiently(lambda: self._get(request))
+
+    async def _get(self, request: Request) -> Response:
         gets = [entry["Get"] for entry in request["TransactItems"]]
         tables: list[TableRoute] = []
         keys: list[dict[str, Any]] = []

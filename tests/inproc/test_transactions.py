@@ -30,7 +30,7 @@ from tests.inproc.test_router_cluster import ctx
 from tests.inproc.test_storage_node import NODE_CONFIG, Cluster
 
 pytestmark = pytest.mark.timeout(90)
-LOCK_TIMEOUT_MS = 400
+LOCK_TIMEOUT_MS = 1_500  # above the retries of a transaction that meets a lock (tens of ms)
 
 
 def pk_in(pid: int, prefix: str = "k") -> str:
@@ -441,3 +441,34 @@ async def test_a_commit_the_map_moved_under_is_planned_again_primary_first(
         {"Get": {"TableName": "rows", "Key": key(pk)}} for pk in (a, b, c)]})
     assert [r["Item"]["v"]["S"] for r in answer["Responses"]] == ["1", "2", "3"]
     await no_locks(cluster)
+
+
+async def test_a_transaction_meeting_a_lock_that_clears_soon_is_tried_again_and_commits(
+        setup: tuple[Cluster, Client], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, call = setup
+    a, b, c = pk_in(21), pk_in(22), pk_in(23)
+    coordinator = call.backend.transactions
+    real_finish_at = coordinator._finish_at
+    prepared = asyncio.Event()
+
+    async def slow_commit(txn: str, items: Any, positions: list[int], decision: str, *,
+                          keep: bool = False) -> dict[int, str]:
+        if keep:
+            prepared.set()
+            await asyncio.sleep(0.05)  # the first transaction's locks stay held a little longer
+        return await real_finish_at(txn, items, positions, decision, keep=keep)
+
+    monkeypatch.setattr(coordinator, "_finish_at", slow_commit)
+    first = asyncio.ensure_future(call("TransactWriteItems", {"TransactItems": [
+        {"Update": {"TableName": "rows", "Key": key(a), "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}}, put(b, v={"S": "first"})]}))
+    await asyncio.wait_for(prepared.wait(), 5)
+    await call("TransactWriteItems", {"TransactItems": [
+        {"Update": {"TableName": "rows", "Key": key(a), "UpdateExpression": "ADD n :ten",
+                    "ExpressionAttributeValues": {":ten": {"N": "10"}}}}, put(c, v={"S": "second"})]})
+    await first
+    assert coordinator.stats["conflict_retries"] >= 1
+    assert (await call.get(a) or {})["n"] == {"N": "11"}
+    got = await call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "rows", "Key": key(pk)}}
+                                                            for pk in (b, c)]})
+    assert [r["Item"]["v"]["S"] for r in got["Responses"]] == ["first", "second"]
