@@ -14,12 +14,13 @@ import orjson
 
 from dynamo import writes
 from dynamo.errors import (
+    INVALID_PARAMETERS,
     ConditionalCheckFailedException,
     TransactionCanceledException,
     ValidationException,
 )
 from dynamo.expressions import ExpressionContext, evaluate, parse_condition
-from dynamo.expressions.update import check_key_untouched
+from dynamo.items import KeySchema, validate_key
 
 Item = dict[str, Any]
 
@@ -29,6 +30,10 @@ _AS_OPERATION = {"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem
 MSG_SAME_ITEM = "Transaction request cannot include multiple operations on one item"
 MSG_CONFLICT = "Transaction is ongoing for the item"
 MSG_CONDITION_FAILED = "The conditional request failed"
+# How DynamoDB Local words a transaction's key problems (a single-item operation words them otherwise).
+MSG_KEY_MISSING = "One of the required keys was not given a value"
+MSG_KEY_CONDITIONS = "The number of conditions on the keys is invalid"
+MSG_KEY_TYPE = INVALID_PARAMETERS + "Type mismatch for key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +50,36 @@ class Action:
         return Action(kind, entry[kind], position)
 
 
+class KeyTypeMismatch(ValidationException):
+    """A key attribute of the wrong type: the action's cancellation reason (ValidationError), not an error of
+    the whole request, as DynamoDB Local answers it."""
+
+
+def action_key(kind: str, body: dict[str, Any], schema: KeySchema) -> Item:
+    """The primary key an action (Put's item, or the others' Key) names, checked as a transaction checks it:
+    ValidationException for a missing or extra key attribute (nothing runs), KeyTypeMismatch for a wrong
+    type."""
+    if kind == "Put":
+        item = body["Item"]
+        if any(name not in item for name, _, _ in schema.attributes()):
+            raise ValidationException(MSG_KEY_MISSING)
+        key = {name: item[name] for name, _, _ in schema.attributes()}
+    else:
+        key = body["Key"]
+        if set(key) != {name for name, _, _ in schema.attributes()}:
+            raise ValidationException(MSG_KEY_CONDITIONS)
+    if any(expected not in key[name] for name, expected, _ in schema.attributes()):
+        raise KeyTypeMismatch(MSG_KEY_TYPE)
+    return validate_key(key, schema)  # the values' own limits (empty, too long)
+
+
 def check_expressions(action: Action, key: Item) -> None:
-    """Parse the action's expressions now (ValidationException), before anything is sent anywhere."""
+    """Parse the action's expressions now (ValidationException), before anything is sent anywhere. An
+    update of a key attribute is the action's cancellation reason instead, found when it is decided."""
     if action.kind == "ConditionCheck":
         _check_condition(action.body)
     else:
-        prepared = writes.prepare(_AS_OPERATION[action.kind], action.body, key)
-        if prepared.update is not None:
-            check_key_untouched(prepared.update, key)
+        writes.prepare(_AS_OPERATION[action.kind], action.body, key)
 
 
 def _check_condition(body: dict[str, Any]) -> Any:

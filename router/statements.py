@@ -172,7 +172,8 @@ class StatementRunner:
 
 
 _ACTION = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
-MSG_MIXED = "Transactions can contain either read or write statements, not both"  # with EXISTS as a write's check
+# DynamoDB Local's words (EXISTS counts as a write's check)
+MSG_MIXED = "ExecuteTransaction API does not support both read and write operations in the same request."
 MSG_DUPLICATE = "Duplicate primary key exists in table"
 
 
@@ -225,9 +226,9 @@ class TransactionStatements:
             return await self.runner._call("TransactWriteItems", {"TransactItems": actions, **capacity, **token}, ctx)
         except TransactionCanceledException as exc:
             reasons = exc.extra["CancellationReasons"]
-            for position in inserts:  # an INSERT's failed condition is its key being taken
+            for position in inserts:  # an INSERT's failed condition is its key being taken (as DynamoDB Local says)
                 if reasons[position]["Code"] == "ConditionalCheckFailed":
-                    reasons[position] = {"Code": "DuplicateItem", "Message": MSG_DUPLICATE}
+                    reasons[position] = {"Code": "ValidationError", "Message": MSG_DUPLICATE}
             raise transactions.canceled(reasons) from None
 
 

@@ -54,7 +54,7 @@ from dynamo.errors import (
 )
 from dynamo.expressions import ExpressionContext, parse_projection, project
 from dynamo.hashing import partition_hash
-from dynamo.items import check_index_keys, extract_key, validate_key
+from dynamo.items import check_index_keys
 from dynamo.size import check_item_size, item_size
 from router.backend import Request, Response
 from router.routing import TableRoute
@@ -155,19 +155,24 @@ class TransactionCoordinator:
         actions = [tx.Action.of(entry, position) for position, entry in enumerate(request["TransactItems"])]
         tables: list[TableRoute] = []
         keys: list[dict[str, Any]] = []
+        mismatched: dict[int, dict[str, Any]] = {}
         for action in actions:
             table = await self.backend._serving_table(action.body["TableName"])
+            try:
+                key = tx.action_key(action.kind, action.body, table.key)
+            except tx.KeyTypeMismatch as exc:
+                mismatched[action.position] = tx.reason(exc)
+                key = action.body.get("Key") or {}
             if action.kind == "Put":
                 item = action.body["Item"]
-                key = extract_key(item, table.key)
                 check_item_size(item)
-                if table.indexes:
+                if table.indexes and action.position not in mismatched:
                     check_index_keys(item, table.indexes)
-            else:
-                key = validate_key(action.body["Key"], table.key)
             tx.check_expressions(action, key)
             tables.append(table)
             keys.append(key)
+        if mismatched:
+            raise self._canceled(mismatched, len(actions))
         tx.check_distinct([tx.item_identity(t.name, k) for t, k in zip(tables, keys, strict=True)])
         hashes = [_hash_of(t, k) for t, k in zip(tables, keys, strict=True)]
         primary = {"t": tables[0].table_id, "h": str(hashes[0]), "key": keys[0]}
@@ -355,9 +360,14 @@ class TransactionCoordinator:
         tables: list[TableRoute] = []
         keys: list[dict[str, Any]] = []
         projections: list[Any] = []
-        for body in gets:
+        mismatched: dict[int, dict[str, Any]] = {}
+        for position, body in enumerate(gets):
             table = await self.backend._serving_table(body["TableName"])
-            keys.append(validate_key(body["Key"], table.key))
+            try:
+                keys.append(tx.action_key("Get", body, table.key))
+            except tx.KeyTypeMismatch as exc:
+                mismatched[position] = tx.reason(exc)
+                keys.append(body["Key"])
             tables.append(table)
             projection = None
             names = body.get("ExpressionAttributeNames")
@@ -368,6 +378,8 @@ class TransactionCoordinator:
             elif names is not None:
                 raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
             projections.append(projection)
+        if mismatched:
+            raise self._canceled(mismatched, len(gets))
         tx.check_distinct([tx.item_identity(t.name, k) for t, k in zip(tables, keys, strict=True)])
         hashes = [_hash_of(t, k) for t, k in zip(tables, keys, strict=True)]
         items = _Items(tables, keys, hashes, [{} for _ in gets])

@@ -181,10 +181,25 @@ async def test_requests_dynamodb_refuses_before_anything_runs(setup: tuple[Clust
         await call("TransactWriteItems", {"TransactItems": [put(a), {"Delete": {"TableName": "rows", "Key": key(a)}}]})
     with pytest.raises(ResourceNotFoundException):
         await call("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "nope", "Item": key(a)}}]})
-    with pytest.raises(ValidationException, match="Cannot update attribute pk"):
+    # As DynamoDB Local answers them: an update of a key attribute and a key of the wrong type are the
+    # action's cancellation reason; a missing key attribute fails the request.
+    with pytest.raises(TransactionCanceledException) as caught:
         await call("TransactWriteItems", {"TransactItems": [put(pk_in(21)), {"Update": {
             "TableName": "rows", "Key": key(a), "UpdateExpression": "SET pk = :v",
             "ExpressionAttributeValues": {":v": {"S": "x"}}}}]})
+    assert caught.value.extra["CancellationReasons"] == [{"Code": "None"}, {
+        "Code": "ValidationError",
+        "Message": "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key"}]
+    with pytest.raises(TransactionCanceledException) as caught:
+        await call("TransactWriteItems", {"TransactItems": [put(pk_in(21)), {"Delete": {
+            "TableName": "rows", "Key": {"pk": {"S": a}, "sk": {"S": "0"}}}}]})
+    assert caught.value.extra["CancellationReasons"][1] == {
+        "Code": "ValidationError", "Message": "One or more parameter values were invalid: Type mismatch for key"}
+    with pytest.raises(ValidationException, match="The number of conditions on the keys is invalid"):
+        await call("TransactWriteItems", {"TransactItems": [{"Delete": {"TableName": "rows", "Key": {"pk": {"S": a}}}}]})
+    with pytest.raises(ValidationException, match="One of the required keys was not given a value"):
+        await call("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "rows", "Item": {"pk": {"S": a}}}}]})
+    assert await call.get(pk_in(21)) is None
     with pytest.raises(ValidationException, match="ExpressionAttributeValues can only be specified when using expressions"):
         await call("TransactWriteItems", {"TransactItems": [{"Delete": {
             "TableName": "rows", "Key": key(a), "ExpressionAttributeValues": {":v": {"S": "x"}}}}]})
@@ -379,13 +394,13 @@ async def test_execute_transaction_runs_partiql_statements_as_one_transaction(se
             {"Statement": f"UPDATE rows SET n = 0 WHERE pk = '{b}' AND sk = 0"},
             {"Statement": "INSERT INTO rows VALUE {'pk': ?, 'sk': 0}", "Parameters": [{"S": a}]}]})
     assert caught.value.extra["CancellationReasons"] == [
-        {"Code": "None"}, {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}]
+        {"Code": "None"}, {"Code": "ValidationError", "Message": "Duplicate primary key exists in table"}]
     answer = await call("ExecuteTransaction", {"TransactStatements": [
         {"Statement": f"SELECT v FROM rows WHERE pk = '{a}' AND sk = 0"},
         {"Statement": "SELECT * FROM rows WHERE pk = ? AND sk = 0", "Parameters": [{"S": b}]},
         {"Statement": f"SELECT * FROM rows WHERE pk = '{pk_in(24)}' AND sk = 0"}]})
     assert answer["Responses"] == [{"Item": {"v": {"S": "x"}}}, {"Item": {**key(b), "n": {"N": "2"}}}, {}]
-    with pytest.raises(ValidationException, match="either read or write statements"):
+    with pytest.raises(ValidationException, match="does not support both read and write operations"):
         await call("ExecuteTransaction", {"TransactStatements": [
             {"Statement": f"SELECT * FROM rows WHERE pk = '{a}' AND sk = 0"},
             {"Statement": f"DELETE FROM rows WHERE pk = '{b}' AND sk = 0"}]})

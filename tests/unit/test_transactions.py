@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dynamo import transactions as tx
 from dynamo.errors import ConditionalCheckFailedException, ValidationException
+from dynamo.items import KeySchema
 from storagenode.locks import COMMITTED, PREPARED, Lock, committed_view, decode_lock, is_lock, lock_txn
 
 images = st.one_of(st.none(), st.binary(max_size=64).map(lambda b: b"{" + b))
@@ -56,12 +57,31 @@ def test_decide_each_action() -> None:
 
 def test_expressions_and_keys_are_checked_before_anything_runs() -> None:
     key = {"pk": {"S": "a"}}
-    with pytest.raises(ValidationException, match="Cannot update attribute pk"):
-        tx.check_expressions(tx.Action("Update", {"UpdateExpression": "SET pk = :v",
-                                                  "ExpressionAttributeValues": {":v": {"S": "b"}}}, 0), key)
     with pytest.raises(ValidationException, match="Invalid ConditionExpression"):
         tx.check_expressions(tx.Action("ConditionCheck", {"ConditionExpression": "n = = 1"}, 0), key)
     tx.check_expressions(tx.Action("Delete", {}, 0), key)
+    # An update of a key attribute is found when the action is decided: its cancellation reason.
+    update = {"UpdateExpression": "SET pk = :v", "ExpressionAttributeValues": {":v": {"S": "b"}}}
+    tx.check_expressions(tx.Action("Update", update, 0), key)
+    with pytest.raises(ValidationException) as caught:
+        tx.decide("Update", update, key, None)
+    assert tx.reason(caught.value) == {"Code": "ValidationError", "Message": "One or more parameter values were "
+                                       "invalid: Cannot update attribute pk. This attribute is part of the key"}
+
+
+def test_keys_as_a_transaction_checks_them() -> None:
+    schema = KeySchema("pk", "S", "sk", "N")
+    assert tx.action_key("Put", {"Item": {"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"S": "y"}}}, schema) == {
+        "pk": {"S": "a"}, "sk": {"N": "1"}}
+    with pytest.raises(ValidationException, match="One of the required keys was not given a value"):
+        tx.action_key("Put", {"Item": {"pk": {"S": "a"}}}, schema)
+    with pytest.raises(ValidationException, match="The number of conditions on the keys is invalid"):
+        tx.action_key("Delete", {"Key": {"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"S": "y"}}}, schema)
+    with pytest.raises(tx.KeyTypeMismatch) as caught:
+        tx.action_key("Update", {"Key": {"pk": {"S": "a"}, "sk": {"S": "1"}}}, schema)
+    assert tx.reason(caught.value)["Message"] == "One or more parameter values were invalid: Type mismatch for key"
+    with pytest.raises(ValidationException, match="empty string"):
+        tx.action_key("Delete", {"Key": {"pk": {"S": ""}, "sk": {"N": "1"}}}, schema)
 
 
 def test_the_cancellation_names_every_reason_in_order() -> None:
