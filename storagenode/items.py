@@ -455,6 +455,15 @@ def _forget(proposals: dict[bytes, asyncio.Future[Any]], key: bytes, future: asy
         future.exception()  # retrieved: an Indeterminate nobody awaited any more is not an error to log
 
 
+def forget_all(proposals: dict[bytes, Any], keys: list[bytes], future: Any) -> None:
+    """``_forget`` for the keys of one proposal of several effects."""
+    for key in keys:
+        if proposals.get(key) is future:
+            del proposals[key]
+    if not future.cancelled():
+        future.exception()
+
+
 def _consume(future: asyncio.Future[Any]) -> None:
     """Retrieve a result nobody waits for, so asyncio does not report it as never retrieved."""
     if not future.cancelled():

@@ -37,7 +37,14 @@ from dynamo.size import item_size
 from paxos.errors import NotLeader, ProposalDropped
 from storagenode.admission import UnitKind, read_charge, write_charge
 from storagenode.entries import EntryList
-from storagenode.items import MIN_WRITE_UNITS, MSG_TRANSACTION_CONFLICT, Answer, redirect, unavailable
+from storagenode.items import (
+    MIN_WRITE_UNITS,
+    MSG_TRANSACTION_CONFLICT,
+    Answer,
+    forget_all,
+    redirect,
+    unavailable,
+)
 from storagenode.locks import is_lock
 from storagenode.partition import Effect, decode_item, encode_effects, encode_item
 
@@ -396,7 +403,7 @@ class Reads:
             proposed = [effect.key for effect in entry]
             for skey in proposed:
                 hosted.last_proposal[skey] = future
-            future.add_done_callback(functools.partial(_forget_all, hosted.last_proposal, proposed))
+            future.add_done_callback(functools.partial(forget_all, hosted.last_proposal, proposed))
             futures.append(future)
         if futures:
             await service._wait(asyncio.gather(*futures), cfg.write_timeout_ms,
@@ -429,11 +436,3 @@ def _entries(effects: list[Effect]) -> list[list[Effect]]:
         out[-1].append(effect)
         size += grows
     return out
-
-
-def _forget_all(proposals: dict[bytes, Any], keys: list[bytes], future: Any) -> None:
-    for key in keys:
-        if proposals.get(key) is future:
-            del proposals[key]
-    if not future.cancelled():
-        future.exception()

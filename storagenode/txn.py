@@ -47,7 +47,7 @@ from proto.kinds import Kind
 from runtime.logs import get_logger
 from runtime.transport import Message, TransportError
 from storagenode.admission import UnitKind, write_charge
-from storagenode.items import redirect, unavailable
+from storagenode.items import forget_all, redirect, unavailable
 from storagenode.locks import COMMITTED, PREPARED, TXN_ID_BYTES, Lock, decode_lock, is_lock, lock_txn
 from storagenode.partition import Effect, Item, decode_item, encode_effects, encode_item
 
@@ -154,7 +154,7 @@ class TxnService:
         hosted.data.note_proposed(proposal_id, effects)
         for effect in effects:
             hosted.last_proposal[effect.key] = future
-        future.add_done_callback(lambda f: _forget(hosted.last_proposal, [e.key for e in effects], f))
+        future.add_done_callback(functools.partial(forget_all, hosted.last_proposal, [e.key for e in effects]))
         await service._wait(future, service.node.node_config.write_timeout_ms, what)
 
     async def finish(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
@@ -441,12 +441,3 @@ def _txn_id(text: Any) -> bytes:
     if len(txn) != TXN_ID_BYTES:
         raise ValidationException("malformed transaction id")
     return txn
-
-
-def _forget(proposals: dict[bytes, Any], keys: list[bytes], future: Any) -> None:
-    for key in keys:
-        if proposals.get(key) is future:
-            del proposals[key]
-    if not future.cancelled():
-        future.exception()
-
