@@ -186,7 +186,8 @@ class TransactionCoordinator:
                 await self._refresh()
                 continue
             txn = os.urandom(16).hex()
-            fields = {"txn": txn, "primary": primary, "all": everything}
+            fields = {"txn": txn, "primary": primary, "all": everything,
+                      "capacity": mode is not ReturnConsumedCapacity.NONE}
             try:
                 if len(parts) == 1:
                     try:
@@ -454,12 +455,13 @@ def _write_answer(parts: list[_Part], results: list[Response], actions: list[tx.
         return body
     consumed: list[ConsumedCapacity] = []
     for part, result in zip(parts, results, strict=True):
-        for position, (old, new) in zip(part.positions, result["Sizes"], strict=True):
+        indexes = result.get("Indexes") or [[{}, {}]] * len(part.positions)
+        for position, (old, new), (local, global_) in zip(part.positions, result["Sizes"], indexes, strict=True):
             if actions[position].kind == "ConditionCheck":
                 units = read_units(old or 0, consistent=True, transactional=True)
             else:
                 units = write_item_units(old, new, transactional=True)
-            consumed.append(ConsumedCapacity(tables[position].name, units))
+            consumed.append(ConsumedCapacity(tables[position].name, units, local, global_))
     body["ConsumedCapacity"] = consumed_capacity_list(consumed, mode)
     return body
 

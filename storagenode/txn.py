@@ -41,6 +41,7 @@ from dynamo import keycodec
 from dynamo import transactions as tx
 from dynamo.capacity import read_units
 from dynamo.errors import ConditionalCheckFailedException, ValidationException
+from dynamo.indexes import index_write_charges
 from dynamo.size import check_item_size, item_size
 from paxos.errors import NotLeader, ProposalDropped
 from proto.kinds import Kind
@@ -140,7 +141,17 @@ class TxnService:
             await self._propose(hosted, effects, "the transaction's items may or may not be prepared")
         sizes = [[None if old is None else item_size(old), None if new is None else item_size(new)]
                  for _, _, _, old, new, _ in planned]
-        return orjson.dumps({"ok": {"Sizes": sizes}})
+        answer: dict[str, Any] = {"Sizes": sizes}
+        indexes = self.node.table_indexes.get(hosted.table_id, ()) if req.get("capacity") else ()
+        if indexes:
+            # What each write consumes on the table's indexes, doubled as a transaction's writes are.
+            table_key = data.schema.dynamo()
+            answer["Indexes"] = [
+                [{name: 2 * units for name, units in charges.items()}
+                 for charges in index_write_charges(indexes, table_key, old, new)]
+                if action["kind"] != "ConditionCheck" else [{}, {}]
+                for (action, _, _), (_, _, _, old, new, _) in zip(located, planned, strict=True)]
+        return orjson.dumps({"ok": answer})
 
     async def _propose(self, hosted: Hosted, effects: list[Effect], what: str) -> None:
         service = self.service

@@ -25,7 +25,7 @@ from dynamo.hashing import HASH_SPACE, partition_hash
 from dynamo.requests import validate_request
 from router.cluster import ClusterBackend
 from storagenode.locks import is_lock
-from tests.inproc.test_query_cluster import CONFIG, PARTS, the_map
+from tests.inproc.test_query_cluster import CONFIG, PARTS, SPEC, the_map
 from tests.inproc.test_router_cluster import ctx
 from tests.inproc.test_storage_node import NODE_CONFIG, Cluster
 
@@ -66,10 +66,10 @@ class Client:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Client]]:
+async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Cluster, Client]]:
     cluster = Cluster(tmp_path)
     cluster.node_config = replace(NODE_CONFIG, txn_lock_timeout_ms=LOCK_TIMEOUT_MS, txn_sweep_interval_ms=50)
-    cluster.cp.map = the_map(1)
+    cluster.cp.map = the_map(1, getattr(request, "param", SPEC))
     await cluster.start()
     backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
     await backend.start()
@@ -487,3 +487,24 @@ async def test_a_transaction_meeting_a_lock_that_clears_soon_is_tried_again_and_
     got = await call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "rows", "Key": key(pk)}}
                                                             for pk in (b, c)]})
     assert [r["Item"]["v"]["S"] for r in got["Responses"]] == ["first", "second"]
+
+
+WITH_GSI = {**SPEC, "AttributeDefinitions": [*SPEC["AttributeDefinitions"], {"AttributeName": "g", "AttributeType": "S"}],
+            "GlobalSecondaryIndexes": [{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                        "Projection": {"ProjectionType": "ALL"}}]}
+
+
+@pytest.mark.parametrize("setup", [WITH_GSI], indirect=True)
+async def test_consumed_capacity_names_the_indexes_a_transaction_writes(setup: tuple[Cluster, Client]) -> None:
+    _, call = setup
+    a, b = pk_in(21), pk_in(22)
+    answer = await call("TransactWriteItems", {"TransactItems": [
+        put(a, g={"S": "x"}), put(b), {"ConditionCheck": {"TableName": "rows", "Key": key(pk_in(23)),
+                                                          "ConditionExpression": "attribute_not_exists(nope)"}}],
+        "ReturnConsumedCapacity": "INDEXES"})
+    # Two puts (2 units each, transactional) of which one has a GSI entry (2 more), and a check (2).
+    assert answer["ConsumedCapacity"] == [{"TableName": "rows", "CapacityUnits": 8.0, "Table": {"CapacityUnits": 6.0},
+                                           "GlobalSecondaryIndexes": {"by_g": {"CapacityUnits": 2.0}}}]
+    found = await call("Query", {"IndexName": "by_g", "KeyConditionExpression": "g = :g",
+                                 "ExpressionAttributeValues": {":g": {"S": "x"}}})
+    assert [i["pk"]["S"] for i in found["Items"]] == [a]
