@@ -251,7 +251,10 @@ class TxnService:
             return raw
         assert raw is not None
         lock = decode_lock(raw)
-        state = await self._primary_state(hosted, lock, "peek")
+        try:
+            state = await self._primary_state(hosted, lock, "peek")
+        except (TimeoutError, RuntimeError) as exc:
+            raise unavailable(f"the transaction holding this item cannot be resolved now: {exc}") from None
         raw = hosted.data.read_stored(skey)
         if not is_lock(raw) or lock_txn(raw) != lock.txn:  # type: ignore[arg-type]
             return hosted.data.read_applied(skey)  # finished meanwhile: what it is now
