@@ -129,6 +129,66 @@ class IndexReads:
         self._thread.join(60)
 
 
+ACCOUNTS = [f"acct{i}" for i in range(10)]  # in the table that splits: money moves while it does
+
+
+class Transfers:
+    """Moves money between accounts with TransactWriteItems from a thread while the table splits (the
+    router's plan of partitions goes stale under the coordinator), and reads all accounts with
+    TransactGetItems: records every total seen and what failed."""
+
+    def __init__(self, ddb: Ddb, table: str) -> None:
+        self.client = ddb.client(attempts=6)
+        self.table = table
+        self.committed = 0
+        self.totals: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _key(self, account: str) -> dict[str, Any]:
+        return {"pk": {"S": account}}
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 240
+        n = 0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            n += 1
+            src, dst = ACCOUNTS[n % 10], ACCOUNTS[(n * 3 + 1) % 10]
+            try:
+                if src != dst:
+                    self.client.transact_write_items(TransactItems=[
+                        {"Update": {"TableName": self.table, "Key": self._key(src), "UpdateExpression": "SET bal = bal - :a",
+                                    "ConditionExpression": "bal >= :a", "ExpressionAttributeValues": {":a": {"N": "3"}}}},
+                        {"Update": {"TableName": self.table, "Key": self._key(dst), "UpdateExpression": "SET bal = bal + :a",
+                                    "ExpressionAttributeValues": {":a": {"N": "3"}}}}])
+                    self.committed += 1
+                if n % 5 == 0:
+                    got = self.client.transact_get_items(TransactItems=[
+                        {"Get": {"TableName": self.table, "Key": self._key(a)}} for a in ACCOUNTS])
+                    self.totals.append(sum(int(r["Item"]["bal"]["N"]) for r in got["Responses"]))
+            except ClientError as exc:
+                # Cancelled (a conflict, a dry account), or an outcome the router could not learn in time (an
+                # InternalServerError): a transfer either happened whole or not at all, so totals still hold.
+                if exc.response["Error"]["Code"] not in ("TransactionCanceledException", "InternalServerError",
+                                                         "ServiceUnavailableException", "ThrottlingException",
+                                                         "ProvisionedThroughputExceededException"):
+                    self.failures.append(repr(exc))
+            except BotoCoreError as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.02)
+
+    def __enter__(self) -> Transfers:
+        self.client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self.table, "Item": {**self._key(a), "bal": {"N": "100"}}}} for a in ACCOUNTS])
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
 def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None:
     """... and its GSI, read all along (each replica's entry lists are built before the split; the children
     start without), answers every acknowledged item once, in every group, after the splits."""
@@ -141,11 +201,14 @@ def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None
         BillingMode="PAY_PER_REQUEST")
     client.get_waiter("table_exists").wait(TableName="big", WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     assert len(table_partitions(cluster, "big")) == 1
-    with BigLoad(cluster, "big", "b") as load, IndexReads(cluster) as index_reads:
+    with BigLoad(cluster, "big", "b") as load, IndexReads(cluster) as index_reads, Transfers(cluster, "big") as money:
         wait_for(lambda: len(load.acked) * 4000 > 2.5 * SPLIT_BYTES, 120, "2.5 MB written", interval_s=0.5)
         wait_for(lambda: len(table_partitions(cluster, "big")) >= 3, 60, "the table to split", interval_s=0.5)
     print(f"GSI read {index_reads.rounds} times during the load and the splits")
     assert index_reads.rounds > 0 and not index_reads.failures, index_reads.failures[:5]
+    print(f"transfers committed during the splits: {money.committed}; totals read: {len(money.totals)}")
+    assert money.committed > 0 and not money.failures, money.failures[:5]
+    assert money.totals and set(money.totals) == {1_000}, sorted(set(money.totals))
     parts = table_partitions(cluster, "big")
     print(f"{len(load.acked)} items, {len(parts)} partitions, failures {len(load.failures)}")
     assert not load.failures, load.failures[:5]
@@ -172,8 +235,11 @@ def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None
     # The GSI over the split table: each group exactly the items written with its key (reads are eventually
     # consistent, so a follower may lag a moment: asked again until it agrees, within a bound).
     acked = set(load.acked)
+    final = client.transact_get_items(TransactItems=[{"Get": {"TableName": "big", "Key": {"pk": {"S": a}}}}
+                                                     for a in ACCOUNTS])
+    assert sum(int(r["Item"]["bal"]["N"]) for r in final["Responses"]) == 1_000
     for group in range(GROUPS):
-        want = {key for key in scanned if int(key[1:]) % GROUPS == group}
+        want = {key for key in scanned if key.startswith("b") and int(key[1:]) % GROUPS == group}
         assert {key for key in acked if int(key[1:]) % GROUPS == group} <= want
         deadline = time.monotonic() + 20
         while True:
