@@ -257,6 +257,14 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     if throttled:
         console.print("throttled requests (over a partition's limit): "
                       + ", ".join(f"{what} {n}" for what, n in sorted(throttled.items())), markup=False)
+    locked: dict[str, int] = {}
+    for report in reports:
+        for where, count in (((report.health or {}).get("status") or {}).get("txn_locks") or {}).items():
+            locked[where] = locked.get(where, 0) + int(count)
+    if locked:
+        # Held past a few seconds, a lock's coordinator is gone: its partition's leader resolves it.
+        console.print("items locked by transactions under way: "
+                      + ", ".join(f"{where} {n}" for where, n in sorted(locked.items())), markup=False)
     if not parts:
         console.print("partitions: none reported yet (no tables, or the storage nodes do not host replicas yet)")
         return

@@ -51,8 +51,13 @@ class StorageApp(ProcessApp):
             return {}
         throttles = self.node.items.throttles
         # "<table> p<partition> <kind>" -> requests throttled here (``ddb status`` sums them over the nodes)
-        return {**self.node.status(),
-                "throttled": {f"{table} p{pid} {kind}": n for (table, pid, kind), n in sorted(throttles.items())}}
+        node = self.node
+        # "<table> p<partition>" -> items a transaction holds locked, in the partitions this node leads
+        locks = {f"{h.table} p{pid}": len(h.data.locks) for pid, h in sorted(node.hosted.items())
+                 if h.data.locks and node.is_leader(h)}
+        return {**node.status(),
+                "throttled": {f"{table} p{pid} {kind}": n for (table, pid, kind), n in sorted(throttles.items())},
+                "txn_locks": locks}
 
     def fill_status(self, reply: Any) -> None:
         if self.node is not None:

@@ -24,6 +24,7 @@ from dynamo.errors import (
 from dynamo.hashing import HASH_SPACE, partition_hash
 from dynamo.requests import validate_request
 from router.cluster import ClusterBackend
+from storagenode.app import StorageApp
 from storagenode.locks import is_lock
 from tests.inproc.test_query_cluster import CONFIG, PARTS, SPEC, the_map
 from tests.inproc.test_router_cluster import ctx
@@ -274,6 +275,14 @@ async def test_a_coordinator_gone_after_prepare_leaves_locks_that_are_aborted(
         return len(locks_held(cluster)) == 6  # two items, three replicas each
 
     await until(all_locked, "every replica to hold the locks", timeout_s=2)
+    # `ddb status` shows them, per partition, from the nodes that lead them.
+    held: dict[str, int] = {}
+    for node in cluster.nodes.values():
+        app = StorageApp()
+        app.node = node
+        for where, count in app.status()["txn_locks"].items():
+            held[where] = held.get(where, 0) + count
+    assert held == {"rows p21": 1, "rows p23": 1}, held
     # While the locks are held: a write conflicts, a transactional read is cancelled, a consistent read
     # and a Query see the item as it was.
     with pytest.raises(TransactionConflictException, match="Transaction is ongoing for the item"):
