@@ -21,6 +21,7 @@ from dynamo.errors import (
 )
 from dynamo.expressions import ExpressionContext, evaluate, parse_condition
 from dynamo.items import KeySchema, validate_key
+from dynamo.size import item_size
 
 Item = dict[str, Any]
 
@@ -139,3 +140,14 @@ def item_identity(table: str, key: Item) -> tuple[str, bytes]:
 def check_distinct(identities: list[tuple[str, bytes]]) -> None:
     if len(set(identities)) != len(identities):
         raise ValidationException(MSG_SAME_ITEM)
+
+
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
+def check_payload(items: list[Item]) -> None:
+    """The 4 MB limit on what a TransactWriteItems carries: its Put items and the other actions' keys, in
+    DynamoDB's item sizes, worded as DynamoDB Local words it."""
+    payload = sum(item_size(item) for item in items)
+    if payload > MAX_PAYLOAD_BYTES:
+        raise ValidationException(f"Transaction payload size cannot exceed 4MB. Payload Size: {payload}")

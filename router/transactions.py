@@ -174,6 +174,7 @@ class TransactionCoordinator:
         if mismatched:
             raise self._canceled(mismatched, len(actions))
         tx.check_distinct([tx.item_identity(t.name, k) for t, k in zip(tables, keys, strict=True)])
+        tx.check_payload([a.body["Item"] if a.kind == "Put" else k for a, k in zip(actions, keys, strict=True)])
         hashes = [_hash_of(t, k) for t, k in zip(tables, keys, strict=True)]
         primary = {"t": tables[0].table_id, "h": str(hashes[0]), "key": keys[0]}
         everything = [[t.table_id, str(h), k] for t, h, k in zip(tables, hashes, keys, strict=True)]

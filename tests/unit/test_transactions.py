@@ -98,3 +98,12 @@ def test_one_item_twice_is_refused_whatever_the_key_order() -> None:
     with pytest.raises(ValidationException, match="multiple operations on one item"):
         tx.check_distinct([one, same])
     tx.check_distinct([one, tx.item_identity("u", {"pk": {"S": "a"}, "sk": {"N": "1"}})])
+
+
+def test_a_transaction_carries_at_most_4_mb() -> None:
+    """DynamoDB Local refused 11 puts of 390,000-character values (4,290,056 bytes) and took 10."""
+    items = [{"pk": {"S": f"k{i}"}, "v": {"S": "x" * 390_000}} for i in range(11)]
+    with pytest.raises(ValidationException) as caught:
+        tx.check_payload(items)
+    assert caught.value.message == "Transaction payload size cannot exceed 4MB. Payload Size: 4290056"
+    tx.check_payload(items[:10])
