@@ -261,6 +261,7 @@ class StorageNode:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.items.txn.stop()
         await self.host.stop()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:

@@ -66,7 +66,8 @@ class TxnService:
     def __init__(self, service: ItemService) -> None:
         self.service = service
         self.node = service.node
-        self._resolving: set[bytes] = set()
+        self._resolving: dict[bytes, asyncio.Task[None]] = {}  # transaction -> its resolution under way (a
+        # strong reference: the event loop keeps only weak ones to tasks)
         self._leaders: dict[str, str] = {}  # group -> the leader its last answer named
         self.resolved: dict[str, int] = {"commit": 0, "abort": 0, "cleanup": 0}  # for metrics and tests
         service.ops.update({"TxnPrepare": self.prepare, "TxnFinish": self.finish, "TxnGet": self.get})
@@ -371,14 +372,21 @@ class TxnService:
                     return started
                 if txn in self._resolving or self._age_ms(hosted, txn) < timeout_ms:
                     continue
-                self._resolving.add(txn)
                 task = asyncio.get_running_loop().create_task(self._resolve(hosted, txn))
+                self._resolving[txn] = task
                 task.add_done_callback(functools.partial(self._resolved, txn))
                 started += 1
         return started
 
+    async def stop(self) -> None:
+        """Cancel the resolutions under way (the node is stopping: its store is about to close)."""
+        tasks = list(self._resolving.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _resolved(self, txn: bytes, task: asyncio.Task[None]) -> None:
-        self._resolving.discard(txn)
+        self._resolving.pop(txn, None)
         if not task.cancelled() and task.exception() is not None:
             log.warning("a transaction's locks are not resolved yet", txn=txn.hex(), error=repr(task.exception()))
 

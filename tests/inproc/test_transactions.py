@@ -472,26 +472,34 @@ async def test_a_transaction_meeting_a_lock_that_clears_soon_is_tried_again_and_
     _, call = setup
     a, b, c = pk_in(21), pk_in(22), pk_in(23)
     coordinator = call.backend.transactions
+    # Enough tries that the second transaction outlasts the first one's commit, on a loaded machine too.
+    monkeypatch.setattr(call.backend, "_config", replace(call.backend._config, transaction_conflict_retries=8))
     real_finish_at = coordinator._finish_at
-    prepared = asyncio.Event()
+    prepared, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_commit(txn: str, items: Any, positions: list[int], decision: str, *,
-                          keep: bool = False) -> dict[int, str]:
-        if keep:
+    async def held_until_released(txn: str, items: Any, positions: list[int], decision: str, *,
+                                  keep: bool = False) -> dict[int, str]:
+        if keep and not release.is_set():
             prepared.set()
-            await asyncio.sleep(0.05)  # the first transaction's locks stay held a little longer
+            await asyncio.wait_for(release.wait(), 10)  # the first transaction's locks stay held till then
         return await real_finish_at(txn, items, positions, decision, keep=keep)
 
-    monkeypatch.setattr(coordinator, "_finish_at", slow_commit)
+    monkeypatch.setattr(coordinator, "_finish_at", held_until_released)
     first = asyncio.ensure_future(call("TransactWriteItems", {"TransactItems": [
         {"Update": {"TableName": "rows", "Key": key(a), "UpdateExpression": "ADD n :one",
                     "ExpressionAttributeValues": {":one": {"N": "1"}}}}, put(b, v={"S": "first"})]}))
     await asyncio.wait_for(prepared.wait(), 5)
-    await call("TransactWriteItems", {"TransactItems": [
+    second = asyncio.ensure_future(call("TransactWriteItems", {"TransactItems": [
         {"Update": {"TableName": "rows", "Key": key(a), "UpdateExpression": "ADD n :ten",
-                    "ExpressionAttributeValues": {":ten": {"N": "10"}}}}, put(c, v={"S": "second"})]})
-    await first
+                    "ExpressionAttributeValues": {":ten": {"N": "10"}}}}, put(c, v={"S": "second"})]}))
+    for _ in range(500):  # the second meets the first's locks and waits to try again
+        if coordinator.stats["conflict_retries"] >= 1:
+            break
+        await asyncio.sleep(0.01)
     assert coordinator.stats["conflict_retries"] >= 1
+    release.set()
+    await first
+    await second
     assert (await call.get(a) or {})["n"] == {"N": "11"}
     got = await call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "rows", "Key": key(pk)}}
                                                             for pk in (b, c)]})
