@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TypeGuard
 
 LOCK_MAGIC = b"\x00"
 PREPARED = 1  # the transaction is undecided
@@ -50,7 +51,7 @@ class Lock:
         return self.new if self.state == COMMITTED else self.old
 
 
-def is_lock(raw: bytes | None) -> bool:
+def is_lock(raw: bytes | None) -> TypeGuard[bytes]:
     return raw is not None and raw[:1] == LOCK_MAGIC
 
 

@@ -190,10 +190,9 @@ class TxnService:
         young = stale_ms is not None and self._age_ms(hosted, txn) < stale_ms
         for skey in skeys:
             raw = data.read_latest(skey)
-            if not is_lock(raw) or lock_txn(raw) != txn:  # type: ignore[arg-type]
+            if not is_lock(raw) or lock_txn(raw) != txn:
                 states.append("none")
                 continue
-            assert raw is not None
             lock = decode_lock(raw)
             new: bytes | None
             if decision == "commit" and (lock.state == PREPARED or keep != skey):
@@ -231,7 +230,6 @@ class TxnService:
             raw = hosted.data.read_stored(skey)
             held = False
             if is_lock(raw):
-                assert raw is not None
                 lock = decode_lock(raw)
                 held = lock.state == PREPARED
                 raw = lock.committed
@@ -250,14 +248,13 @@ class TxnService:
         raw = hosted.data.read_stored(skey)
         if not is_lock(raw):
             return raw
-        assert raw is not None
         lock = decode_lock(raw)
         try:
             state = await self._primary_state(hosted, lock, "peek")
         except (TimeoutError, RuntimeError) as exc:
             raise unavailable(f"the transaction holding this item cannot be resolved now: {exc}") from None
         raw = hosted.data.read_stored(skey)
-        if not is_lock(raw) or lock_txn(raw) != lock.txn:  # type: ignore[arg-type]
+        if not is_lock(raw) or lock_txn(raw) != lock.txn:
             return hosted.data.read_applied(skey)  # finished meanwhile: what it is now
         # Still held: "none" at the primary means aborted (the primary is cleaned only after this item is
         # committed), "prepared" undecided when the primary was asked, after this read began.
