@@ -250,21 +250,17 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         console.print("partition map version: " + ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
     for line in admin_lines(admin_status(reports)):
         console.print(line, markup=False)
-    throttled: dict[str, int] = {}
-    for report in reports:
-        for what, count in (((report.health or {}).get("status") or {}).get("throttled") or {}).items():
-            throttled[what] = throttled.get(what, 0) + int(count)
-    if throttled:
-        console.print("throttled requests (over a partition's limit): "
-                      + ", ".join(f"{what} {n}" for what, n in sorted(throttled.items())), markup=False)
-    locked: dict[str, int] = {}
-    for report in reports:
-        for where, count in (((report.health or {}).get("status") or {}).get("txn_locks") or {}).items():
-            locked[where] = locked.get(where, 0) + int(count)
-    if locked:
-        # Held past a few seconds, a lock's coordinator is gone: its partition's leader resolves it.
-        console.print("items locked by transactions under way: "
-                      + ", ".join(f"{where} {n}" for where, n in sorted(locked.items())), markup=False)
+    # Counts the storage nodes report, summed over them: requests a partition throttled, and items that
+    # transactions under way hold locked (held past a few seconds, a lock's coordinator is gone: its
+    # partition's leader resolves it).
+    for field, title in (("throttled", "throttled requests (over a partition's limit): "),
+                         ("txn_locks", "items locked by transactions under way: ")):
+        summed: dict[str, int] = {}
+        for report in reports:
+            for what, count in (((report.health or {}).get("status") or {}).get(field) or {}).items():
+                summed[what] = summed.get(what, 0) + int(count)
+        if summed:
+            console.print(title + ", ".join(f"{what} {n}" for what, n in sorted(summed.items())), markup=False)
     if not parts:
         console.print("partitions: none reported yet (no tables, or the storage nodes do not host replicas yet)")
         return
