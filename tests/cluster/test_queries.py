@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy.cluster import router_available
 from tests.cluster.conftest import Ddb
@@ -533,6 +533,57 @@ def test_transactions_through_the_aws_cli(cluster: Ddb) -> None:
                           capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     assert [bool(r) for r in json.loads(done.stdout)["Responses"]] == [True, True, True, False]
+
+
+def test_a_router_killed_mid_transactions_leaves_locks_the_partitions_resolve(cluster: Ddb) -> None:
+    """16 threads move money between 40 accounts; the router gets SIGKILL among them. Transactions it was
+    coordinating stay locked (`ddb status` names them) until the partitions' leaders resolve them from their
+    primaries; after that no lock is left and the accounts still hold the total."""
+    accounts = [f"rk{i}" for i in range(40)]
+    client = cluster.client(attempts=5)
+    for half in (accounts[:20], accounts[20:]):
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": a}, "sk": {"N": "0"}, "bal": {"N": "100"}}}}
+            for a in half])
+    stop = time.monotonic() + 6
+
+    def worker(seed: int) -> None:
+        me = cluster.client(attempts=1, read_timeout_s=5)
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            src, dst = accounts[(seed * 7 + n) % 40], accounts[(seed * 13 + n * 3 + 1) % 40]
+            if src == dst:
+                continue
+            try:
+                me.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": TABLE, "Key": {"pk": {"S": src}, "sk": {"N": "0"}},
+                                "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a",
+                                "ExpressionAttributeValues": {":a": {"N": "1"}}}},
+                    {"Update": {"TableName": TABLE, "Key": {"pk": {"S": dst}, "sk": {"N": "0"}},
+                                "UpdateExpression": "SET bal = bal + :a",
+                                "ExpressionAttributeValues": {":a": {"N": "1"}}}}])
+            except (ClientError, BotoCoreError):
+                time.sleep(0.05)  # the router is down: outcome unknown, or refused
+
+    threads = [threading.Thread(target=worker, args=(seed,), daemon=True) for seed in range(16)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.5)
+    cluster.kill("rr-1")
+    for thread in threads:
+        thread.join(30)
+    locked = [line for line in cluster.run("status").stdout.splitlines() if "locked by transactions" in line]
+    assert locked, "16 threads of transactions, and none in flight when the router died?"
+    cluster.restart("rr-1")
+    deadline = time.monotonic() + 30
+    while [line for line in cluster.run("status").stdout.splitlines() if "locked by transactions" in line]:
+        assert time.monotonic() < deadline, "transaction locks were never resolved"
+        time.sleep(1)
+    got = cluster.client(attempts=8).transact_get_items(TransactItems=[
+        {"Get": {"TableName": TABLE, "Key": {"pk": {"S": a}, "sk": {"N": "0"}}}} for a in accounts])
+    assert sum(int(r["Item"]["bal"]["N"]) for r in got["Responses"]) == 4_000
+    print(f"locks left by the killed router: {locked}")
 
 
 def test_batches_during_a_node_kill_leave_work_unprocessed_and_retries_finish(cluster: Ddb) -> None:
