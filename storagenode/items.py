@@ -251,6 +251,17 @@ class ItemService:
         except PaxosError as exc:
             raise unavailable(f"{what}: {exc}", not_applied=not_applied) from None
 
+    async def leader_ready(self, hosted: Hosted) -> None:
+        """Wait until this leader has applied everything from before its election (or redirect): what a
+        write must see before it decides. ``write`` does the same inline, on the hot path."""
+        try:
+            barrier = self.host.write_barrier(hosted.group)
+        except NotLeader as exc:
+            raise redirect(exc.leader_hint) from None
+        if not barrier.done():
+            await self._wait(barrier, self.node.node_config.leader_ready_wait_ms, "the new leader is catching up",
+                             not_applied=True)
+
     async def _settle(self, hosted: Hosted, key: bytes) -> None:
         """Wait until this leader's pending write to ``key`` is applied, before answering from it."""
         future = hosted.last_proposal.get(key)

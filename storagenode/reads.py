@@ -351,12 +351,7 @@ class Reads:
             else:
                 planned.append((service._locate(hosted, write["DeleteRequest"]["Key"]), None))
         cfg = service.node.node_config
-        try:
-            barrier = service.host.write_barrier(hosted.group)
-        except NotLeader as exc:
-            raise redirect(exc.leader_hint) from None
-        if not barrier.done():
-            await service._wait(barrier, cfg.leader_ready_wait_ms, "the new leader is catching up", not_applied=True)
+        await service.leader_ready(hosted)
         # The part is admitted as a whole (throttled, all its writes come back unprocessed), charged per item.
         estimate = len(planned) * MIN_WRITE_UNITS
         service.admit(hosted, UnitKind.WRITE, estimate, (keycodec.key_hash(skey) for skey, _ in planned))

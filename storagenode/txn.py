@@ -74,17 +74,6 @@ class TxnService:
 
     # ---- the operations --------------------------------------------------------------------------------
 
-    async def _leading(self, hosted: Hosted) -> None:
-        """Wait until this leader has applied everything from before its election (or redirect)."""
-        service = self.service
-        try:
-            barrier = service.host.write_barrier(hosted.group)
-        except NotLeader as exc:
-            raise redirect(exc.leader_hint) from None
-        if not barrier.done():
-            await service._wait(barrier, service.node.node_config.leader_ready_wait_ms,
-                                "the new leader is catching up", not_applied=True)
-
     async def prepare(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         txn = _txn_id(req["txn"])
         actions: list[dict[str, Any]] = req["actions"]
@@ -103,7 +92,7 @@ class TxnService:
             else:
                 key = body["Key"]
             located.append((action, key, service._locate(hosted, key)))
-        await self._leading(hosted)
+        await self.service.leader_ready(hosted)
         estimate = 2.0 * len(located)  # transactional writes cost double
         service.admit(hosted, UnitKind.WRITE, estimate, (keycodec.key_hash(skey) for _, _, skey in located))
         reasons: list[dict[str, Any] | None] = []
@@ -176,7 +165,7 @@ class TxnService:
             raise ValidationException(f"unknown transaction decision {decision!r}")
         skeys = [self.service._locate(hosted, key) for key in req["keys"]]
         keep = self.service._locate(hosted, req["keep"]) if req.get("keep") is not None else None
-        await self._leading(hosted)
+        await self.service.leader_ready(hosted)
         states = await self._finish(hosted, txn, skeys, decision, keep=keep, stale_ms=req.get("stale_ms"))
         return orjson.dumps({"ok": {"States": states}})
 
@@ -268,7 +257,7 @@ class TxnService:
         stale_ms = self.node.node_config.txn_lock_timeout_ms if decision == "abort" else None
         data = hosted.data
         if table_id == hosted.table_id and data.covers(hash64) and self.node.is_leader(hosted):
-            await self._leading(hosted)
+            await self.service.leader_ready(hosted)
             return (await self._finish(hosted, lock.txn, [data.storage_key(key, hash64)], decision,
                                        stale_ms=stale_ms))[0]
         fields: dict[str, Any] = {"op": "TxnFinish", "txn": lock.txn.hex(), "decision": decision, "keys": [key]}
@@ -411,7 +400,7 @@ class TxnService:
 
     async def _resolve(self, hosted: Hosted, txn: bytes) -> None:
         data = hosted.data
-        await self._leading(hosted)
+        await self.service.leader_ready(hosted)
         locks: dict[bytes, Lock] = {}
         for skey in [key for key, held in data.locks.items() if held == txn]:
             raw = data.read_latest(skey)
@@ -428,7 +417,7 @@ class TxnService:
         if state == "prepared":
             return  # not stale at the primary yet: a later sweep asks again
         decision = "commit" if state == "committed" else "abort"
-        await self._leading(hosted)
+        await self.service.leader_ready(hosted)
         await self._finish(hosted, txn, list(locks), decision)
         self.resolved[decision] += 1
         log.info("transaction lock resolved", txn=txn.hex(), decision=decision, items=len(locks))
@@ -449,7 +438,7 @@ class TxnService:
             table_id, hash64, _ = entries[0]
             await self.call_partition(table_id, hash64, {"op": "TxnFinish", "txn": txn.hex(), "decision": "commit",
                                                          "keys": [key for _, _, key in entries]})
-        await self._leading(hosted)
+        await self.service.leader_ready(hosted)
         await self._finish(hosted, txn, skeys, "commit")
         self.resolved["cleanup"] += 1
         log.info("committed transaction finished by its primary", txn=txn.hex(), partitions=len(remote) + 1)

@@ -428,6 +428,16 @@ def test_secondary_indexes_through_boto3(cluster: Ddb) -> None:
         time.sleep(0.1)
 
 
+def transfer(src: str, dst: str, amount: int) -> list[dict[str, Any]]:
+    """A TransactWriteItems' actions moving ``amount`` from account ``src`` (if it holds that much) to ``dst``."""
+    value = {":a": {"N": str(amount)}}
+    return [{"Update": {"TableName": TABLE, "Key": {"pk": {"S": src}, "sk": {"N": "0"}},
+                        "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a",
+                        "ExpressionAttributeValues": value}},
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": dst}, "sk": {"N": "0"}},
+                        "UpdateExpression": "SET bal = bal + :a", "ExpressionAttributeValues": value}}]
+
+
 def test_transactions_keep_a_total_while_transfers_race_and_serializable_reads_watch(cluster: Ddb) -> None:
     """Money moves between 20 accounts (spread over the partitions) in TransactWriteItems from 4 threads
     at once, each transfer conditioned on the balance; a fifth thread reads every account with
@@ -452,13 +462,7 @@ def test_transactions_keep_a_total_while_transfers_race_and_serializable_reads_w
                     continue
                 for _ in range(40):
                     try:
-                        me.transact_write_items(TransactItems=[
-                            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": src}, "sk": {"N": "0"}},
-                                        "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a",
-                                        "ExpressionAttributeValues": {":a": {"N": "7"}}}},
-                            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": dst}, "sk": {"N": "0"}},
-                                        "UpdateExpression": "SET bal = bal + :a",
-                                        "ExpressionAttributeValues": {":a": {"N": "7"}}}}])
+                        me.transact_write_items(TransactItems=transfer(src, dst, 7))
                         done += 1
                         break
                     except ClientError as exc:
@@ -556,13 +560,7 @@ def test_a_router_killed_mid_transactions_leaves_locks_the_partitions_resolve(cl
             if src == dst:
                 continue
             try:
-                me.transact_write_items(TransactItems=[
-                    {"Update": {"TableName": TABLE, "Key": {"pk": {"S": src}, "sk": {"N": "0"}},
-                                "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a",
-                                "ExpressionAttributeValues": {":a": {"N": "1"}}}},
-                    {"Update": {"TableName": TABLE, "Key": {"pk": {"S": dst}, "sk": {"N": "0"}},
-                                "UpdateExpression": "SET bal = bal + :a",
-                                "ExpressionAttributeValues": {":a": {"N": "1"}}}}])
+                me.transact_write_items(TransactItems=transfer(src, dst, 1))
             except (ClientError, BotoCoreError):
                 time.sleep(0.05)  # the router is down: outcome unknown, or refused
 
