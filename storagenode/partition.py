@@ -289,6 +289,10 @@ class PartitionData:
             return pending[1]
         return self.read_stored(key)
 
+    def pending_count(self) -> int:
+        """Writes this leader proposed and has not applied yet (each is forgotten when it applies)."""
+        return len(self._pending)
+
     def has_pending(self, key: bytes) -> bool:
         """Whether this leader has a write to ``key`` proposed and not applied yet."""
         return key in self._pending
@@ -369,11 +373,11 @@ class PartitionData:
                 locks_changed = True
             if lists:
                 lists.applied(eff.key, decode_item(new))
-        if locks_changed:
-            self.save_locks(batch)
             pending = self._pending.get(eff.key)
             if pending is not None and pending[0] == proposal_id:
                 del self._pending[eff.key]
+        if locks_changed:
+            self.save_locks(batch)
 
 
 class PartitionMachine:

@@ -110,6 +110,14 @@ def test_apply_and_overlay(store: Store) -> None:
     assert data.read_latest(k) == v2, "applying an older proposal keeps the newer pending image"
     write(store, data, 2, [Effect(k, v2, v1)])
     assert data.read_latest(k) == v2 and data.read_applied(k) == v2
+    assert not data.has_pending(k) and data.pending_count() == 0, "an applied proposal is forgotten"
+    # several effects in one entry: each is forgotten once applied, not only the last
+    others = [data.storage_key(key(f"m{i}", "1")) for i in range(3)]
+    many = [Effect(o, v1, None) for o in others]
+    data.note_proposed(7, many)
+    assert data.pending_count() == 3
+    write(store, data, 7, many)
+    assert data.pending_count() == 0
     # a pending delete hides the item
     data.note_proposed(3, [Effect(k, None, v2)])
     assert data.read_latest(k) is None
