@@ -80,20 +80,23 @@ class StreamConfig:
 
 
 class StreamedState(Protocol):
-    """A state machine whose whole state is one item range of the store."""
+    """A state machine whose whole state is a few key ranges of the store's items."""
 
-    def state_range(self) -> tuple[bytes, bytes] | None:
+    def state_spans(self) -> tuple[tuple[bytes, bytes], ...] | None:
         """The store's item keys ``[start, end)`` that hold the state, or None when this replica must not
         send or take a streamed state now (a split parent: its range belongs to its children)."""
 
 
-def state_range(machine: Any) -> tuple[bytes, bytes] | None:
-    """A ``StreamedState`` machine's range now; None for any other machine."""
-    method = getattr(machine, "state_range", None)
+Spans = tuple[tuple[bytes, bytes], ...]
+
+
+def state_spans(machine: Any) -> Spans | None:
+    """A ``StreamedState`` machine's spans now; None for any other machine."""
+    method = getattr(machine, "state_spans", None)
     if method is None:
         return None
-    span: tuple[bytes, bytes] | None = method()
-    return span
+    spans: Spans | None = method()
+    return spans
 
 
 class Caller(Protocol):
@@ -206,12 +209,12 @@ class SnapshotStreams:
         self._completed.pop(key, None)
         if self.caller is None or len(self._outgoing) >= self.config.max_transfers:
             return  # the core asks again after snapshot_retry_ticks
-        span = state_range(group.machine)
-        if span is None:
+        spans = state_spans(group.machine)
+        if spans is None:
             return
         out = _Outgoing(None, msg)
         self._outgoing[key] = out
-        out.task = asyncio.get_running_loop().create_task(self._send(group, key, out, span),
+        out.task = asyncio.get_running_loop().create_task(self._send(group, key, out, spans),
                                                           name=f"snapshot-{group.name}-{msg.to}")
 
     def forget(self, group: str) -> None:
@@ -259,7 +262,7 @@ class SnapshotStreams:
         ok: dict[str, Any] = answer["ok"]
         return ok
 
-    async def _send(self, group: Group, key: tuple[str, str], out: _Outgoing, span: tuple[bytes, bytes]) -> None:
+    async def _send(self, group: Group, key: tuple[str, str], out: _Outgoing, spans: Spans) -> None:
         cfg = self.config
         first = out.latest
         snap = first.snapshot
@@ -280,7 +283,9 @@ class SnapshotStreams:
                 answer = await self._call(peer, group.name, begin)
                 if answer.get("needed", True):
                     digests: list[bytes] = []
-                    for chunk, count in view.export_counted(span[0], span[1], cfg.chunk_bytes):
+                    exported = (chunk for start, end in spans
+                                for chunk in view.export_counted(start, end, cfg.chunk_bytes))
+                    for chunk, count in exported:
                         self._check_leading(group, first)
                         digests.append(blake2b(chunk, digest_size=16).digest())
                         header = {"op": "chunk", "id": transfer_id, "seq": chunks}
@@ -365,7 +370,7 @@ class SnapshotStreams:
             raise TransferFailed(f"{self.host.node} leads {group.name}")
         if ballot < r.promised:
             raise TransferFailed(f"ballot {ballot} is below the promised {r.promised}")
-        if state_range(group.machine) is None:
+        if state_spans(group.machine) is None:
             raise TransferFailed(f"{group.name} takes no streamed state here")
         if index <= r.commit and group.receiving is None:
             return {"needed": False}
@@ -386,13 +391,13 @@ class SnapshotStreams:
         seq = int(header["seq"])
         if rec.complete is not None:
             raise TransferFailed("the transfer is complete")
-        span = state_range(group.machine)
-        if span is None:
+        spans = state_spans(group.machine)
+        if spans is None:
             raise TransferFailed(f"{group.name} takes no streamed state here")
         if seq not in rec.chunks:
             store = self.host.store
             batch = store.batch()
-            count = store.import_chunk(batch, data, span)
+            count = store.import_chunk(batch, data, spans)
             store.write(batch, sync=False)  # FINISH's synced write makes it durable
             rec.chunks[seq] = (blake2b(data, digest_size=16).digest(), count)
             self.received_chunks += 1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
 from pathlib import Path
@@ -453,12 +453,13 @@ class Store:
         assert not self._closed, "store is closed"
         self._items.compact_range(start, end)
 
-    def import_chunk(self, batch: WriteBatch, chunk: bytes, bounds: tuple[bytes, bytes] | None = None) -> int:
+    def import_chunk(self, batch: WriteBatch, chunk: bytes,
+                     bounds: Sequence[tuple[bytes, bytes]] | None = None) -> int:
         """Add one ``export_range`` chunk's items to ``batch``; returns how many. With ``bounds``, a record
-        outside ``[start, end)`` raises ValueError (and nothing of the chunk should be written)."""
+        outside every ``[start, end)`` of them raises ValueError (and nothing of the chunk should be written)."""
         count = 0
         for key, value in decode_chunk(chunk):
-            if bounds is not None and not bounds[0] <= key < bounds[1]:
+            if bounds is not None and not any(start <= key < end for start, end in bounds):
                 raise ValueError(f"record {key.hex()} outside the range being imported")
             batch.put(key, value)
             count += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ from runtime.transport import Message
 from storagenode.admission import AdmissionLimits, PartitionAdmission, UnitKind, read_charge, write_charge
 from storagenode.locks import LOCK_MAGIC, PREPARED, committed_view, decode_lock, is_lock
 from storagenode.partition import Effect, Item, decode_item, encode_effects, encode_item
+from storagenode.streams import Stamp, StreamService
 
 if TYPE_CHECKING:
     from storagenode.node import Hosted, StorageNode
@@ -111,6 +113,16 @@ class ItemService:
         from storagenode.txn import TxnService  # transactions' items (imports this module)
 
         self.txn = TxnService(self)
+        self.streams = StreamService(self)
+
+    def entry(self, hosted: Hosted, proposal_id: int, effects: list[Effect], *, ttl: bool = False) -> bytes:
+        """The log entry of ``effects``: stamped for the table's stream while it is on, so that every
+        replica writes the same stream records (``storagenode.streams``)."""
+        data = encode_effects(proposal_id, effects)
+        stream = self.node.streams.get(hosted.table_id)
+        if stream is None:
+            return data
+        return Stamp(stream[0], stream[1], int(time.time() * 1000), ttl).encode(data)
 
     def handle(self, message: Message) -> bytes | Awaitable[bytes]:
         """Answer one ITEM request. A GetItem that needs no waiting (eventually consistent, or strongly
@@ -319,7 +331,7 @@ class ItemService:
         self.settle(hosted, UnitKind.WRITE, MIN_WRITE_UNITS, write_charge(old_raw, effect.new))
         proposal_id = next(self._effect_ids)
         try:
-            future = self.host.propose(hosted.group, encode_effects(proposal_id, [effect]))
+            future = self.host.propose(hosted.group, self.entry(hosted, proposal_id, [effect]))
         except NotLeader as exc:
             raise redirect(exc.leader_hint) from None
         except ProposalDropped:
@@ -353,7 +365,7 @@ class ItemService:
         effect = Effect(skey, None, old_raw)
         proposal_id = next(self._effect_ids)
         try:
-            future = self.host.propose(hosted.group, encode_effects(proposal_id, [effect]))
+            future = self.host.propose(hosted.group, self.entry(hosted, proposal_id, [effect], ttl=True))
         except PaxosError:
             return False
         hosted.data.note_proposed(proposal_id, [effect])

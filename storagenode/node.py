@@ -71,6 +71,7 @@ from runtime.replication import DriverConfig, GroupHost
 from runtime.snapshot_stream import StreamConfig
 from runtime.store import RangeStats, Store
 from runtime.transport import Message, TransportError
+from storagenode import streams
 from storagenode.items import ItemService
 from storagenode.locks import committed_view
 from storagenode.partition import (
@@ -110,6 +111,8 @@ class NodeConfig:
     txn_lock_timeout_ms: int = 5_000
     txn_sweep_interval_ms: int = 1_000  # how often a leader looks for such locks
     txn_call_timeout_ms: int = 3_000  # a request to another partition while resolving one
+    stream_retention_s: int = 24 * 3600  # stream records older than this are trimmed (DynamoDB's 24 hours)
+    stream_trim_interval_ms: int = 60_000  # how often each replica trims its stream records
 
     @staticmethod
     def from_cluster(config: ClusterConfig) -> NodeConfig:
@@ -230,6 +233,8 @@ class StorageNode:
         self.map_floor = int(raw_version) if raw_version is not None else 0
         self.incarnation = _incarnation(store)
         self.ttl_attributes: dict[int, str] = {}  # table id -> its time-to-live attribute (from the map)
+        # table id -> (when its stream was enabled, its view type), for tables whose stream is on (the map)
+        self.streams: dict[int, tuple[int, str]] = {}
         self.table_indexes: dict[int, tuple[IndexSchema, ...]] = {}  # table id -> its LSIs and GSIs (from the map)
         # table id -> its partitions (lo, hi, group, replicas) sorted by lo: how this node reaches another
         # partition (resolving a transaction's locks), from the map it follows
@@ -254,6 +259,7 @@ class StorageNode:
         self._spawn(self._heartbeat_loop(), "heartbeat")
         self._spawn(self._ttl_loop(), "time-to-live")
         self._spawn(self.items.txn.sweep_loop(), "transaction-sweep")
+        self._spawn(self.items.streams.trim_loop(), "stream-trim")
 
     async def stop(self) -> None:
         self._stopped = True
@@ -316,7 +322,7 @@ class StorageNode:
               replicas: tuple[str, ...], *, persist: bool, learner: bool = False, start_index: int = 0,
               first_leader: bool = False) -> Hosted:
         data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi, group=pid)
-        machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, batch, info),
+        machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, table_id, batch, info),
                                    heat=HeatMeter(window_s=self.config.admin.split_heat_window_s))
         raw_split = self.store.get_group_meta(pid, SPLIT)
         if raw_split is not None:
@@ -338,6 +344,8 @@ class StorageNode:
     def _drop(self, pid: int) -> None:
         hosted = self.hosted.pop(pid)
         self.host.remove_group(hosted.group, drop_data=True)
+        # Its stream records: a split parent's were copied into its children when it split.
+        self.store.delete_range(*streams.span(hosted.table_id, pid))
         if hosted.machine.split is None:
             # Only what it still owns: a descendant hosted here owns its own keys (never the case in the
             # map's flow, which drops a parent before its children arrive; a guard against what is not).
@@ -365,10 +373,13 @@ class StorageNode:
 
     # ---- splits ---------------------------------------------------------------------------------------
 
-    def _on_split(self, pid: int, batch: Any, info: SplitInfo) -> None:
+    def _on_split(self, pid: int, table_id: int, batch: Any, info: SplitInfo) -> None:
         """The parent's split entry is being applied (inside the driver's apply batch): remember it with the
         state, and start the children once the batch is written (their state is the store's range)."""
         self.store.put_group_meta(batch, pid, SPLIT, info.encode())
+        copied = streams.copy_to_children(self.store, batch, table_id, pid, (info.left, info.right))
+        if copied:
+            log.info("stream records copied to the split children", group=partition_group(pid), records=copied)
         asyncio.get_running_loop().call_soon(self._start_children, pid)
         log.info("split applied", group=partition_group(pid), index=info.index, mid=str(info.mid),
                  left=info.left, right=info.right)
@@ -424,6 +435,8 @@ class StorageNode:
             self.map_floor = version
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
         self.ttl_attributes = {table_id: str(t["ttl"]) for table_id, (_, t) in tables.items() if t.get("ttl")}
+        self.streams = {table_id: (int(t["stream"][0]), str(t["stream"][1]))
+                        for table_id, (_, t) in tables.items() if t.get("stream")}
         self.table_indexes = {table_id: indexes_of(t["spec"]) for table_id, (_, t) in tables.items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         routes: dict[int, list[tuple[int, int, str, tuple[str, ...]]]] = {}

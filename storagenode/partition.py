@@ -22,12 +22,15 @@ from dynamo import items as dynamo_items
 from dynamo import keycodec
 from dynamo.hashing import partition_hash
 from dynamo.keycodec import KeyRange
+from dynamo.streams import change
 from paxos.errors import PaxosError
 from paxos.replica import Role
 from paxos.types import Snapshot
+from storagenode import streams
 from storagenode.admission import PartitionAdmission
 from storagenode.entries import EntryLists
 from storagenode.locks import LOCK_MAGIC, committed_view, lock_txn
+from storagenode.streams import STREAM_MAGIC, Stamp, decode_stamped, write_record
 
 Item = dict[str, Any]
 
@@ -350,17 +353,34 @@ class PartitionData:
         if batch is not None and self.group is not None:
             self.store.delete_group_meta(batch, self.group, LOCKS_META)
 
+    def _record(self, batch: Any, stamp: Stamp, index: int, position: int, eff: Effect) -> None:
+        """The stream record of one effect, if it changes what reads see (``storagenode.streams``)."""
+        assert self.group is not None, "a partition without a group number keeps no stream records"
+        old = decode_item(committed_view(eff.old))
+        new = decode_item(committed_view(eff.new))
+        item = new if new is not None else old
+        if item is None:
+            return
+        record = change(stamp.view_type, self.schema.key_of(item), old, new)
+        if record is not None:
+            write_record(batch, self.table_id, self.group, stamp, index, position, record)
+
     def forget_pending(self) -> None:
         """Leadership lost: what this replica proposed may or may not commit; the log decides."""
         self._pending.clear()
 
-    def apply(self, batch: Any, proposal_id: int, effects: list[Effect]) -> None:
+    def apply(self, batch: Any, proposal_id: int, effects: list[Effect], stamp: Stamp | None = None,
+              index: int = 0) -> None:
         """Write the effects into ``batch``, which the driver writes to the store before anything else
-        runs: the entry lists, updated here too, never disagree with the store a read sees."""
+        runs: the entry lists, updated here too, never disagree with the store a read sees. A ``stamp``d
+        entry (the table's stream was on; ``index`` is the entry's place in the log) also writes a stream
+        record for each item whose view changes."""
         lists = self.entry_lists
         locks_changed = False
-        for eff in effects:
+        for position, eff in enumerate(effects):
             new = eff.new
+            if stamp is not None:
+                self._record(batch, stamp, index, position, eff)
             if new is None:
                 batch.delete(eff.key)
             else:
@@ -383,9 +403,10 @@ class PartitionData:
 class PartitionMachine:
     """The replication driver's state machine for one partition replica (``runtime.replication.StateMachine``).
 
-    Log entries are ``encode_effects`` blobs; applying one writes its images verbatim. The state is the
-    partition's item range of the store (``state_range``): snapshots carry no data, the driver streams the
-    range to a replica that needs it (``runtime.snapshot_stream``).
+    Log entries are ``encode_effects`` blobs (stamped ones while the table's stream is on); applying one
+    writes its images verbatim. The state is the partition's item range and its stream records in the store
+    (``state_spans``): snapshots carry no data, the driver streams the spans to a replica that needs them
+    (``runtime.snapshot_stream``).
     """
 
     def __init__(self, data: PartitionData, on_split: Callable[[Any, SplitInfo], None] | None = None,
@@ -403,7 +424,10 @@ class PartitionMachine:
     def apply(self, batch: Any, index: int, data: bytes) -> Any:
         if not data:  # a leader's no-op or a membership entry
             return None
-        if data.startswith(SPLIT_MAGIC):
+        stamp = None
+        if data.startswith(STREAM_MAGIC):
+            stamp, data = decode_stamped(data)
+        elif data.startswith(SPLIT_MAGIC):
             if self.split is None:
                 self.split = replace(SplitInfo.decode(data[len(SPLIT_MAGIC):]), index=index)
                 self.data.frozen = True
@@ -415,25 +439,30 @@ class PartitionMachine:
             # Logged after the split (a write that raced it): the children own its key now. Not applied.
             return PartitionSplit(f"partition split at index {self.split.index}")
         proposal_id, effects = decode_effects(data)
-        self.data.apply(batch, proposal_id, effects)
+        self.data.apply(batch, proposal_id, effects, stamp, index)
         self.applied_entries += 1
         return None
 
-    def state_range(self) -> tuple[bytes, bytes] | None:
+    def state_spans(self) -> tuple[tuple[bytes, bytes], ...] | None:
+        """The key ranges of the store that are this replica's state: the items, and the stream records
+        (when the partition has a group number; ``storagenode.streams``)."""
         if self.split is not None:
             return None  # the range is the split children's now
-        return self.data.range.start, self.data.range.end
+        spans = [(self.data.range.start, self.data.range.end)]
+        if self.data.group is not None:
+            spans.append(streams.span(self.data.table_id, self.data.group))
+        return tuple(spans)
 
     def snapshot_data(self) -> bytes:
-        """The whole range as one blob: only for a driver without streamed snapshots (tests)."""
-        rng = self.data.range
-        return b"".join(self.data.store.export_range(rng.start, rng.end))
+        """The whole state as one blob: only for a driver without streamed snapshots (tests)."""
+        spans = self.state_spans() or ()
+        return b"".join(chunk for start, end in spans for chunk in self.data.store.export_range(start, end))
 
     def restore(self, batch: Any, snapshot: Snapshot) -> None:
         if self.split is not None:
             return  # the range belongs to this split parent's children now: their state is not ours to replace
-        rng = self.data.range
-        batch.delete_range(rng.start, rng.end)
+        for start, end in self.state_spans() or ():
+            batch.delete_range(start, end)
         if snapshot.data:
             self.data.store.import_chunk(batch, snapshot.data)
         self.data.forget_pending()

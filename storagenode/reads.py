@@ -46,7 +46,7 @@ from storagenode.items import (
     unavailable,
 )
 from storagenode.locks import is_lock
-from storagenode.partition import Effect, decode_item, encode_effects, encode_item
+from storagenode.partition import Effect, decode_item, encode_item
 
 if TYPE_CHECKING:
     from storagenode.items import ItemService
@@ -387,7 +387,7 @@ class Reads:
         for entry in _entries(effects):
             proposal_id = next(service._effect_ids)
             try:
-                future = service.host.propose(hosted.group, encode_effects(proposal_id, entry))
+                future = service.host.propose(hosted.group, service.entry(hosted, proposal_id, entry))
             except NotLeader as exc:
                 if futures:  # part of the batch is proposed: its fate is for the log to tell
                     raise unavailable("leadership lost while proposing the batch") from None

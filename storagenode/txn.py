@@ -50,7 +50,7 @@ from runtime.transport import Message, TransportError
 from storagenode.admission import UnitKind, write_charge
 from storagenode.items import forget_all, redirect, unavailable
 from storagenode.locks import COMMITTED, PREPARED, TXN_ID_BYTES, Lock, decode_lock, is_lock, lock_txn
-from storagenode.partition import Effect, Item, decode_item, encode_effects, encode_item
+from storagenode.partition import Effect, Item, decode_item, encode_item
 
 if TYPE_CHECKING:
     from storagenode.items import ItemService
@@ -147,7 +147,7 @@ class TxnService:
         service = self.service
         proposal_id = next(service._effect_ids)
         try:
-            future = service.host.propose(hosted.group, encode_effects(proposal_id, effects))
+            future = service.host.propose(hosted.group, service.entry(hosted, proposal_id, effects))
         except NotLeader as exc:
             raise redirect(exc.leader_hint) from None
         except ProposalDropped:

@@ -52,8 +52,8 @@ class KV:
     def on_role(self, role: Role, leader: str) -> None:
         pass
 
-    def state_range(self) -> tuple[bytes, bytes] | None:
-        return START, END
+    def state_spans(self) -> tuple[tuple[bytes, bytes], ...] | None:
+        return ((START, END),)
 
 
 class Net:

@@ -57,6 +57,6 @@ def test_a_chunk_with_a_record_outside_the_range_is_refused(tmp_path: Path) -> N
             batch.put(key, b"v")
         a.write(batch, sync=False)
         (chunk,) = list(a.export_range(b"\x10", b"\x12"))
-        assert b.import_chunk(b.batch(), chunk, (b"\x10", b"\x12")) == 3
+        assert b.import_chunk(b.batch(), chunk, [(b"\x10", b"\x12")]) == 3
         with pytest.raises(ValueError, match="outside the range"):
-            b.import_chunk(b.batch(), chunk, (b"\x10", b"\x11"))
+            b.import_chunk(b.batch(), chunk, [(b"\x10", b"\x11")])
