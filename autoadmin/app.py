@@ -173,7 +173,7 @@ class AutoAdminApp(ProcessApp):
             elif isinstance(action, FinishRepair):
                 request = {"op": ControlOp.FINISH_REPAIR.value, "partition": action.partition, "new": action.new}
             elif isinstance(action, FinishSplit):
-                request = {"op": ControlOp.FINISH_SPLIT.value, "partition": action.partition}
+                request = {"op": ControlOp.FINISH_SPLIT.value, "partition": action.partition, "index": action.index}
             else:
                 mid = await self.split_point(action)
                 if mid is None:

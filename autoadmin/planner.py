@@ -59,6 +59,7 @@ class ProposeSplit:
 @dataclass(frozen=True, slots=True)
 class FinishSplit:
     partition: int
+    index: int = 0  # where the parent's log holds its split entry (the parent's stream shard ends there)
 
 
 Action = BeginRepair | FinishRepair | ProposeSplit | FinishSplit
@@ -135,8 +136,9 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
         lost = set(part.get("lost") or ())
         group_reports = reports.get(f"p{pid}") or {}
         if part.get("split"):
-            if any(r.get("split") for r in group_reports.values()):
-                actions.append(FinishSplit(pid))
+            split_at = max((int(r.get("split") or 0) for r in group_reports.values()), default=0)
+            if split_at:
+                actions.append(FinishSplit(pid, split_at))
             continue
         if joining:
             if membership_done(group_reports, replacing, joining):

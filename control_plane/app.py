@@ -443,7 +443,8 @@ class ControlPlaneApp(ProcessApp):
             await self._barrier()
             self._check_lease(request)
             children = await self._propose(encode_command(
-                "finish_split", partition=int(request["partition"]), at=round(self.host.clock.wall_ms()) / 1000.0))
+                "finish_split", partition=int(request["partition"]), index=int(request.get("index") or 0),
+                at=round(self.host.clock.wall_ms()) / 1000.0))
         log.info("split finished", partition=request["partition"], children=[c.partition_id for c in children])
         return {"children": [c.partition_id for c in children]}
 

@@ -14,6 +14,7 @@ import orjson
 
 HASH_SPACE = 1 << 64
 MAX_HISTORY = 50  # repairs and splits remembered for `ddb status`
+STREAM_RETENTION_MS = 24 * 3600 * 1000  # a disabled stream and a closed shard are forgotten after this
 
 
 class MetadataError(Exception):
@@ -80,6 +81,19 @@ class TableInfo:
     # and when it was last enabled or disabled (seconds since the epoch; UpdateTimeToLive has a cooldown).
     ttl_attribute: str = ""
     ttl_changed_at: float = 0.0
+    # DynamoDB Streams: the table's streams of the last ``STREAM_RETENTION_MS``, oldest first, as (when it was
+    # enabled, its view type, when it was disabled or 0 while it is on) in ms since the epoch.
+    streams: tuple[tuple[int, str, int], ...] = ()
+    # Its partitions that split in that time, the streams' closed shards: (partition id, its parent or 0,
+    # lo, hi, the log index of its split entry, when the map flipped to its children in ms).
+    closed: tuple[tuple[int, int, int, int, int, int], ...] = ()
+
+    @property
+    def stream(self) -> tuple[int, str] | None:
+        """(enabled ms, view type) of the stream that is on, if one is."""
+        if self.streams and not self.streams[-1][2]:
+            return self.streams[-1][0], self.streams[-1][1]
+        return None
 
 
 @dataclass(slots=True)
@@ -170,6 +184,10 @@ class Metadata:
                     "spec": t.spec,
                     "partitions": list(t.partition_ids),
                     **({"ttl": t.ttl_attribute} if t.ttl_attribute else {}),
+                    **({"stream": list(t.stream)} if t.stream else {}),
+                    **({"streams": [list(one) for one in t.streams],
+                        "closed": [[c[0], c[1], str(c[2]), str(c[3]), c[4], c[5]] for c in t.closed]}
+                       if t.streams else {}),
                 }
                 for t in self.tables.values()
             },
@@ -208,6 +226,8 @@ class Metadata:
                     "created_at": t.created_at, "table_uuid": t.table_uuid, "tags": t.tags,
                     "partition_ids": list(t.partition_ids), "history": t.history,
                     "ttl": [t.ttl_attribute, t.ttl_changed_at],
+                    "streams": [list(one) for one in t.streams],
+                    "closed": [[c[0], c[1], str(c[2]), str(c[3]), c[4], c[5]] for c in t.closed],
                 }
                 for t in self.tables.values()
             ],
@@ -244,6 +264,9 @@ class Metadata:
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
                 ttl_attribute=(t.get("ttl") or ["", 0.0])[0], ttl_changed_at=(t.get("ttl") or ["", 0.0])[1],
+                streams=tuple((int(a), str(v), int(b)) for a, v, b in t.get("streams") or ()),
+                closed=tuple((int(c[0]), int(c[1]), int(c[2]), int(c[3]), int(c[4]), int(c[5]))
+                             for c in t.get("closed") or ()),
             )
         for row in raw["partitions"]:
             # Rows written before repairs, splits and wiped disks existed are shorter: the missing fields
@@ -328,6 +351,9 @@ class Metadata:
             tags=dict(cmd.get("tags") or {}),
             partition_ids=tuple(pids),
         )
+        stream = cmd["spec"].get("StreamSpecification") or {}
+        if stream.get("StreamEnabled"):
+            table = replace(table, streams=((round(float(cmd["created_at"]) * 1000), stream["StreamViewType"], 0),))
         self.tables[name] = table
         self.map_version += 1
         return table
@@ -350,6 +376,15 @@ class Metadata:
         history = dict(table.history)
         history.update(cmd.get("history") or {})
         table = replace(table, spec=spec, history=history)
+        stream = cmd.get("stream")
+        if stream is not None:
+            at_ms = int(stream["at_ms"])
+            kept = tuple(s for s in table.streams if not s[2] or s[2] > at_ms - STREAM_RETENTION_MS)
+            if stream["enabled"]:
+                kept = (*kept, (at_ms, str(stream["view"]), 0))
+            elif kept and not kept[-1][2]:
+                kept = (*kept[:-1], (kept[-1][0], kept[-1][1], at_ms))
+            table = replace(table, streams=kept)
         self.tables[table.name] = table
         self.map_version += 1
         return table
@@ -466,12 +501,17 @@ class Metadata:
         del self.partitions[pid]
         self.partitions[left_id] = left
         self.partitions[right_id] = right
+        at_ms = round(float(cmd.get("at", 0.0)) * 1000)
         for table in list(self.tables.values()):
             if pid in table.partition_ids:
                 ids: list[int] = []
                 for p in table.partition_ids:
                     ids.extend((left_id, right_id) if p == pid else (p,))
-                self.tables[table.name] = replace(table, partition_ids=tuple(ids))
+                # The parent's shard closes: remembered while a stream may still hold its records.
+                closed = tuple(c for c in table.closed if c[5] > at_ms - STREAM_RETENTION_MS)
+                if table.streams:
+                    closed = (*closed, (pid, part.parent, part.hash_lo, part.hash_hi, int(cmd.get("index", 0)), at_ms))
+                self.tables[table.name] = replace(table, partition_ids=tuple(ids), closed=closed)
         self.map_version += 1
         self._remember({"kind": "split", "partition": pid, "old": "", "new": f"p{left_id} p{right_id}",
                         "state": "finished", "at": cmd.get("at", 0.0)})

@@ -31,6 +31,7 @@ from dynamo.requests.tables import (
     MAX_LIST_TABLES_LIMIT,
     table_description,
 )
+from dynamo.streams import stream_label
 
 DEFAULT_REGION = "us-east-1"
 # DynamoDB's default quotas per account and region: tables, and table operations under way at once.
@@ -83,6 +84,7 @@ def describe(table: TableInfo, region: str, usage: Usage = _no_usage, status: st
     description = table_description(
         table.spec, region=region, table_id=table.table_uuid, creation_date_time=table.created_at,
         status=status or table.status, item_count=items, table_size_bytes=size,
+        latest_stream_label=stream_label(table.streams[-1][0]) if table.streams else None,
     )
     throughput = description["ProvisionedThroughput"]
     for key in ("LastIncreaseDateTime", "LastDecreaseDateTime"):
@@ -176,9 +178,14 @@ def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> byt
     if "DeletionProtectionEnabled" in request and others:
         raise ValidationException("DeletionProtection modification must be the only operation in the request")
     stream = request.get("StreamSpecification")
-    if stream is not None and not stream["StreamEnabled"] and not (table.spec.get("StreamSpecification") or {}).get(
-            "StreamEnabled"):
-        raise ValidationException(f"Table has no stream to disable: TableName: {name}")
+    stream_change: dict[str, Any] | None = None
+    if stream is not None:
+        if not stream["StreamEnabled"] and table.stream is None:
+            raise ValidationException(f"Table has no stream to disable: TableName: {name}")
+        if stream["StreamEnabled"] and table.stream is not None:
+            raise ValidationException(f"Table already has an enabled stream: TableName: {name}")
+        stream_change = {"enabled": bool(stream["StreamEnabled"]), "view": stream.get("StreamViewType", ""),
+                         "at_ms": round(now_s * 1000)}
     sse = request.get("SSESpecification")
     if sse is not None and not sse.get("Enabled", True) and not (table.spec.get("SSESpecification") or {}).get(
             "Enabled"):
@@ -226,9 +233,10 @@ def plan_update(meta: Metadata, request: dict[str, Any], *, now_s: float) -> byt
     for key in _RECORDED:
         if key in request and table.spec.get(key) != request[key]:
             changes[key] = request[key]
-    if not changes and not remove:
+    if not changes and not remove and stream_change is None:
         return None
-    return encode_command("update_table", name=name, changes=changes, remove=remove, history=history)
+    return encode_command("update_table", name=name, changes=changes, remove=remove, history=history,
+                          **({"stream": stream_change} if stream_change is not None else {}))
 
 
 def _plan_index_updates(spec: dict[str, Any], request: dict[str, Any]) -> dict[str, Any] | None:

@@ -157,6 +157,18 @@ class IdempotentParameterMismatchException(DynamoError):
     type_name = _DDB + "IdempotentParameterMismatchException"
 
 
+class ExpiredIteratorException(DynamoError):
+    """DynamoDB Streams: the shard iterator is older than 15 minutes."""
+
+    type_name = _DDB + "ExpiredIteratorException"
+
+
+class TrimmedDataAccessException(DynamoError):
+    """DynamoDB Streams: the records asked for are older than the stream keeps."""
+
+    type_name = _DDB + "TrimmedDataAccessException"
+
+
 class InternalServerError(DynamoError):
     """Something failed inside the cluster that the client may retry."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import blake2b
@@ -153,6 +154,58 @@ def api_record(stored: dict[str, Any], seq: int, view_type: str, region: str, ei
     if stored.get("u"):
         record["userIdentity"] = dict(TTL_IDENTITY)
     return record
+
+
+# ---- shards ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One shard of a stream: a partition of the table while the stream was on."""
+
+    partition: int
+    parent: int  # the parent partition's shard in the same stream; 0 if it has none
+    lo: int  # the partition's hash range: any partition inside it holds the shard's records
+    hi: int
+    start_seq: int
+    end_seq: int | None  # the last sequence number of a partition that split; None otherwise
+
+    def to_wire(self, enabled_ms: int) -> dict[str, Any]:
+        numbers = {"StartingSequenceNumber": seq_text(self.start_seq)}
+        if self.end_seq is not None:
+            numbers["EndingSequenceNumber"] = seq_text(self.end_seq)
+        shard: dict[str, Any] = {"ShardId": shard_id(enabled_ms, self.partition), "SequenceNumberRange": numbers}
+        if self.parent:
+            shard["ParentShardId"] = shard_id(enabled_ms, self.parent)
+        return shard
+
+
+def stream_shards(enabled_ms: int, disabled_ms: int, partitions: Iterable[tuple[int, int, int, int]],
+                  closed: Iterable[tuple[int, int, int, int, int, int]]) -> list[Shard]:
+    """The shards of the stream enabled at ``enabled_ms`` (and disabled at ``disabled_ms``, 0 if it is on),
+    parents first: the table's ``partitions`` (id, parent, lo, hi) that were born before the stream ended,
+    and its ``closed`` ones (id, parent, lo, hi, split entry's index, closed ms) that split after it began.
+    A partition whose parent is not in ``closed`` was born with its table, or before any stream."""
+    closed_by = {c[0]: c for c in closed}
+    until = disabled_ms or float("inf")
+
+    def born_in_time(parent: int) -> bool:
+        split = closed_by.get(parent)
+        return split is None or split[5] < until
+
+    def start(parent: int) -> int:
+        split = closed_by.get(parent)
+        return 0 if split is None else seq_of(split[4] + 1, 0)
+
+    chosen = {c[0]: Shard(c[0], c[1], c[2], c[3], start(c[1]), seq_of(c[4], 0) - 1)
+              for c in closed_by.values() if c[5] > enabled_ms and born_in_time(c[1])}
+    for pid, parent, lo, hi in partitions:
+        if born_in_time(parent):
+            chosen[pid] = Shard(pid, parent, lo, hi, start(parent), None)
+    shards = [shard if shard.parent in chosen else Shard(shard.partition, 0, shard.lo, shard.hi, shard.start_seq,
+                                                         shard.end_seq)
+              for shard in chosen.values()]
+    return sorted(shards, key=lambda shard: (shard.start_seq, shard.lo))
 
 
 # ---- shard iterators -------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ class ControlOp(enum.StrEnum):
     BEGIN_REPAIR = "begin_repair"  # {"holder", "partition": id, "old": node, "new": node} -> partition entry
     FINISH_REPAIR = "finish_repair"  # {"holder", "partition": id, "new": node} -> partition entry
     BEGIN_SPLIT = "begin_split"  # {"holder", "partition": id, "mid": "<hash>", "reason": str} -> partition entry
-    FINISH_SPLIT = "finish_split"  # {"holder", "partition": id} -> {"children": [ids]}
+    FINISH_SPLIT = "finish_split"  # {"holder", "partition": id, "index": split entry's} -> {"children": [ids]}
 
 
 class AdminOp(enum.StrEnum):

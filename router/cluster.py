@@ -79,11 +79,13 @@ from dynamo.queries import (
     scan_start,
 )
 from dynamo.size import check_item_size, item_size
+from dynamo.streams import Shard
 from dynamo.writes import prepare
 from proto.kinds import ControlOp, Kind, error_from_body
 from router.backend import BaseBackend, Request, RequestContext, Response, method_name
 from router.routing import PartitionMap, Routing, RoutingConfig, TableRoute
 from router.statements import StatementRunner, TransactionStatements
+from router.streams import StreamsApi
 from router.transactions import TransactionCoordinator
 from runtime.transport import PeerUnavailable, TransportError
 
@@ -167,6 +169,7 @@ class ClusterBackend(BaseBackend):
             "control_requests": 0, "throttled": 0,
         }
         self.transactions = TransactionCoordinator(self)
+        self.streams = StreamsApi(self)
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -399,6 +402,31 @@ class ClusterBackend(BaseBackend):
 
     async def update_continuous_backups(self, request: Request, ctx: RequestContext) -> Response:
         return await self._forward(ControlOp.UPDATE_BACKUPS, request, ctx)
+
+    # ---- DynamoDB Streams (router.streams) ------------------------------------------------------------
+
+    async def list_streams(self, request: Request, ctx: RequestContext) -> Response:
+        return await self.streams.list_streams(request, ctx)
+
+    async def describe_stream(self, request: Request, ctx: RequestContext) -> Response:
+        return await self.streams.describe_stream(request, ctx)
+
+    async def get_shard_iterator(self, request: Request, ctx: RequestContext) -> Response:
+        return await self.streams.get_shard_iterator(request, ctx)
+
+    async def get_records(self, request: Request, ctx: RequestContext) -> Response:
+        return await self.streams.get_records(request, ctx)
+
+    async def refresh_once(self) -> None:
+        """Wait briefly for a newer map than the one held (a name it does not know may be brand new)."""
+        loop = asyncio.get_running_loop()
+        await self.refresh_map(self.routing.version, loop.time() + self._config.refresh_wait_ms / 1000.0)
+
+    async def stream_call(self, op: str, table: TableRoute, shard: Shard, extra: dict[str, Any]) -> Response:
+        """A read of a shard's records at the leader of the partition holding its start (its own partition,
+        or a descendant of it that holds a copy)."""
+        fields = {"shard": shard.partition, "lo": str(shard.lo), "hi": str(shard.hi), **extra}
+        return await self._route(op, table, None, {}, strong=True, write=False, hash64=shard.lo, extra=fields)
 
     # ---- item operations -----------------------------------------------------------------------------
 

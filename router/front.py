@@ -36,7 +36,6 @@ from router.http import HttpRequest, HttpResponse
 
 log = logging.getLogger("ddb.router.front")
 
-API_VERSION = "DynamoDB_20120810"
 JSON_1_0 = "application/x-amz-json-1.0"
 JSON = "application/json"
 _CONTENT_TYPES = frozenset({JSON_1_0, JSON})
@@ -180,7 +179,7 @@ class FrontDoor:
     @staticmethod
     def _operation(target: str) -> str:
         api, dot, operation = target.partition(".")
-        if not dot or api != API_VERSION or not is_operation(operation):
+        if not dot or not is_operation(operation, api):
             raise UnknownOperationException("")
         return operation
 

@@ -35,6 +35,7 @@ class PartitionRoute:
     lo: int  # inclusive
     hi: int  # exclusive
     replicas: tuple[str, ...]
+    parent: int = 0  # the partition it was split from (0: created with its table)
 
     @property
     def group(self) -> str:
@@ -54,6 +55,12 @@ class TableRoute:
     partitions: tuple[PartitionRoute, ...]  # sorted by ``lo``
     los: tuple[int, ...]  # partitions[i].lo, for bisection
     on_demand: bool = False  # BillingMode PAY_PER_REQUEST (how a throttled request is answered)
+    # DynamoDB Streams (``control_plane.metadata.TableInfo``): the table's streams of the last 24 hours as
+    # (enabled ms, view type, disabled ms or 0), and its partitions that split meanwhile (closed shards) as
+    # (partition, parent, lo, hi, split entry's index, closed ms).
+    streams: tuple[tuple[int, str, int], ...] = ()
+    closed: tuple[tuple[int, int, int, int, int, int], ...] = ()
+    key_schema: tuple[tuple[str, str], ...] = ()  # (AttributeName, KeyType) as CreateTable named them
 
     @property
     def serving(self) -> bool:
@@ -97,7 +104,8 @@ class PartitionMap:
                 # A lost replica (its node's disk was wiped) hosts nothing until the auto-admin replaces it.
                 lost = part.get("lost") or ()
                 routes.append(PartitionRoute(int(pid), int(part["table_id"]), int(part["lo"]), int(part["hi"]),
-                                             tuple(r for r in part["replicas"] if r not in lost)))
+                                             tuple(r for r in part["replicas"] if r not in lost),
+                                             int(part.get("parent") or 0)))
             routes.sort(key=lambda p: p.lo)
             tables[name] = TableRoute(
                 name=name,
@@ -108,6 +116,10 @@ class PartitionMap:
                 partitions=tuple(routes),
                 los=tuple(p.lo for p in routes),
                 on_demand=spec.get("BillingMode") == "PAY_PER_REQUEST",
+                streams=tuple((int(a), str(v), int(b)) for a, v, b in table.get("streams") or ()),
+                closed=tuple((int(c[0]), int(c[1]), int(c[2]), int(c[3]), int(c[4]), int(c[5]))
+                             for c in table.get("closed") or ()),
+                key_schema=tuple((k["AttributeName"], k["KeyType"]) for k in spec["KeySchema"]),
             )
         nodes = {name: str(info.get("az", "")) for name, info in (data.get("nodes") or {}).items()}
         return cls(int(data["version"]), tables, nodes)

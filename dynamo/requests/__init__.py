@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from dynamo.errors import SerializationException
-from dynamo.requests import batches, items, misc, tables
+from dynamo.requests import batches, items, misc, streams, tables
 from dynamo.requests.shapes import RequestSpec
 
+API_VERSION = "DynamoDB_20120810"
 # Every operation of DynamoDB's 2012-08-10 API: a name outside this list is UnknownOperationException.
 OPERATIONS: tuple[str, ...] = (
     "BatchExecuteStatement",
@@ -105,19 +106,24 @@ SPECS: dict[str, RequestSpec] = {
     "ExecuteTransaction": misc.EXECUTE_TRANSACTION,
 }
 assert set(SPECS) <= set(OPERATIONS), sorted(set(SPECS) - set(OPERATIONS))
+assert not set(streams.OPERATIONS) & set(OPERATIONS)
+_ALL_SPECS = {**SPECS, **streams.SPECS}
 
 _KNOWN = frozenset(OPERATIONS)
+_APIS = {API_VERSION: _KNOWN, streams.API_VERSION: frozenset(streams.OPERATIONS)}
 
 
-def is_operation(name: str) -> bool:
-    return name in _KNOWN
+def is_operation(name: str, api: str = API_VERSION) -> bool:
+    """Whether ``name`` is an operation of ``api`` (DynamoDB's, or DynamoDB Streams' whose requests come to
+    the same endpoint with their own ``X-Amz-Target`` prefix)."""
+    return name in _APIS.get(api, ())
 
 
 def validate_request(operation: str, body: Any) -> dict[str, Any]:
     """Validate one request of a known ``operation``. Operations without a spec pass through unchanged (an
     object is still required), so their handler sees what the client sent."""
-    assert operation in _KNOWN, operation
-    spec = SPECS.get(operation)
+    assert operation in _KNOWN or operation in streams.OPERATIONS, operation
+    spec = _ALL_SPECS.get(operation)
     if spec is None:
         if not isinstance(body, dict):
             raise SerializationException("")
@@ -125,4 +131,4 @@ def validate_request(operation: str, body: Any) -> dict[str, Any]:
     return spec.validate(body)
 
 
-__all__ = ["OPERATIONS", "SPECS", "is_operation", "validate_request"]
+__all__ = ["API_VERSION", "OPERATIONS", "SPECS", "is_operation", "validate_request"]

@@ -396,9 +396,9 @@ def table_description(
     stream = request.get("StreamSpecification")
     if stream is not None and stream["StreamEnabled"]:
         description["StreamSpecification"] = stream
-        if latest_stream_label is not None:
-            description["LatestStreamLabel"] = latest_stream_label
-            description["LatestStreamArn"] = f"{arn}/stream/{latest_stream_label}"
+    if latest_stream_label is not None:  # the newest stream, on or off (readable for 24 hours after)
+        description["LatestStreamLabel"] = latest_stream_label
+        description["LatestStreamArn"] = f"{arn}/stream/{latest_stream_label}"
     sse = request.get("SSESpecification")
     if sse is not None and sse.get("Enabled"):
         description["SSEDescription"] = {"Status": "ENABLED", "SSEType": sse.get("SSEType", "KMS")}

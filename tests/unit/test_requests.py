@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynamo.errors import DynamoError, SerializationException, ValidationException
-from dynamo.requests import OPERATIONS, SPECS, validate_request
+from dynamo.requests import OPERATIONS, SPECS, is_operation, validate_request
 from dynamo.requests.shapes import MAX_REPORTED_ERRORS
 
 KS_HASH = [{"AttributeName": "pk", "KeyType": "HASH"}]
@@ -751,6 +751,12 @@ def test_every_specified_operation_is_a_known_operation() -> None:
         "ExecuteStatement",
     ):
         assert required in SPECS
+    # DynamoDB Streams' operations come with their own target prefix, and only with it
+    assert not is_operation("GetRecords") and is_operation("GetRecords", "DynamoDBStreams_20120810")
+    assert not is_operation("PutItem", "DynamoDBStreams_20120810") and not is_operation("PutItem", "Other_1")
+    assert validate_request("GetRecords", {"ShardIterator": "x"}) == {"ShardIterator": "x"}
+    with pytest.raises(ValidationException, match="Member must have value greater than or equal to 1"):
+        validate_request("GetRecords", {"ShardIterator": "x", "Limit": 0})
 
 
 def test_operations_without_spec_pass_objects_through() -> None:
