@@ -87,6 +87,16 @@ class Ddb:
                           read_timeout=read_timeout_s, max_pool_connections=64),
         )
 
+    def streams_client(self, *, attempts: int = 3) -> Any:
+        """boto3's DynamoDB Streams client, at the same endpoint (as DynamoDB Local serves both)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("dynamodbstreams", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="anything", aws_secret_access_key="anything",
+                            config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
+                                          connect_timeout=2, read_timeout=10))
+
     def pid_of(self, name: str) -> int:
         pid = int((self.data_dir / "run" / f"{name}.pid").read_text())
         self.seen[pid] = name

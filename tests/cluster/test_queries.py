@@ -675,3 +675,111 @@ def test_batches_with_a_partition_out_of_quorum_return_its_work_unprocessed(clus
         found += got["Responses"].get(TABLE, [])
         want = got["UnprocessedKeys"]
     assert sorted(keys_of(found)) == sorted(keys_of(rows))
+
+
+def read_stream(streams: Any, arn: str) -> list[dict[str, Any]]:
+    """Every record of every shard of the stream, from each shard's oldest (bounded: 200 pages a shard)."""
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for _ in range(200):
+            page = streams.get_records(ShardIterator=iterator, Limit=50)
+            records += page["Records"]
+            iterator = page.get("NextShardIterator")
+            if iterator is None or not page["Records"]:
+                break
+    return records
+
+
+def test_streams_through_boto3_and_the_aws_cli(cluster: Ddb) -> None:
+    """A table created with a stream: every write becomes its record, in order per item, across the table's
+    partitions (one shard each). The records survive the SIGKILL of a shard's leader. Disabling the stream
+    closes it; enabling again starts a new one. The AWS CLI reads the same records."""
+    client, streams = cluster.client(attempts=5), cluster.streams_client(attempts=5)
+    client.create_table(
+        TableName="feed", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    client.get_waiter("table_exists").wait(TableName="feed", WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+    table = client.describe_table(TableName="feed")["Table"]
+    arn = table["LatestStreamArn"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert arn == f"{table['TableArn']}/stream/{table['LatestStreamLabel']}"
+    keys = [f"u{i}" for i in range(30)]
+    for i, key in enumerate(keys):
+        client.put_item(TableName="feed", Item={"pk": {"S": key}, "n": {"N": "1"}})
+        client.update_item(TableName="feed", Key={"pk": {"S": key}}, UpdateExpression="ADD n :one",
+                           ExpressionAttributeValues={":one": {"N": "1"}})
+        if i % 3 == 0:
+            client.delete_item(TableName="feed", Key={"pk": {"S": key}})
+    expected = {key: ["INSERT", "MODIFY"] + (["REMOVE"] if i % 3 == 0 else []) for i, key in enumerate(keys)}
+
+    def events(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+        seen: dict[str, list[str]] = {}
+        for record in records:
+            seen.setdefault(record["dynamodb"]["Keys"]["pk"]["S"], []).append(record["eventName"])
+        return seen
+
+    described = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert described["StreamStatus"] == "ENABLED" and described["TableName"] == "feed"
+    assert len(described["Shards"]) == len([p for p in cluster.status()["partitions"] if p["table"] == "feed"])
+    records = read_stream(streams, arn)
+    assert events(records) == expected
+    modify = next(r for r in records if r["eventName"] == "MODIFY")["dynamodb"]
+    assert modify["OldImage"]["n"] == {"N": "1"} and modify["NewImage"]["n"] == {"N": "2"}
+
+    # A shard's leader dies: its records are on the other replicas.
+    leader = next(p["leader"] for p in cluster.status()["partitions"] if p["table"] == "feed")
+    cluster.kill(leader)
+    try:
+        assert events(read_stream(streams, arn)) == expected
+    finally:
+        cluster.restart(leader)
+
+    # Off, then on again with another view: the first stream closes, a second one starts.
+    client.update_table(TableName="feed", StreamSpecification={"StreamEnabled": False})
+    assert streams.describe_stream(StreamArn=arn)["StreamDescription"]["StreamStatus"] == "DISABLED"
+    with pytest.raises(ClientError) as caught:
+        client.update_table(TableName="feed", StreamSpecification={"StreamEnabled": False})
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    client.put_item(TableName="feed", Item={"pk": {"S": "while-off"}})
+    time.sleep(1.1)  # the labels are milliseconds apart at least; a second keeps them readable apart
+    answer = client.update_table(TableName="feed", StreamSpecification={"StreamEnabled": True,
+                                                                       "StreamViewType": "KEYS_ONLY"})
+    second = answer["TableDescription"]["LatestStreamArn"]
+    assert second != arn
+    listed = streams.list_streams(TableName="feed")["Streams"]
+    assert sorted(s["StreamArn"] for s in listed) == sorted([arn, second])
+    # the nodes stamp writes once their map shows the new stream: write until one shows up
+    deadline = time.monotonic() + 20
+    newer: list[dict[str, Any]] = []
+    while not newer:
+        assert time.monotonic() < deadline, "no record in the re-enabled stream"
+        client.put_item(TableName="feed", Item={"pk": {"S": "after"}, "x": {"N": str(time.monotonic_ns())}})
+        newer = read_stream(streams, second)
+    assert all(set(r["dynamodb"]) >= {"Keys"} and "NewImage" not in r["dynamodb"] for r in newer)
+    assert events(read_stream(streams, arn)) == expected, "nothing more in the closed stream"
+
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from runtime.config import REPO_ROOT
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1")
+    aws = [str(Path(sys.executable).parent / "aws"), "dynamodbstreams", "--endpoint-url", cluster.endpoint,
+           "--output", "json"]
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run([*aws, *args], capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    shard = cli("describe-stream", "--stream-arn", arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = cli("get-shard-iterator", "--stream-arn", arn, "--shard-id", shard,
+                   "--shard-iterator-type", "TRIM_HORIZON")["ShardIterator"]
+    got = cli("get-records", "--shard-iterator", iterator)["Records"]
+    assert got and {r["eventName"] for r in got} <= {"INSERT", "MODIFY", "REMOVE"}
