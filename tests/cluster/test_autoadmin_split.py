@@ -198,7 +198,7 @@ def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
         GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
                                  "Projection": {"ProjectionType": "KEYS_ONLY"}}],
-        BillingMode="PAY_PER_REQUEST")
+        BillingMode="PAY_PER_REQUEST", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
     client.get_waiter("table_exists").wait(TableName="big", WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     assert len(table_partitions(cluster, "big")) == 1
     with BigLoad(cluster, "big", "b") as load, IndexReads(cluster) as index_reads, Transfers(cluster, "big") as money:
@@ -248,12 +248,51 @@ def test_a_table_past_the_size_threshold_splits_under_load(cluster: Ddb) -> None
                 break
             assert time.monotonic() < deadline, f"GSI group g{group}: {len(got)} keys, {len(want)} written"
             time.sleep(0.5)
+    check_stream_across_splits(cluster, set(load.acked), final["Responses"])
     body = wait_for(lambda: (lambda b: b if b.get("ok") else None)(verify_ok(cluster)), 60, "ddb verify passes",
                     interval_s=1.0)
     # Splits may have gone on since (partitions still over the threshold): never fewer partitions.
     assert sum(p["table"] == "big" for p in body["partitions"]) >= len(parts)
     events = cp_view(cluster)["admin"]["history"]
     assert any(e["kind"] == "split" and e["state"] == "finished" for e in events)
+
+
+def check_stream_across_splits(cluster: Ddb, acked: set[str], accounts: list[dict[str, Any]]) -> None:
+    """The table's stream after its splits: each split partition is a closed shard whose children name it as
+    their parent and start after it ends; read in that order, every acknowledged put is one INSERT, and each
+    account's last image is its balance now."""
+    streams = cluster.streams_client(attempts=6)
+    arn = cluster.client().describe_table(TableName="big")["Table"]["LatestStreamArn"]
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    by_id = {shard["ShardId"]: shard for shard in shards}
+    closed = [shard for shard in shards if "EndingSequenceNumber" in shard["SequenceNumberRange"]]
+    children = [shard for shard in shards if "ParentShardId" in shard]
+    print(f"stream: {len(shards)} shards, {len(closed)} closed")
+    assert closed and len(children) == 2 * len(closed)
+    for child in children:
+        parent = by_id[child["ParentShardId"]]["SequenceNumberRange"]
+        assert int(child["SequenceNumberRange"]["StartingSequenceNumber"]) > int(parent["EndingSequenceNumber"])
+    inserts: dict[str, int] = {}
+    last_balance: dict[str, str] = {}
+    for shard in shards:  # parents before children
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for _ in range(2_000):
+            page = streams.get_records(ShardIterator=iterator)
+            for record in page["Records"]:
+                key = record["dynamodb"]["Keys"]["pk"]["S"]
+                if record["eventName"] == "INSERT":
+                    inserts[key] = inserts.get(key, 0) + 1
+                if key in ACCOUNTS:
+                    last_balance[key] = record["dynamodb"]["NewImage"]["bal"]["N"]
+            iterator = page.get("NextShardIterator")
+            if iterator is None or not page["Records"]:
+                break
+        if shard in closed:
+            assert iterator is None, f"closed shard {shard['ShardId']} still gives an iterator at its end"
+    assert acked <= set(inserts), f"{len(acked - set(inserts))} acknowledged puts have no record"
+    assert set(inserts.values()) == {1}, "a put recorded twice"
+    assert last_balance == {r["Item"]["pk"]["S"]: r["Item"]["bal"]["N"] for r in accounts}
 
 
 def test_a_hot_partition_splits_by_heat(cluster: Ddb) -> None:
