@@ -38,16 +38,21 @@ FOUNDERS = ("sn-a1", "sn-b1", "sn-c1")
 SPARE = "sn-a2"
 
 
-def repair_map(version: int, replicas: tuple[str, ...], joining: str = "", replacing: str = "") -> dict[str, Any]:
+def repair_map(version: int, replicas: tuple[str, ...], joining: str = "", replacing: str = "", *,
+               stream: bool = False) -> dict[str, Any]:
+    """``stream``: the table's stream is on (KEYS_ONLY), so writes also make stream records."""
     parts: dict[str, Any] = {}
     for pid, (lo, hi) in PARTS.items():
         entry: dict[str, Any] = {"table_id": TABLE_ID, "lo": str(lo), "hi": str(hi), "replicas": list(replicas)}
         if joining:
             entry.update(joining=joining, replacing=replacing)
         parts[str(pid)] = entry
+    table: dict[str, Any] = {"table_id": TABLE_ID, "status": "ACTIVE", "spec": SPEC, "partitions": list(PARTS)}
+    if stream:
+        table.update(stream=[1, "KEYS_ONLY"], streams=[[1, "KEYS_ONLY", 0]], closed=[])
     return {"version": version,
             "nodes": {n: {"az": n[3], "address": ""} for n in (*FOUNDERS, SPARE)},
-            "tables": {"t": {"table_id": TABLE_ID, "status": "ACTIVE", "spec": SPEC, "partitions": list(PARTS)}},
+            "tables": {"t": table},
             "partitions": parts}
 
 

@@ -19,6 +19,7 @@ from runtime.replication import _META_RECEIVING, DriverConfig
 from runtime.snapshot_stream import StreamConfig
 from runtime.store import Store
 from runtime.transport import TransportError
+from storagenode.streams import span as stream_span
 from tests.inproc.test_repair import FOUNDERS, SPARE, RepairCluster, membership, repair_map
 from tests.inproc.test_storage_node import PARTS, TABLE_ID, TIMING, item, pid_of, until
 
@@ -127,15 +128,18 @@ async def wait_same(c: SnapshotCluster, a: str, b: str, timeout_s: float = 20) -
 
 
 async def test_a_partition_over_the_message_limit_is_repaired_in_chunks(cluster: SnapshotCluster) -> None:
+    """... with its stream's records, which travel in the snapshot beside the items."""
     c = cluster
     await until(lambda: all(len(c.nodes[n].hosted) == 2 for n in FOUNDERS), what="partitions hosted")
+    c.cp.set_map(repair_map(2, FOUNDERS, stream=True))
+    await until(lambda: all(c.nodes[n].streams for n in FOUNDERS), what="the stream is on")
     keys = await fill(c)
     await until(lambda: partition_stats(c, "sn-b1")[0] == len(keys), what="sn-b1 applied every write")
     size = partition_stats(c, "sn-b1")[1]
     assert size > 5 * LIMITS.max_grpc_message_bytes
     await c.stop_node("sn-a1")
     watcher = ReadWatcher(c, SPARE, keys)
-    c.cp.set_map(repair_map(2, FOUNDERS, joining=SPARE, replacing="sn-a1"))
+    c.cp.set_map(repair_map(3, FOUNDERS, joining=SPARE, replacing="sn-a1", stream=True))
     await wait_swapped(c)
     await until(lambda: c.nodes[SPARE].host.serves_reads(partition_group(PID)), what="the spare serves reads")
     await asyncio.sleep(0.2)
@@ -150,11 +154,15 @@ async def test_a_partition_over_the_message_limit_is_repaired_in_chunks(cluster:
     assert streams.sent_chunks >= size // (LIMITS.snapshot_chunk_bytes + ITEM_BYTES + 1000)
     assert c.nodes[SPARE].host.streams.received_chunks >= size // (LIMITS.snapshot_chunk_bytes + ITEM_BYTES + 1000)
     # Writes go on, and the new replica converges with the others: same items, same checksum.
-    c.cp.set_map(repair_map(3, (SPARE, "sn-b1", "sn-c1")))
+    c.cp.set_map(repair_map(4, (SPARE, "sn-b1", "sn-c1"), stream=True))
     for i in range(5):
         assert await c.call("PutItem", {"Item": item(f"after{i}", v={"N": str(i)})}) == {"ok": {}}
     await wait_same(c, SPARE, "sn-b1")
     await wait_same(c, SPARE, "sn-c1")
+    records = {node: c.stores[node].stats(*stream_span(TABLE_ID, PID)).count for node in (SPARE, "sn-b1")}
+    assert records[SPARE] >= len(keys) and records[SPARE] == records["sn-b1"], records
+    assert c.stores[SPARE].checksum(*stream_span(TABLE_ID, PID)) == c.stores["sn-b1"].checksum(
+        *stream_span(TABLE_ID, PID))
     got = await c.call("GetItem", {"Key": item(keys[7])}, consistent=True)
     assert got == {"ok": {"Item": big_item(keys[7])}}
 

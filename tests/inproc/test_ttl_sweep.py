@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from dynamo.ttl import MAX_EXPIRED_AGE_S
-from tests.inproc.test_storage_node import NODES, Cluster, item, pk_in, the_map, until
+from storagenode import streams
+from tests.inproc.test_storage_node import NODES, TABLE_ID, Cluster, item, pk_in, the_map, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,6 +25,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     c = Cluster(tmp_path)
     ttl_map = the_map(2)
     ttl_map["tables"]["t"]["ttl"] = "exp"
+    ttl_map["tables"]["t"]["stream"] = [1, "OLD_IMAGE"]  # its records name who deleted an item
     c.cp.map = ttl_map
     await c.start()
     try:
@@ -72,6 +75,14 @@ async def test_leaders_delete_expired_items_and_only_those(cluster: Cluster) -> 
     for name in NODES:
         await until(lambda name=name: c.nodes[name].hosted[12].data.read_applied(
             c.nodes[name].hosted[12].data.storage_key(item(gone))) is None, what=f"{name} applied the delete")
+    # Its stream record, on every replica, says time to live deleted it (DynamoDB's userIdentity); the
+    # records of the client's own writes do not.
+    for name in NODES:
+        store = c.nodes[name].store
+        records = [orjson.loads(raw) for _, raw in store.scan(*streams.span(TABLE_ID, 12))]
+        removed = [r for r in records if r["e"] == "REMOVE"]
+        assert len(removed) == 1 and removed[0].get("u") == 1 and removed[0]["o"]["pk"] == item(gone)["pk"], name
+        assert all("u" not in r for r in records if r["e"] != "REMOVE")
     # A follower does not sweep; the leader's next look starts over and finds nothing more.
     assert sum([await n.sweep_expired(now) for n in c.nodes.values()]) == 0
 
