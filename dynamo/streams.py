@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from dynamo.size import item_size
+from dynamo.values import values_equal
 
 Item = dict[str, Any]
 
@@ -109,8 +110,8 @@ def parse_seq(text: str) -> int | None:
 def change(view_type: str, keys: Item, old: Item | None, new: Item | None) -> dict[str, Any] | None:
     """What a stream keeps of one write: the event, the keys, the images ``view_type`` asks for and the
     record's size. None when the write changed nothing (DynamoDB writes no record then)."""
-    if old == new:
-        return None
+    if old is None and new is None or (old is not None and new is not None and values_equal({"M": old}, {"M": new})):
+        return None  # equal as DynamoDB compares (1 and 1.0, a set in another order)
     event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
     record: dict[str, Any] = {"e": event, "k": keys}
     size = item_size(keys)

@@ -30,8 +30,14 @@ if TYPE_CHECKING:
 _STREAM = tuple[int, str, int]  # (enabled ms, view type, disabled ms or 0)
 
 
-def _not_found(what: str) -> ResourceNotFoundException:
-    return ResourceNotFoundException(f"Requested resource not found: {what}")
+_INVALID = "One or more parameter values were invalid: "
+
+
+def _limit(request: Request, maximum: int, message: str) -> int:
+    limit = int(request.get("Limit") or maximum)
+    if limit > maximum:
+        raise ValidationException(_INVALID + message)
+    return limit
 
 
 class StreamsApi:
@@ -48,32 +54,33 @@ class StreamsApi:
             route = self.backend.routing.table(name)
         return route
 
-    async def _stream(self, arn: str) -> tuple[TableRoute, _STREAM]:
+    async def _stream(self, arn: str, missing: str) -> tuple[TableRoute, _STREAM]:
+        """The table and the stream an ARN names, or ResourceNotFound with the ``missing`` message (whatever
+        is wrong with the ARN, as DynamoDB Local answers)."""
         parsed = ds.parse_stream_arn(arn)
-        if parsed is None:
-            raise ValidationException(f"Invalid StreamArn: {arn}")
-        name, enabled_ms = parsed
-        for attempt in range(2):
-            route = self.backend.routing.table(name)
-            found = None if route is None else next((s for s in route.streams if s[0] == enabled_ms), None)
-            if route is not None and found is not None:
-                return route, found
-            if attempt == 0:
-                await self.backend.refresh_once()
-        raise _not_found(f"Stream: {arn} not found")
+        if parsed is not None:
+            name, enabled_ms = parsed
+            for attempt in range(2):
+                route = self.backend.routing.table(name)
+                found = None if route is None else next((s for s in route.streams if s[0] == enabled_ms), None)
+                if route is not None and found is not None:
+                    return route, found
+                if attempt == 0:
+                    await self.backend.refresh_once()
+        raise ResourceNotFoundException(missing)
 
     @staticmethod
     def _shards(route: TableRoute, stream: _STREAM) -> list[ds.Shard]:
         partitions = [(p.partition_id, p.parent, p.lo, p.hi) for p in route.partitions]
         return ds.stream_shards(stream[0], stream[2], partitions, route.closed)
 
-    def _shard(self, route: TableRoute, stream: _STREAM, arn: str, text: str) -> ds.Shard:
+    def _shard(self, route: TableRoute, stream: _STREAM, text: str, missing: str) -> ds.Shard:
         parsed = ds.parse_shard_id(text)
         if parsed is not None and parsed[0] == stream[0]:
             for shard in self._shards(route, stream):
                 if shard.partition == parsed[1]:
                     return shard
-        raise _not_found(f"Shard: {text} in Stream: {arn} not found")
+        raise ResourceNotFoundException(missing)
 
     def _arn(self, route: TableRoute, enabled_ms: int, ctx: RequestContext) -> str:
         return ds.stream_arn(table_arn(ctx.region, route.name), enabled_ms)
@@ -81,21 +88,19 @@ class StreamsApi:
     # ---- the operations ----------------------------------------------------------------------------------
 
     async def list_streams(self, request: Request, ctx: RequestContext) -> Response:
+        limit = _limit(request, ds.MAX_LIST_LIMIT, f"Limit cannot be greater than the maximum allowed size: {ds.MAX_LIST_LIMIT}")
         name = request.get("TableName")
         if name is not None:
             route = await self._table(name)
-            if route is None:
-                raise _not_found(f"Table: {name} not found")
-            routes = [route]
+            routes = [route] if route is not None else []  # no such table: no streams (as DynamoDB Local answers)
         else:
             routes = sorted(self.backend.routing.map.tables.values(), key=lambda r: r.name)
-        arns = [(self._arn(route, stream[0], ctx), route.name, stream[0]) for route in routes
-                for stream in route.streams]
+        # In ARN order; the start is compared as a string, so it need not name a stream that still exists.
+        arns = sorted((self._arn(route, stream[0], ctx), route.name, stream[0]) for route in routes
+                      for stream in route.streams)
         start = request.get("ExclusiveStartStreamArn")
         if start is not None:
-            after = [i for i, (arn, _, _) in enumerate(arns) if arn == start]
-            arns = arns[after[0] + 1:] if after else []
-        limit = min(int(request.get("Limit") or ds.MAX_LIST_LIMIT), ds.MAX_LIST_LIMIT)
+            arns = [one for one in arns if one[0] > start]
         page = arns[:limit]
         answer: Response = {"Streams": [{"StreamArn": arn, "TableName": table, "StreamLabel": ds.stream_label(ms)}
                                         for arn, table, ms in page]}
@@ -105,7 +110,8 @@ class StreamsApi:
 
     async def describe_stream(self, request: Request, ctx: RequestContext) -> Response:
         arn = request["StreamArn"]
-        route, stream = await self._stream(arn)
+        limit = _limit(request, ds.MAX_LIST_LIMIT, f"Limit cannot be greater than the maximum: {ds.MAX_LIST_LIMIT}")
+        route, stream = await self._stream(arn, f"Requested resource not found: Stream: {arn} not found")
         shards = self._shards(route, stream)
         shard_filter = request.get("ShardFilter")
         if shard_filter is not None and shard_filter.get("Type") == "CHILD_SHARDS":
@@ -115,7 +121,6 @@ class StreamsApi:
         if start is not None:
             after = [i for i, s in enumerate(shards) if ds.shard_id(stream[0], s.partition) == start]
             shards = shards[after[0] + 1:] if after else []
-        limit = min(int(request.get("Limit") or ds.MAX_LIST_LIMIT), ds.MAX_LIST_LIMIT)
         page = shards[:limit]
         description: dict[str, Any] = {
             "StreamArn": arn,
@@ -135,13 +140,15 @@ class StreamsApi:
         arn = request["StreamArn"]
         kind = request["ShardIteratorType"]
         text = request.get("SequenceNumber")
+        seq: int | None = None
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            if text is None:
-                raise ValidationException(f"Must specify a sequence number for the {kind} shard iterator type")
+            seq = ds.parse_seq(text) if text is not None else None
+            if seq is None:
+                raise ValidationException(_INVALID + "Invalid SequenceNumber")
         elif text is not None:
-            raise ValidationException(f"Sequence number must not be specified for the {kind} shard iterator type")
-        route, stream = await self._stream(arn)
-        shard = self._shard(route, stream, arn, request["ShardId"])
+            raise ValidationException(_INVALID + "SequenceNumber should not be passed for this iterator type")
+        route, stream = await self._stream(arn, "Stream does not exist")
+        shard = self._shard(route, stream, request["ShardId"], "Shard does not exist")
         if kind == "TRIM_HORIZON":
             position = shard.start_seq
         elif kind == "LATEST":
@@ -151,13 +158,10 @@ class StreamsApi:
                 answer = await self.backend.stream_call("StreamPosition", route, shard, {})
                 position = int(answer["Next"])
         else:
-            assert text is not None
-            seq = ds.parse_seq(text)
-            if seq is None:
-                raise ValidationException(f"Invalid SequenceNumber: {text}")
+            assert seq is not None
             if seq < shard.start_seq or (shard.end_seq is not None and seq > shard.end_seq):
-                raise ValidationException(f"Invalid SequenceNumber {text} for shard {request['ShardId']}")
-            position = seq if kind == "AT_SEQUENCE_NUMBER" else seq + 1
+                raise ValidationException("Invalid SequenceNumber for the shard")
+            position = seq + 1 if kind == "AFTER_SEQUENCE_NUMBER" else seq
         iterator = ds.ShardIterator(arn, request["ShardId"], position, self._clock_ms())
         return {"ShardIterator": iterator.encode()}
 
@@ -166,14 +170,14 @@ class StreamsApi:
         if iterator is None:
             raise ValidationException("Invalid ShardIterator")
         now_ms = self._clock_ms()
-        if now_ms - iterator.issued_ms > ds.ITERATOR_LIFETIME_MS:
+        if abs(now_ms - iterator.issued_ms) > ds.ITERATOR_LIFETIME_MS:  # (a forged one from the future too)
             raise ExpiredIteratorException(
                 f"Iterator expired. The iterator was created at time {iterator.issued_ms} while right now it is "
                 f"{now_ms} which is further in future than the tolerated delay of {ds.ITERATOR_LIFETIME_MS} "
                 "milliseconds.")
-        limit = min(int(request.get("Limit") or ds.MAX_GET_RECORDS), ds.MAX_GET_RECORDS)
-        route, stream = await self._stream(iterator.stream_arn)
-        shard = self._shard(route, stream, iterator.stream_arn, iterator.shard)
+        limit = _limit(request, ds.MAX_GET_RECORDS, f"Limit should be less than or equal to {ds.MAX_GET_RECORDS}")
+        route, stream = await self._stream(iterator.stream_arn, "Stream does not exist")
+        shard = self._shard(route, stream, iterator.shard, "Invalid ShardId in ShardIterator")
         answer = await self.backend.stream_call("StreamRead", route, shard, {
             "label": stream[0], "from": iterator.next_seq, "limit": limit})
         records = [ds.api_record(stored, seq, stream[1], ctx.region, ds.event_id(route.table_id, shard.partition, seq))

@@ -286,6 +286,14 @@ def _check_update_table(request: dict[str, Any]) -> None:
             "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
         )
     _check_throughput(request.get("ProvisionedThroughput"))
+    stream = request.get("StreamSpecification")
+    # DynamoDB Local's words (DynamoDB's own for UpdateTable not yet observed)
+    if stream is not None and stream["StreamEnabled"] and "StreamViewType" not in stream:
+        raise ValidationException("Invalid StreamViewType: Stream ViewType must not be null or empty when enabling "
+                                  "streams.")
+    if stream is not None and not stream["StreamEnabled"] and "StreamViewType" in stream:
+        raise ValidationException("Invalid StreamViewType: Stream StreamEnabled was false but a StreamViewType was "
+                                  "present.")
     for update in request.get("GlobalSecondaryIndexUpdates", ()):
         actions = [name for name in ("Update", "Create", "Delete") if name in update]
         if len(actions) != 1:

@@ -116,7 +116,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ddb]:
 
 
 @needs_node
-@pytest.mark.parametrize("scenario", ["tables", "items", "query", "scan", "batch", "indexes", "partiql", "transactions"])
+@pytest.mark.parametrize("scenario", ["tables", "items", "query", "scan", "batch", "indexes", "partiql", "transactions",
+                                      "streams"])
 def test_js_sdk(cluster: Ddb, scenario: str) -> None:
     judge(run_node("run.mjs", scenario, cluster.endpoint, f"js-{scenario}"), f"JS SDK scenario {scenario}")
 

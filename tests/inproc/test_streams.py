@@ -156,16 +156,37 @@ async def test_iterators_of_every_type(setup: tuple[Cluster, Client]) -> None:
     after, _ = await call.drain(shard, "AFTER_SEQUENCE_NUMBER", seqs[1])
     assert [r["dynamodb"]["SequenceNumber"] for r in at] == seqs[1:]
     assert [r["dynamodb"]["SequenceNumber"] for r in after] == seqs[2:]
-    with pytest.raises(ValidationException):
-        await call("GetShardIterator", {"StreamArn": ARN, "ShardId": shard, "ShardIteratorType": "AT_SEQUENCE_NUMBER"})
-    with pytest.raises(ResourceNotFoundException):
-        await call("GetShardIterator", {"StreamArn": ARN, "ShardId": ds.shard_id(ENABLED_MS, 99),
-                                        "ShardIteratorType": "LATEST"})
-    with pytest.raises(ResourceNotFoundException):
-        await call("DescribeStream", {"StreamArn": ds.stream_arn("arn:aws:dynamodb:us-east-1:000000000000:table/rows",
-                                                                   ENABLED_MS + 1)})
-    with pytest.raises(ValidationException):
-        await call("GetRecords", {"ShardIterator": "not an iterator"})
+    # DynamoDB Local's answers, word for word
+    other = ds.stream_arn("arn:aws:dynamodb:us-east-1:000000000000:table/rows", ENABLED_MS + 1)
+    bad = [
+        ("GetShardIterator", {"StreamArn": ARN, "ShardId": shard, "ShardIteratorType": "AT_SEQUENCE_NUMBER"},
+         ValidationException, "One or more parameter values were invalid: Invalid SequenceNumber"),
+        ("GetShardIterator", {"StreamArn": ARN, "ShardId": shard, "ShardIteratorType": "AT_SEQUENCE_NUMBER",
+                              "SequenceNumber": "00000000000000000001a"},
+         ValidationException, "One or more parameter values were invalid: Invalid SequenceNumber"),
+        ("GetShardIterator", {"StreamArn": ARN, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON",
+                              "SequenceNumber": seqs[0]},
+         ValidationException, "One or more parameter values were invalid: SequenceNumber should not be passed for "
+                              "this iterator type"),
+        ("GetShardIterator", {"StreamArn": ARN, "ShardId": ds.shard_id(ENABLED_MS, 99), "ShardIteratorType": "LATEST"},
+         ResourceNotFoundException, "Shard does not exist"),
+        ("GetShardIterator", {"StreamArn": other, "ShardId": shard, "ShardIteratorType": "LATEST"},
+         ResourceNotFoundException, "Stream does not exist"),
+        ("DescribeStream", {"StreamArn": other}, ResourceNotFoundException,
+         f"Requested resource not found: Stream: {other} not found"),
+        ("DescribeStream", {"StreamArn": ARN, "Limit": 101}, ValidationException,
+         "One or more parameter values were invalid: Limit cannot be greater than the maximum: 100"),
+        ("ListStreams", {"Limit": 101}, ValidationException,
+         "One or more parameter values were invalid: Limit cannot be greater than the maximum allowed size: 100"),
+        ("GetRecords", {"ShardIterator": "not an iterator"}, ValidationException, "Invalid ShardIterator"),
+        ("GetRecords", {"ShardIterator": latest, "Limit": 1001}, ValidationException,
+         "One or more parameter values were invalid: Limit should be less than or equal to 1000"),
+    ]
+    for op, body, error, message in bad:
+        with pytest.raises(error) as caught:
+            await call(op, body)
+        assert caught.value.message == message, (op, body)
+    assert await call("ListStreams", {"TableName": "missing"}) == {"Streams": []}
     call.backend.streams._clock_ms = lambda: int(time.time() * 1000) + ds.ITERATOR_LIFETIME_MS + 1000
     with pytest.raises(ExpiredIteratorException):
         await call("GetRecords", {"ShardIterator": latest})

@@ -20,6 +20,7 @@ from dynamo.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from dynamo.streams import stream_label
 from runtime.store import Store
 
 ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/"
@@ -406,3 +407,39 @@ def test_any_history_snapshots_exactly_and_keeps_the_map_consistent(ops: list[tu
         parts = meta.table_partitions(table.name)
         assert parts[0].hash_lo == 0 and parts[-1].hash_hi == 1 << 64
         assert all(a.hash_hi == b.hash_lo for a, b in zip(parts, parts[1:], strict=False))
+
+
+def test_streams_are_kept_with_the_table_and_its_closed_shards() -> None:
+    """A stream per enabling (its label the time, in ms), disabled in place; a split closes the parent's shard
+    (its split entry's index remembered); the map and a snapshot carry all of it."""
+    meta = cluster()
+    create(meta, create_request("str", StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}))
+    table = meta.tables["str"]
+    assert table.stream == (round(table.created_at * 1000), "KEYS_ONLY")
+    described = tables.describe(table, "us-east-1")
+    assert described["LatestStreamLabel"] == stream_label(table.stream[0])
+    assert described["LatestStreamArn"].endswith(f":table/str/stream/{described['LatestStreamLabel']}")
+    with pytest.raises(ValidationException, match="^Table already has an enabled stream: TableName: str$"):
+        update(meta, {"TableName": "str", "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}})
+    with pytest.raises(ValidationException, match="^Invalid StreamViewType: Stream ViewType must not be null"):
+        update(meta, {"TableName": "str", "StreamSpecification": {"StreamEnabled": True}})
+    table = update(meta, {"TableName": "str", "StreamSpecification": {"StreamEnabled": False}}, now_s=500.0)
+    assert table.stream is None and table.streams[0][2] == 500_000
+    described = tables.describe(table, "us-east-1")
+    assert "StreamSpecification" not in described and described["LatestStreamLabel"] == stream_label(table.streams[0][0])
+    table = update(meta, {"TableName": "str", "StreamSpecification": {"StreamEnabled": True,
+                                                                    "StreamViewType": "NEW_IMAGE"}}, now_s=600.0)
+    assert table.stream == (600_000, "NEW_IMAGE") and len(table.streams) == 2
+    parent = meta.partitions[table.partition_ids[0]]
+    run(meta, encode_command("begin_split", partition=parent.partition_id, mid=str((parent.hash_lo + parent.hash_hi) // 2)))
+    run(meta, encode_command("finish_split", partition=parent.partition_id, index=77, at=700.0))
+    closed = meta.tables["str"].closed
+    assert closed == ((parent.partition_id, 0, parent.hash_lo, parent.hash_hi, 77, 700_000),)
+    entry = meta.to_map()["tables"]["str"]
+    assert entry["stream"] == [600_000, "NEW_IMAGE"] and len(entry["streams"]) == 2 and len(entry["closed"]) == 1
+    copy = Metadata.restore(meta.snapshot())
+    assert copy.tables == meta.tables and copy.to_map() == meta.to_map()
+    # a day later the disabled stream and the closed shard are forgotten
+    later = 700.0 + 24 * 3600 + 1
+    table = update(meta, {"TableName": "str", "StreamSpecification": {"StreamEnabled": False}}, now_s=later)
+    assert [s[0] for s in table.streams] == [600_000]

@@ -76,6 +76,9 @@ def test_a_change_keeps_what_its_view_type_asks_for() -> None:
     old = {**keys, "v": {"N": "1"}}
     new = {**keys, "v": {"N": "2"}}
     assert ds.change("NEW_AND_OLD_IMAGES", keys, old, old) is None, "a write that changes nothing"
+    same = ds.change("KEYS_ONLY", keys, {**keys, "v": {"N": "1"}, "s": {"SS": ["a", "b"]}},
+                     {**keys, "v": {"N": "1.0"}, "s": {"SS": ["b", "a"]}})
+    assert same is None, "equal as DynamoDB compares: 1 and 1.0, a set in another order"
     both = ds.change("NEW_AND_OLD_IMAGES", keys, old, new)
     assert both is not None and both["e"] == "MODIFY" and both["n"] == new and both["o"] == old
     keys_only = ds.change("KEYS_ONLY", keys, None, new)
