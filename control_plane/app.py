@@ -303,8 +303,28 @@ class ControlPlaneApp(ProcessApp):
                 table = self.meta.tables[request["request"]["TableName"]]
             else:
                 table = await self._propose(command)
+        if command is not None and "StreamSpecification" in request["request"]:
+            await self._until_nodes_follow(table, self.meta.map_version)
         # The change is recorded at once; DynamoDB answers UPDATING and soon shows ACTIVE again.
         return {"TableDescription": tables.describe(table, _region(request), self._usage, status="UPDATING")}
+
+    async def _until_nodes_follow(self, table: TableInfo, version: int) -> None:
+        """Wait (at most ``create_table_wait_ms``) until every live node holding a replica of ``table`` says
+        it follows map ``version``: a stream enabled (or disabled) then covers every write acknowledged after
+        the answer, since a leader stamps writes by the map it follows. A node silent that long (dead, cut
+        off) is not waited for; its replicas are not leading anything the others would accept anyway."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.create_table_wait_ms / 1000.0
+        nodes = {node for pid in table.partition_ids if pid in self.meta.partitions
+                 for node in self.meta.partitions[pid].replicas}
+        while loop.time() < deadline:
+            ages = self.view.node_ages_ms(self.now_ms())
+            behind = [node for node in nodes if self.view.map_versions.get(node, 0) < version
+                      and ages.get(node, float("inf")) < self.create_table_wait_ms]
+            if not behind:
+                return
+            await asyncio.sleep(0.01)
+        log.info("UpdateTable answered before every node followed its map", table=table.name, version=version)
 
     async def _tag_resource(self, request: dict[str, Any]) -> dict[str, Any]:
         async with self._lock:

@@ -80,6 +80,7 @@ class ClusterView:
         self.stale_after_ms = stale_after_ms
         self.last_heartbeat_ms: dict[str, float] = {}
         self.incarnations: dict[str, str] = {}  # each node's disk, as its latest heartbeat names it
+        self.map_versions: dict[str, int] = {}  # the partition map each node follows, as it last said
         self._by_node: dict[str, dict[str, ReplicaReport]] = {}
         self._usage: dict[str, Usage] = {}
 
@@ -90,6 +91,8 @@ class ClusterView:
         incarnation = payload.get("incarnation")
         if isinstance(incarnation, str) and 0 < len(incarnation) <= MAX_INCARNATION_CHARS:
             self.incarnations[node] = incarnation
+        if type(payload.get("map_version")) is int:
+            self.map_versions[node] = payload["map_version"]
         reports: dict[str, ReplicaReport] = {}
         replicas = payload.get("replicas")
         if isinstance(replicas, dict):  # also accepted keyed by group

@@ -435,8 +435,11 @@ class StorageNode:
             self.map_floor = version
         tables = {int(t["table_id"]): (name, t) for name, t in partition_map.get("tables", {}).items()}
         self.ttl_attributes = {table_id: str(t["ttl"]) for table_id, (_, t) in tables.items() if t.get("ttl")}
-        self.streams = {table_id: (int(t["stream"][0]), str(t["stream"][1]))
-                        for table_id, (_, t) in tables.items() if t.get("stream")}
+        streams = {table_id: (int(t["stream"][0]), str(t["stream"][1]))
+                   for table_id, (_, t) in tables.items() if t.get("stream")}
+        if streams != self.streams:
+            self._report_now.set()  # UpdateTable waits for the nodes to follow a stream's change
+        self.streams = streams
         self.table_indexes = {table_id: indexes_of(t["spec"]) for table_id, (_, t) in tables.items()}
         wanted: dict[int, tuple[dict[str, Any], str, dict[str, Any]]] = {}
         routes: dict[int, list[tuple[int, int, str, tuple[str, ...]]]] = {}
