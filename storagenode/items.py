@@ -223,6 +223,10 @@ class ItemService:
         for (table, pid, kind), count in list(self.throttles.items()):
             family.add_metric([table, str(pid), kind], count)
         yield family
+        trimmed = CounterMetricFamily("ddb_storage_stream_records_trimmed",
+                                      "stream records this node deleted as older than the stream keeps them")
+        trimmed.add_metric([], float(self.streams.trimmed))
+        yield trimmed
         expired = CounterMetricFamily("ddb_storage_ttl_deleted_items",
                                       "expired items deleted by time to live (DynamoDB's TimeToLiveDeletedItemCount)",
                                       labels=["table"])

@@ -208,13 +208,14 @@ class StreamService:
         while True:
             await asyncio.sleep(cfg.stream_trim_interval_ms / 1000.0)
             try:
-                self.trim(self._now_ms() - cfg.stream_retention_s * 1000)
+                await self.trim(self._now_ms() - cfg.stream_retention_s * 1000)
             except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
                 log.exception("trimming stream records failed")
 
-    def trim(self, oldest_ms: int) -> int:
+    async def trim(self, oldest_ms: int) -> int:
         """Delete the records older than ``oldest_ms`` of every partition hosted here; how many. Within a
-        shard records are in log order, so each shard is read only up to its first young record."""
+        shard records are in log order, so each shard is read only up to its first young record. Yields to
+        the event loop between batches: a day's records of a busy table are many."""
         store = self.node.store
         deleted = 0
         for hosted in list(self.node.hosted.values()):
@@ -239,6 +240,7 @@ class StreamService:
                     store.write(batch, sync=False)
                     deleted += old
                 start = next_start
+                await asyncio.sleep(0)
         self.trimmed += deleted
         if deleted:
             log.info("stream records trimmed", records=deleted)

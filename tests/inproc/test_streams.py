@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from router.backend import method_name
 from router.cluster import ClusterBackend
 from tests.inproc.test_query_cluster import CONFIG, PARTS, SPEC, the_map
 from tests.inproc.test_router_cluster import ctx
-from tests.inproc.test_storage_node import Cluster
+from tests.inproc.test_storage_node import NODE_CONFIG, Cluster, until
 from tests.inproc.test_transactions import key, pk_in
 
 pytestmark = pytest.mark.timeout(90)
@@ -213,3 +214,25 @@ async def test_a_disabled_stream_closes_its_shards_and_records_no_more(setup: tu
     records, last = await call.drain(shard)
     assert [r["dynamodb"]["NewImage"]["v"]["N"] for r in records] == ["1"], "nothing after the stream ended"
     assert last is None, "a closed shard read to its end gives no next iterator"
+
+
+async def test_records_older_than_the_retention_are_trimmed_and_never_answered(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    cluster.node_config = replace(NODE_CONFIG, stream_retention_s=1, stream_trim_interval_ms=100)
+    cluster.cp.map = stream_map(1)
+    await cluster.start()
+    backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
+    await backend.start()
+    try:
+        assert await backend.wait_for_map(2_000)
+        call = Client(backend)
+        a = pk_in(21, "a")
+        await call("PutItem", {"Item": item(a, 1)})
+        assert len(await call.everything()) == 1
+        await asyncio.sleep(1.5)
+        assert await call.everything() == [], "older than the retention: not answered"
+        await until(lambda: sum(n.items.streams.trimmed for n in cluster.nodes.values()) == 3,
+                    what="every replica trimmed its record")
+    finally:
+        await backend.stop()
+        await cluster.close()

@@ -177,7 +177,7 @@ def test_records_travel_with_the_state_and_a_split_copies_them_to_both_children(
     assert records(store) == [] and records(store, partition=21, shard=PID) != []
 
 
-def test_trimming_deletes_only_old_records(store: Store) -> None:
+async def test_trimming_deletes_only_old_records(store: Store) -> None:
     class Node:
         hosted: dict[int, Any] = {}
 
@@ -196,6 +196,6 @@ def test_trimming_deletes_only_old_records(store: Store) -> None:
         for i, t in enumerate((100, 200, 300, 400)):
             batch.put(ss.record_key(TABLE, PID, shard, i), orjson.dumps({"t": t, "l": 1}))
     store.write(batch, sync=False)
-    assert service.trim(250) == 4  # two per shard
+    assert await service.trim(250) == 4  # two per shard
     assert [seq for seq, _ in records(store, shard=3)] == [2, 3] and [seq for seq, _ in records(store)] == [2, 3]
-    assert service.trim(250) == 0
+    assert await service.trim(250) == 0
