@@ -6,6 +6,7 @@ every node."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -19,6 +20,7 @@ from dynamo.errors import ExpiredIteratorException, ResourceNotFoundException, V
 from dynamo.requests import validate_request
 from router.backend import method_name
 from router.cluster import ClusterBackend
+from storagenode.node import NodeConfig
 from tests.inproc.test_query_cluster import CONFIG, PARTS, SPEC, the_map
 from tests.inproc.test_router_cluster import ctx
 from tests.inproc.test_storage_node import NODE_CONFIG, Cluster, until
@@ -76,9 +78,11 @@ class Client:
         return records
 
 
-@pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Client]]:
+@contextlib.asynccontextmanager
+async def started(tmp_path: Path, node_config: NodeConfig = NODE_CONFIG) -> AsyncIterator[tuple[Cluster, Client]]:
+    """Three storage nodes holding the table with its stream on, and a router's backend in front."""
     cluster = Cluster(tmp_path)
+    cluster.node_config = node_config
     cluster.cp.map = stream_map(1)
     await cluster.start()
     backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
@@ -89,6 +93,12 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Client]]:
     finally:
         await backend.stop()
         await cluster.close()
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[Cluster, Client]]:
+    async with started(tmp_path) as running:
+        yield running
 
 
 def item(pk: str, value: int) -> dict[str, Any]:
@@ -217,15 +227,8 @@ async def test_a_disabled_stream_closes_its_shards_and_records_no_more(setup: tu
 
 
 async def test_records_older_than_the_retention_are_trimmed_and_never_answered(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path)
-    cluster.node_config = replace(NODE_CONFIG, stream_retention_s=1, stream_trim_interval_ms=100)
-    cluster.cp.map = stream_map(1)
-    await cluster.start()
-    backend = ClusterBackend(cluster.client, ["cp-a", "cp-b", "cp-c"], CONFIG)
-    await backend.start()
-    try:
-        assert await backend.wait_for_map(2_000)
-        call = Client(backend)
+    async with started(tmp_path, replace(NODE_CONFIG, stream_retention_s=1, stream_trim_interval_ms=100)) as (
+            cluster, call):
         a = pk_in(21, "a")
         await call("PutItem", {"Item": item(a, 1)})
         assert len(await call.everything()) == 1
@@ -233,6 +236,3 @@ async def test_records_older_than_the_retention_are_trimmed_and_never_answered(t
         assert await call.everything() == [], "older than the retention: not answered"
         await until(lambda: sum(n.items.streams.trimmed for n in cluster.nodes.values()) == 3,
                     what="every replica trimmed its record")
-    finally:
-        await backend.stop()
-        await cluster.close()
