@@ -86,9 +86,11 @@ class DynamoClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def call(self, operation: str, request: dict[str, Any], timeout_s: float | None = None) -> Answer:
+    async def call(self, operation: str, request: dict[str, Any], timeout_s: float | None = None,
+                   api: str = API_PREFIX) -> Answer:
+        """``api``: the target prefix (DynamoDB's, or DynamoDB Streams' at the same endpoint)."""
         body = orjson.dumps(request)
-        wire = self._encode(operation, body)
+        wire = self._encode(api + operation, body)
         try:
             async with asyncio.timeout(timeout_s or self.timeout_s):
                 status, raw = await self._exchange(wire)
@@ -104,12 +106,12 @@ class DynamoClient:
             parsed = {"__type": "UnparsableResponse", "message": raw[:200].decode(errors="replace")}
         return classify(status, parsed if isinstance(parsed, dict) else {})
 
-    def _encode(self, operation: str, body: bytes) -> bytes:
+    def _encode(self, target: str, body: bytes) -> bytes:
         from botocore.awsrequest import AWSRequest
 
         request = AWSRequest(method="POST", url=self.endpoint, data=body,
                              headers={"Content-Type": "application/x-amz-json-1.0",
-                                      "X-Amz-Target": API_PREFIX + operation})
+                                      "X-Amz-Target": target})
         self._signer.add_auth(request)
         head = ["POST / HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         head += [f"{name}: {value}" for name, value in request.headers.items()]

@@ -103,6 +103,10 @@ def text_report(result: RunResult) -> str:
     passed, what = result.replicas
     verdict = {True: "converged", False: "NOT CONVERGED", None: "not checked"}[passed]
     lines.append(f"replicas after healing: {verdict} ({what})")
+    passed, what = result.stream
+    if passed is not None or cfg.workload == "append":
+        verdict = {True: "agrees", False: "DISAGREES", None: "not checked"}[passed]
+        lines.append(f"stream after healing: {verdict} ({what})")
     lines += ["", f"rerun: {cfg.rerun_command()}"]
     return "\n".join(lines) + "\n"
 

@@ -40,6 +40,8 @@ from deploy.chaos.schedule import (
     make_schedule,
     timing_for,
 )
+from deploy.chaos.streams import VIEW_TYPE as STREAM_VIEW_TYPE
+from deploy.chaos.streams import check_stream, read_stream
 from deploy.chaos.workloads import (
     AppendWorkload,
     BankWorkload,
@@ -125,6 +127,7 @@ class RunResult:
     healed_at_s: float | None = None
     recovered_after_s: float | None = None
     replicas: tuple[bool | None, str] = (None, "not checked")
+    stream: tuple[bool | None, str] = (None, "not checked")  # the append workload's stream (deploy.chaos.streams)
     out_dir: Path | None = None
     wall_time_s: float = 0.0
 
@@ -154,6 +157,11 @@ async def _setup(config: ChaosConfig, client: DynamoClient, workload: object, lo
                                  lambda a: a.ok and (a.body or {}).get("Table", {}).get("TableStatus") == "ACTIVE")
     if not answer.ok:
         return f"table {config.table} did not become ACTIVE: {answer.error} {answer.message}".strip()
+    if isinstance(workload, AppendWorkload):
+        # Its stream is checked against the history too. An endpoint without streams refuses, or keeps
+        # none: the check is then skipped ("already has an enabled stream" is a table from an earlier run).
+        await client.call("UpdateTable", {"TableName": config.table, "StreamSpecification": {
+            "StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE}})
     if isinstance(workload, BankWorkload):
         probe = await client.call("TransactGetItems", workload.final_read("*").body)
         if unsupported(probe):
@@ -201,6 +209,20 @@ async def run_chaos(config: ChaosConfig, endpoint: str, injector: Injector, topo
                 log("run interrupted; healing: " + "; ".join(injector.heal_all()))
                 raise
         result.history = recorder.history()
+        if isinstance(workload, AppendWorkload) and result.recovered_after_s is not None:
+            log("reading the table's stream")
+            deadline = time.monotonic() + config.recovery_timeout_s
+            lists = await read_stream(admin, config.table, workload.ATTR, deadline)
+            if lists is None:
+                result.stream = (None, "the endpoint keeps no stream for the table")
+            elif isinstance(lists, str):
+                result.stream = (False, lists)
+            else:
+                problems = check_stream(result.history, lists)
+                count = sum(len(one) for one in lists.values())
+                result.stream = (not problems, "; ".join(problems[:3]) if problems else
+                                 f"{count} records agree with the history")
+            log(f"stream: {result.stream[1]}")
     finally:
         await admin.close()
     log(f"recorded {len(result.history)} operations; checking")
@@ -322,6 +344,8 @@ def _decide(result: RunResult) -> None:
     passed, what = result.replicas
     if passed is False:
         reasons.append(f"replicas did not converge after healing: {what}")
+    if result.stream[0] is False:
+        reasons.append(f"the stream disagrees with the history: {result.stream[1]}")
     if reasons:
         result.verdict = FinalVerdict.FAIL
     elif check.verdict is RunVerdict.UNKNOWN:
