@@ -322,7 +322,7 @@ class StorageNode:
               replicas: tuple[str, ...], *, persist: bool, learner: bool = False, start_index: int = 0,
               first_leader: bool = False) -> Hosted:
         data = PartitionData(self.store, table_id, KeySchema.from_spec(spec), lo, hi, group=pid)
-        machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, table_id, batch, info),
+        machine = PartitionMachine(data, on_split=lambda batch, info: self._on_split(pid, data, batch, info),
                                    heat=HeatMeter(window_s=self.config.admin.split_heat_window_s))
         raw_split = self.store.get_group_meta(pid, SPLIT)
         if raw_split is not None:
@@ -373,11 +373,12 @@ class StorageNode:
 
     # ---- splits ---------------------------------------------------------------------------------------
 
-    def _on_split(self, pid: int, table_id: int, batch: Any, info: SplitInfo) -> None:
+    def _on_split(self, pid: int, data: PartitionData, batch: Any, info: SplitInfo) -> None:
         """The parent's split entry is being applied (inside the driver's apply batch): remember it with the
         state, and start the children once the batch is written (their state is the store's range)."""
         self.store.put_group_meta(batch, pid, SPLIT, info.encode())
-        copied = streams.copy_to_children(self.store, batch, table_id, pid, (info.left, info.right))
+        copied = streams.copy_to_children(self.store, batch, data.table_id, pid, (info.left, info.right),
+                                          data.records_in(batch))
         if copied:
             log.info("stream records copied to the split children", group=partition_group(pid), records=copied)
         asyncio.get_running_loop().call_soon(self._start_children, pid)

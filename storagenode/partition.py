@@ -245,6 +245,9 @@ class PartitionData:
         self.lock_seen: dict[bytes, float] = {}  # transaction id -> when this replica first held a lock of it
         self.locks_known = False
         self.locks_epoch = 0
+        # The stream records of the apply batch under way (``records_in``); replaced by the next batch's.
+        self._unwritten_batch: Any = None
+        self.unwritten_records: list[tuple[bytes, bytes]] = []
         saved = store.get_group_meta(group, LOCKS_META) if group is not None else None
         if saved is not None:  # the index as the last applied entry left it: no scan after a restart
             for key_hex, txn_hex in orjson.loads(saved):
@@ -363,7 +366,15 @@ class PartitionData:
             return
         record = change(stamp.view_type, self.schema.key_of(item), old, new)
         if record is not None:
-            write_record(batch, self.table_id, self.group, stamp, index, position, record)
+            row = write_record(batch, self.table_id, self.group, stamp, index, position, record)
+            if self._unwritten_batch is not batch:
+                self._unwritten_batch, self.unwritten_records = batch, []
+            self.unwritten_records.append(row)
+
+    def records_in(self, batch: Any) -> list[tuple[bytes, bytes]]:
+        """The stream records this replica put into ``batch`` (not in the store until the batch is written:
+        a split entry applied in the same batch must copy them too)."""
+        return self.unwritten_records if self._unwritten_batch is batch else []
 
     def forget_pending(self) -> None:
         """Leadership lost: what this replica proposed may or may not commit; the log decides."""

@@ -113,16 +113,23 @@ def record_value(stamp: Stamp, record: dict[str, Any]) -> bytes:
 
 
 def write_record(batch: Any, table_id: int, partition_id: int, stamp: Stamp, index: int, position: int,
-                 record: dict[str, Any]) -> None:
-    batch.put(record_key(table_id, partition_id, partition_id, seq_of(index, position)), record_value(stamp, record))
+                 record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Put one record into ``batch``; returns it (key, value)."""
+    row = record_key(table_id, partition_id, partition_id, seq_of(index, position)), record_value(stamp, record)
+    batch.put(*row)
+    return row
 
 
-def copy_to_children(store: Any, batch: Any, table_id: int, parent: int, children: tuple[int, ...]) -> int:
-    """Copy every record the parent holds into each child's span (in the split entry's batch); how many."""
+def copy_to_children(store: Any, batch: Any, table_id: int, parent: int, children: tuple[int, ...],
+                     unwritten: list[tuple[bytes, bytes]]) -> int:
+    """Copy every record the parent holds into each child's span, in the split entry's batch; how many.
+    ``unwritten``: the parent's records in that same batch (entries applied with the split entry), which the
+    store does not hold yet."""
     start, end = span(table_id, parent)
     count = 0
     prefix_len = len(start)
-    for key, value in store.scan(start, end):
+    for key, value in [*store.scan(start, end), *unwritten]:
+        assert start <= key < end, "a record outside the parent's span"
         tail = key[prefix_len:]
         for child in children:
             batch.put(_prefix(table_id, child) + tail, value)

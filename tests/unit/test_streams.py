@@ -22,8 +22,10 @@ from storagenode.partition import (
     KeySchema,
     PartitionData,
     PartitionMachine,
+    SplitInfo,
     encode_effects,
     encode_item,
+    encode_split,
 )
 
 SCHEMA = KeySchema("pk", "S", None, None)
@@ -167,7 +169,7 @@ def test_records_travel_with_the_state_and_a_split_copies_them_to_both_children(
     stream_start, stream_end = spans[1]
     assert [key for key, _ in store.scan(stream_start, stream_end)] == [ss.record_key(TABLE, PID, PID, ds.seq_of(1, 0))]
     batch = store.batch()
-    assert ss.copy_to_children(store, batch, TABLE, PID, (21, 22)) == 1
+    assert ss.copy_to_children(store, batch, TABLE, PID, (21, 22), data.records_in(batch)) == 1
     store.write(batch, sync=False)
     for child in (21, 22):
         assert records(store, partition=child, shard=PID) == records(store)
@@ -199,3 +201,22 @@ async def test_trimming_deletes_only_old_records(store: Store) -> None:
     assert await service.trim(250) == 4  # two per shard
     assert [seq for seq, _ in records(store, shard=3)] == [2, 3] and [seq for seq, _ in records(store)] == [2, 3]
     assert await service.trim(250) == 0
+
+
+def test_a_split_entry_applied_in_one_batch_with_writes_copies_their_records_too(store: Store) -> None:
+    """The driver applies several committed entries in one write batch: the records of the writes before
+    the split entry are not in the store yet when it copies the parent's records to the children."""
+    data = PartitionData(store, TABLE, SCHEMA, 0, HASH_SPACE, group=PID)
+    copied: list[int] = []
+    machine = PartitionMachine(data, on_split=lambda batch, info: copied.append(ss.copy_to_children(
+        store, batch, TABLE, PID, (info.left, info.right), data.records_in(batch))))
+    stamp = ss.Stamp(1000, "KEYS_ONLY", 5000)
+    k1, k2 = data.storage_key({"pk": {"S": "a"}}), data.storage_key({"pk": {"S": "b"}})
+    apply(store, machine, 1, [Effect(k1, item("a", 1), None)], stamp)  # an earlier batch: in the store
+    batch = store.batch()
+    machine.apply(batch, 2, stamp.encode(encode_effects(2, [Effect(k2, item("b", 1), None)])))
+    machine.apply(batch, 3, encode_split(SplitInfo(HASH_SPACE // 2, 21, 22)))
+    store.write(batch, sync=False)
+    assert copied == [2]
+    for child in (21, 22):
+        assert [seq for seq, _ in records(store, partition=child, shard=PID)] == [ds.seq_of(1, 0), ds.seq_of(2, 0)]
