@@ -27,7 +27,10 @@ Rules (split):
   (``ProposeSplit``: the app asks it), so the planner only says which partition and why.
 - Not while the partition is repairing or has a replica on a dead node (repair first), at most one change
   per group, and a bounded number of splits under way.
-- A split is finished (the map flipped to the children) once a replica reports the split entry applied.
+- A split is finished (the map flipped to the children) once a majority of the partition's replicas report
+  the split entry applied. A replica that has not applied it when the map flips drops the parent and joins
+  the children as a learner, waiting for a snapshot from their leader; were two of three such learners,
+  the children could elect no leader (a learner has no vote) until a repair replaced them.
 """
 
 from __future__ import annotations
@@ -136,9 +139,9 @@ def plan(state: dict[str, Any], limits: PlannerLimits = PlannerLimits()) -> list
         lost = set(part.get("lost") or ())
         group_reports = reports.get(f"p{pid}") or {}
         if part.get("split"):
-            split_at = max((int(r.get("split") or 0) for r in group_reports.values()), default=0)
-            if split_at:
-                actions.append(FinishSplit(pid, split_at))
+            applied = [int(r.get("split") or 0) for r in group_reports.values() if r.get("split")]
+            if len(applied) > len(part.get("replicas") or ()) // 2:
+                actions.append(FinishSplit(pid, max(applied)))
             continue
         if joining:
             if membership_done(group_reports, replacing, joining):

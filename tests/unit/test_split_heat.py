@@ -84,7 +84,10 @@ def test_planner_splits_by_size_then_heat_and_finishes_once_applied() -> None:
     assert plan(with_usage(state({1: p}, dead={"sn-c1"}), 1, 5000, 10))[0].__class__.__name__ == "BeginRepair"
     splitting = {**p, "split": {"mid": "5", "left": 2, "right": 3}}
     assert plan(with_usage(state({1: splitting}), 1, 5000, 100)) == []
-    assert plan(with_usage(state({1: splitting}), 1, 5000, 100, split=17)) == [FinishSplit(1, 17)], "with its index"
+    one = with_usage(state({1: splitting}), 1, 5000, 100, split=17)
+    assert plan(one) == [], "one replica of three applied the split entry: not yet"
+    one["reports"]["p1"]["sn-b1"] = {"role": "follower", "split": 17}
+    assert plan(one) == [FinishSplit(1, 17)], "a majority applied it: the map flips, with its index"
 
 
 def test_partition_split_is_a_paxos_error_for_the_write_path() -> None:
