@@ -12,6 +12,7 @@ stream, the shard and the next sequence number to read; it expires 15 minutes af
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dynamo import streams as ds
@@ -41,7 +42,7 @@ def _limit(request: Request, maximum: int, message: str) -> int:
 
 
 class StreamsApi:
-    def __init__(self, backend: ClusterBackend, clock_ms: Any = None) -> None:
+    def __init__(self, backend: ClusterBackend, clock_ms: Callable[[], int] | None = None) -> None:
         self.backend = backend
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
 
@@ -94,7 +95,7 @@ class StreamsApi:
             route = await self._table(name)
             routes = [route] if route is not None else []  # no such table: no streams (as DynamoDB Local answers)
         else:
-            routes = sorted(self.backend.routing.map.tables.values(), key=lambda r: r.name)
+            routes = list(self.backend.routing.map.tables.values())
         # In ARN order; the start is compared as a string, so it need not name a stream that still exists.
         arns = sorted((self._arn(route, stream[0], ctx), route.name, stream[0]) for route in routes
                       for stream in route.streams)
