@@ -264,7 +264,10 @@ class Metadata:
                 created_at=t["created_at"], table_uuid=t["table_uuid"], tags=dict(t["tags"]),
                 partition_ids=tuple(t["partition_ids"]), history=dict(t.get("history") or {}),
                 ttl_attribute=(t.get("ttl") or ["", 0.0])[0], ttl_changed_at=(t.get("ttl") or ["", 0.0])[1],
-                streams=tuple((int(a), str(v), int(b)) for a, v, b in t.get("streams") or ()),
+                streams=tuple((int(a), str(v), int(b)) for a, v, b in t.get("streams") or ())
+                # A table created with a stream before streams were kept here: on since it was created.
+                or (((round(float(t["created_at"]) * 1000), str(stream["StreamViewType"]), 0),)
+                    if (stream := t["spec"].get("StreamSpecification") or {}).get("StreamEnabled") else ()),
                 closed=tuple((int(c[0]), int(c[1]), int(c[2]), int(c[3]), int(c[4]), int(c[5]))
                              for c in t.get("closed") or ()),
             )

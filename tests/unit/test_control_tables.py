@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -443,3 +444,12 @@ def test_streams_are_kept_with_the_table_and_its_closed_shards() -> None:
     later = 700.0 + 24 * 3600 + 1
     table = update(meta, {"TableName": "str", "StreamSpecification": {"StreamEnabled": False}}, now_s=later)
     assert [s[0] for s in table.streams] == [600_000]
+
+
+def test_a_table_created_with_a_stream_before_streams_were_kept_has_its_stream_after_a_restore() -> None:
+    meta = cluster()
+    create(meta, create_request("old", StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}))
+    older = orjson.loads(meta.snapshot())
+    for table in older["tables"]:
+        del table["streams"], table["closed"]
+    assert Metadata.restore(orjson.dumps(older)).tables["old"].stream == meta.tables["old"].stream is not None
