@@ -146,8 +146,8 @@ class StreamService:
     - ``StreamRead`` ``{"shard", "lo", "hi", "label", "from", "limit"}``: the records of ``shard`` (a partition
       whose range was [lo, hi): this one or an ancestor) of the stream enabled at ``label``, from sequence
       number ``from``, at most ``limit`` of them and about 1 MB. Answers ``Records`` ([seq, record] pairs),
-      ``Next`` (where the next read starts) and ``End`` (the shard's records were read to the last one this
-      replica holds).
+      ``Next`` (where the next read starts) and ``End`` (the shard's records were read to the last one the
+      partition's leader holds). Served by the leader only (others redirect).
     - ``StreamPosition``: the sequence number the next record of this partition will have at least (a
       LATEST iterator), from the replica's applied index.
     """
@@ -170,6 +170,9 @@ class StreamService:
 
     async def read(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         self._check_shard(hosted, req)
+        # At the leader, once it applied everything committed before its election: a shard that will get
+        # no more records (a disabled stream's) must not look read to its end on a replica still behind.
+        await self.service.leader_ready(hosted)
         shard, label, from_seq = int(req["shard"]), int(req["label"]), int(req["from"])
         limit = max(1, min(int(req.get("limit") or MAX_GET_RECORDS), MAX_GET_RECORDS))
         oldest_ms = self._now_ms() - self.node.node_config.stream_retention_s * 1000
@@ -201,6 +204,7 @@ class StreamService:
 
     async def position(self, hosted: Hosted, req: dict[str, Any]) -> bytes:
         self._check_shard(hosted, req)
+        await self.service.leader_ready(hosted)
         applied = self.node.host.describe(hosted.group)["applied_index"]
         return orjson.dumps({"ok": {"Next": seq_of(applied + 1, 0)}})
 
