@@ -111,13 +111,13 @@ def test_chaos_bank_keeps_the_total_through_faults(ddb: Ddb) -> None:
 
 @needs_router
 @pytest.mark.parametrize("ddb", [23800], indirect=True)
-def test_chaos_append_keeps_the_stream_through_wiped_disks(ddb: Ddb) -> None:
-    """Appends under kills, cut links and wiped disks (20 s, in the default suite): the history is
-    linearizable, and the table's stream, read after healing, holds every acknowledged append of each key
-    once, in order (a wiped replica's repair carries the records in its snapshot)."""
+def test_chaos_append_keeps_the_stream_through_faults(ddb: Ddb) -> None:
+    """Appends under the default faults (20 s, in the default suite): the history is linearizable, and the
+    table's stream, read after healing, holds every acknowledged append of each key once, in order. (Wiped
+    disks are left to longer runs, docs/chaos.md: in 20 s the schedule can wipe two replicas of one partition
+    before the first is repaired, which no quorum system survives.)"""
     ddb.run("up", "--base-port", str(ddb.base_port))
-    done = ddb.run("chaos", "--duration", "20", "--seed", "3", "--workload", "append", "--faults",
-                   "wipe,kill,partition", check=False, timeout_s=600)
+    done = ddb.run("chaos", "--duration", "20", "--seed", "3", "--workload", "append", check=False, timeout_s=600)
     ddb.run("down")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "VERDICT: PASS" in done.stdout
