@@ -163,12 +163,6 @@ class ExpiredIteratorException(DynamoError):
     type_name = _DDB + "ExpiredIteratorException"
 
 
-class TrimmedDataAccessException(DynamoError):
-    """DynamoDB Streams: the records asked for are older than the stream keeps."""
-
-    type_name = _DDB + "TrimmedDataAccessException"
-
-
 class InternalServerError(DynamoError):
     """Something failed inside the cluster that the client may retry."""
 

@@ -22,12 +22,13 @@ from typing import Any
 
 import orjson
 
+from dynamo.requests.common import STREAM_VIEW_TYPES
 from dynamo.size import item_size
 from dynamo.values import values_equal
 
 Item = dict[str, Any]
 
-VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+VIEW_TYPES = STREAM_VIEW_TYPES  # the order is the codec of a stamped entry (storagenode.streams): never change it
 SEQ_PER_ENTRY = 100_000  # sequence numbers per log entry: far more than the effects one entry holds
 SEQ_DIGITS = 21  # the shortest sequence number DynamoDB's API allows
 RETENTION_MS = 24 * 3600 * 1000  # records older than this are trimmed, as DynamoDB's are
